@@ -1,0 +1,159 @@
+"""Validation of step inputs and construction of step outputs.
+
+Only the public functions of ccdpixfix know about `~astropy.nddata.CCDData`;
+these helpers do the checks and copies every step needs, in one place.
+"""
+
+import copy
+
+import numpy as np
+from astropy.nddata import (
+    CCDData,
+    InverseVariance,
+    StdDevUncertainty,
+    VarianceUncertainty,
+)
+
+from .flags import BAD_PIXEL_FLAGS, PixelFlag, flags_to_mask
+
+__all__ = [
+    "check_ccd",
+    "input_flags",
+    "new_ccd",
+    "output_dtype",
+    "uncertainty_sigma",
+]
+
+
+def check_ccd(ccd, name="ccd"):
+    """Raise a clear error unless ``ccd`` is a usable 2-D `CCDData`."""
+    if not isinstance(ccd, CCDData):
+        raise TypeError(
+            f"{name} must be an astropy.nddata.CCDData, not {type(ccd).__name__}; "
+            "wrap an array with CCDData(data, unit='adu')"
+        )
+    data = np.asarray(ccd.data)
+    if data.ndim != 2:
+        raise ValueError(
+            f"{name} must hold a 2-D image, got data of shape {data.shape}; "
+            "pass one plane of a cube at a time"
+        )
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"{name} data must be numeric, got dtype {data.dtype}")
+    if data.dtype.kind == "f" and not np.isfinite(data).any():
+        raise ValueError(
+            f"{name} holds no finite pixel (all NaN or inf); nothing can be measured"
+        )
+    flags = getattr(ccd, "flags", None)
+    if flags is not None and np.shape(flags) != data.shape:
+        raise ValueError(
+            f"{name}.flags shape {np.shape(flags)} does not match data shape "
+            f"{data.shape}"
+        )
+
+
+def output_dtype(data):
+    """Float type of a step's output: integers become float32, floats stay."""
+    data = np.asarray(data)
+    return data.dtype if data.dtype.kind == "f" else np.dtype(np.float32)
+
+
+def input_flags(ccd):
+    """The flags a frame already carries, as a new ``uint16`` array.
+
+    Pixels masked in ``ccd.mask`` without any flag saying why, and pixels
+    that are not finite, get ``DO_NOT_USE``, so they are never used as good
+    data by later steps.
+    """
+    data = np.asarray(ccd.data)
+    flags = getattr(ccd, "flags", None)
+    flags = (
+        np.zeros(data.shape, np.uint16)
+        if flags is None
+        else np.array(flags, dtype=np.uint16, copy=True)
+    )
+    unexplained = ~flags_to_mask(flags, BAD_PIXEL_FLAGS)
+    if ccd.mask is not None:
+        flags[np.asarray(ccd.mask, dtype=bool) & unexplained] |= np.uint16(
+            PixelFlag.DO_NOT_USE
+        )
+    if data.dtype.kind == "f":
+        flags[~np.isfinite(data)] |= np.uint16(PixelFlag.DO_NOT_USE)
+    return flags
+
+
+def uncertainty_sigma(ccd):
+    """Standard deviation per pixel from ``ccd.uncertainty``, or None."""
+    unc = ccd.uncertainty
+    if unc is None:
+        return None
+    values = np.asarray(unc.array, dtype=np.float64)
+    if values.shape != np.shape(ccd.data):
+        raise ValueError(
+            f"uncertainty shape {values.shape} does not match data shape "
+            f"{np.shape(ccd.data)}"
+        )
+    if isinstance(unc, StdDevUncertainty):
+        return values
+    if isinstance(unc, VarianceUncertainty):
+        return np.sqrt(np.clip(values, 0, None))
+    if isinstance(unc, InverseVariance):
+        with np.errstate(divide="ignore"):
+            return np.where(values > 0, 1 / np.sqrt(np.abs(values)), np.inf)
+    raise TypeError(
+        f"uncertainty of type {type(unc).__name__} is not supported; use "
+        "StdDevUncertainty, VarianceUncertainty or InverseVariance"
+    )
+
+
+def _uncertainty_like(template, sigma):
+    """An uncertainty of the same type as ``template`` holding ``sigma``."""
+    if template is None or isinstance(template, StdDevUncertainty):
+        return StdDevUncertainty(sigma)
+    if isinstance(template, VarianceUncertainty):
+        return VarianceUncertainty(sigma**2)
+    with np.errstate(divide="ignore"):
+        return InverseVariance(np.where(sigma > 0, 1 / sigma**2, 0))
+
+
+def new_ccd(ccd, *, data=None, flags=None, sigma=None):
+    """A new `CCDData` built from ``ccd`` without touching it.
+
+    Parameters
+    ----------
+    ccd : `~astropy.nddata.CCDData`
+        The step's input.
+    data, flags : array, optional
+        Replacements for the data and flag planes (copied from ``ccd`` if
+        not given). Integer data becomes float32.
+    sigma : array, optional
+        Standard deviation per pixel for the new uncertainty plane, stored in
+        the input uncertainty's own type.
+
+    Returns
+    -------
+    `~astropy.nddata.CCDData`
+        ``mask`` is derived from ``flags`` (`BAD_PIXEL_FLAGS`), the header is a
+        copy (every card kept in order), the WCS a deep copy.
+    """
+    if data is None:
+        data = np.array(ccd.data, dtype=output_dtype(ccd.data), copy=True)
+    if flags is None:
+        flags = input_flags(ccd)
+    if sigma is not None:
+        uncertainty = _uncertainty_like(ccd.uncertainty, sigma)
+    elif ccd.uncertainty is not None:
+        uncertainty = copy.deepcopy(ccd.uncertainty)
+    else:
+        uncertainty = None
+    out = CCDData(
+        data,
+        unit=ccd.unit,
+        meta=ccd.meta.copy() if hasattr(ccd.meta, "copy") else copy.copy(ccd.meta),
+        wcs=copy.deepcopy(ccd.wcs),
+        mask=flags_to_mask(flags),
+        flags=flags,
+        uncertainty=uncertainty,
+        psf=None if ccd.psf is None else np.array(ccd.psf, copy=True),
+    )
+    return out

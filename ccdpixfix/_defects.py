@@ -1,0 +1,213 @@
+"""Detection of persistent defects in combined darks and flats.
+
+Plain numpy helpers behind `make_bad_pixel_map`; they know nothing of
+`CCDData` or headers.
+"""
+
+import itertools
+
+import numpy as np
+from scipy import ndimage
+
+from .noise import robust_sigma
+
+__all__ = [
+    "column_segments",
+    "dark_excess",
+    "flat_response",
+    "robust_combine",
+    "smooth_background",
+    "stuck_pixels",
+]
+
+# Rejection threshold (in temporal noise) for cosmic rays in a dark stack.
+_CLIP_SIGMA = 5.0
+# Length (px) of the running median along a column that finds hot and bad
+# column segments; also the shortest segment reported.
+_COLUMN_WINDOW = 15
+# Threshold (sigma) that extends a column segment pixel by pixel at its ends.
+_COLUMN_GROW_SIGMA = 2.5
+# Expected chance coincidences per image above which stuck pixels cannot be
+# told from noise that happened to repeat.
+_STUCK_CHANCE_LIMIT = 0.1
+
+
+def robust_combine(stack):
+    """Combine frames of one exposure time, rejecting cosmic rays.
+
+    Each pixel averages the frames that lie within 5 temporal-noise sigma of
+    its median (of its lower value when there are two frames, since cosmic
+    rays only add charge). The temporal noise is measured from the
+    differences between frames, so it is the noise of a single frame.
+
+    Returns
+    -------
+    combined : 2-D float64 array
+    noise : float
+        Temporal noise of one frame (data units).
+    """
+    stack = np.asarray(stack, dtype=np.float32)
+    n_frames = stack.shape[0]
+    if n_frames == 1:
+        return stack[0].astype(np.float64), np.nan
+    noise = robust_sigma(stack[1] - stack[0]) / np.sqrt(2)
+    reference = (
+        np.nanmin(stack, axis=0) if n_frames == 2 else np.nanmedian(stack, axis=0)
+    )
+    with np.errstate(invalid="ignore"):
+        keep = np.abs(stack - reference) <= _CLIP_SIGMA * max(noise, 0.5)
+    total = np.where(keep, stack, 0).sum(axis=0, dtype=np.float64)
+    count = keep.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        combined = np.where(count > 0, total / count, reference)
+    return combined, noise
+
+
+def smooth_background(image):
+    """Large-scale level of an image (illumination, amplifier glow).
+
+    The median of 5x5 blocks of 2x2-binned pixels: it follows structure on
+    scales of ~10 px and above while single pixels, small clusters and one
+    column barely move it.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    finite = np.isfinite(image)
+    filled = np.where(finite, image, np.nanmedian(image) if finite.any() else 0.0)
+    ny, nx = filled.shape
+    if min(ny, nx) < 16:
+        return ndimage.median_filter(filled, size=5, mode="mirror")
+    padded = np.pad(filled, ((0, ny % 2), (0, nx % 2)), mode="edge")
+    binned = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2)
+    binned = binned.mean(axis=(1, 3))
+    smooth = ndimage.median_filter(binned, size=5, mode="mirror")
+    return np.repeat(np.repeat(smooth, 2, axis=0), 2, axis=1)[:ny, :nx]
+
+
+def dark_excess(masters, exptimes):
+    """Dark signal of each pixel above the detector's smooth level.
+
+    Parameters
+    ----------
+    masters : list of 2-D arrays
+        Combined darks, one per exposure time.
+    exptimes : list of float or None
+        Their exposure times.
+
+    Returns
+    -------
+    excess : 2-D array
+        Per second (a slope fitted through the exposure times, so the bias
+        cancels) when two or more exposure times are known, else per frame.
+    per_second : bool
+        Whether ``excess`` is a rate.
+    """
+    times = [t for t in exptimes if t is not None]
+    if len(masters) >= 2 and len(times) == len(masters) and np.ptp(times) > 0:
+        t = np.asarray(times, dtype=np.float64)
+        t_mean = t.mean()
+        stack = np.asarray(masters, dtype=np.float64)
+        slope = np.tensordot(t - t_mean, stack - stack.mean(axis=0), axes=1)
+        slope /= np.sum((t - t_mean) ** 2)
+        return slope - smooth_background(slope), True
+    longest = int(np.argmax([-1 if t is None else t for t in exptimes]))
+    master = masters[longest]
+    excess = master - smooth_background(master)
+    exptime = exptimes[longest]
+    if exptime:
+        return excess / exptime, True
+    return excess, False
+
+
+def flat_response(flats, bias_level):
+    """Relative response of each pixel, illumination removed.
+
+    Each flat loses ``bias_level`` (unless it lies below it: then it is taken
+    as already calibrated), is normalised by its median, the flats are
+    combined (median of three or more, else mean) and divided by their
+    smooth large-scale level (vignetting, illumination).
+    """
+    normalised = []
+    for flat in flats:
+        level = np.nanmedian(flat)
+        signal = flat - bias_level if level > bias_level else flat
+        scale = np.nanmedian(signal)
+        if not np.isfinite(scale) or scale <= 0:
+            raise ValueError("a flat has no signal above the bias level")
+        normalised.append(signal / scale)
+    stack = np.asarray(normalised)
+    combined = np.nanmedian(stack, axis=0) if len(flats) >= 3 else stack.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return combined / smooth_background(combined)
+
+
+def stuck_pixels(frames):
+    """Pixels reading exactly the same value in every frame.
+
+    Returns
+    -------
+    stuck : 2-D bool array or None
+        None when the frames cannot tell a stuck pixel from noise that
+        repeated by chance (fewer than two frames, or noise so coarsely
+        quantised that the expected number of chance repeats exceeds 0.1).
+    chance : float
+        Expected number of pixels repeating by chance.
+    """
+    if len(frames) < 2:
+        return None, np.nan
+    chance = float(frames[0].size)
+    for previous, current in itertools.pairwise(frames):
+        chance *= float(np.mean(previous == current))
+    if chance > _STUCK_CHANCE_LIMIT:
+        return None, chance
+    stuck = np.ones(frames[0].shape, dtype=bool)
+    for frame in frames[1:]:
+        stuck &= frame == frames[0]
+    return stuck & np.isfinite(frames[0]), chance
+
+
+def column_segments(significance, *, sign, threshold, minimum=None):
+    """Runs of a column whose running median stands out by ``threshold``.
+
+    Parameters
+    ----------
+    significance : 2-D array
+        Pixel excess in units of its noise; NaN for pixels to ignore.
+    sign : {1, -1}
+        1 for hot (bright) columns, -1 for dark ones.
+    threshold : float
+        Detection threshold in sigma of the running median, which accounts
+        for column-to-column offsets (fixed-pattern noise of CMOS sensors)
+        so that they do not count as bad columns.
+    minimum : 2-D array of float, optional
+        A second bound, in units of ``significance``, that the running median
+        must also exceed (e.g. the warm-pixel rate).
+
+    Returns
+    -------
+    2-D bool array
+        The pixels of the segments, at least `_COLUMN_WINDOW` long, extended
+        at their ends while single pixels stay above 2.5 sigma.
+    """
+    values = sign * np.nan_to_num(np.asarray(significance, dtype=np.float64), nan=0.0)
+    ny = values.shape[0]
+    window = min(_COLUMN_WINDOW, ny if ny % 2 else ny - 1)
+    if window < 3:
+        return np.zeros(values.shape, dtype=bool)
+    running = ndimage.median_filter(values, size=(window, 1), mode="mirror")
+    column_offsets = np.median(values, axis=0)
+    offset_var = max(robust_sigma(column_offsets) ** 2 - np.pi / (2 * ny), 0.0)
+    noise = np.sqrt(np.pi / (2 * window) + offset_var)
+    seeds = running > threshold * noise
+    if minimum is not None:
+        seeds &= running > minimum
+    # Keep runs at least one window long.
+    vertical = np.ones((window, 1), dtype=bool)
+    seeds = ndimage.binary_opening(seeds, structure=vertical)
+    if not seeds.any():
+        return seeds
+    grow = values > _COLUMN_GROW_SIGMA
+    return ndimage.binary_propagation(
+        seeds,
+        structure=np.array([[0, 1, 0], [0, 1, 0], [0, 1, 0]], bool),
+        mask=grow | seeds,
+    )

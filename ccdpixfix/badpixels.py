@@ -1,0 +1,452 @@
+"""The bad-pixel map: persistent defects of one detector."""
+
+import datetime
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+
+from . import _defects
+from ._ccdutils import check_ccd, input_flags, new_ccd
+from ._frames import load_frames
+from ._provenance import record_step
+from ._version import __version__
+from .flags import BAD_PIXEL_FLAGS, PixelFlag, flags_to_mask
+from .io import write_hdulist_atomic
+from .noise import header_gain, robust_sigma
+
+__all__ = ["BadPixelMap", "flag_bad_pixels", "make_bad_pixel_map"]
+
+_MAP_KINDS = (
+    PixelFlag.HOT,
+    PixelFlag.WARM,
+    PixelFlag.BAD_COLUMN,
+    PixelFlag.STUCK,
+    PixelFlag.DEAD,
+    PixelFlag.LOW_RESPONSE,
+)
+_FORMAT_KEY = "CPFBPM"
+
+
+class BadPixelMap:
+    """The persistent defects of one detector.
+
+    Parameters
+    ----------
+    flags : 2-D array of int
+        `PixelFlag` bits per pixel; stored as ``uint16``.
+    meta : dict, optional
+        How the map was made (inputs, thresholds, counts, version). Must be
+        JSON-serialisable to be written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdpixfix import BadPixelMap, PixelFlag
+    >>> flags = np.zeros((4, 4), np.uint16)
+    >>> flags[1, 2] = PixelFlag.HOT; flags[3, 0] = PixelFlag.WARM
+    >>> bpm = BadPixelMap(flags)
+    >>> int(bpm.mask.sum()), bpm.counts()["WARM"]
+    (1, 1)
+    """
+
+    def __init__(self, flags, meta=None):
+        flags = np.asarray(flags)
+        if flags.ndim != 2:
+            raise ValueError(f"flags must be a 2-D array, got shape {flags.shape}")
+        if flags.dtype.kind not in "iu" or (
+            flags.size and (flags.min() < 0 or flags.max() > 0xFFFF)
+        ):
+            raise ValueError("flags must be integer PixelFlag bits that fit in uint16")
+        self.flags = flags.astype(np.uint16)
+        self.meta = dict(meta or {})
+
+    @property
+    def shape(self):
+        """Shape of the detector (rows, columns)."""
+        return self.flags.shape
+
+    @property
+    def mask(self):
+        """True for pixels not to use: every defect except ``WARM``."""
+        return flags_to_mask(self.flags, BAD_PIXEL_FLAGS)
+
+    def counts(self):
+        """Number of pixels carrying each kind of defect, by flag name."""
+        return {
+            kind.name: int(np.count_nonzero(self.flags & np.uint16(int(kind))))
+            for kind in _MAP_KINDS
+        }
+
+    def summary(self):
+        """A short table of the defects found, for people.
+
+        Returns
+        -------
+        str
+        """
+        npix = self.flags.size
+        lines = [
+            f"Bad-pixel map {self.shape[1]} x {self.shape[0]} px",
+            f"{'kind':<14}{'pixels':>9}{'per Mpx':>10}",
+        ]
+        for name, count in self.counts().items():
+            lines.append(f"{name:<14}{count:>9d}{count / npix * 1e6:>10.1f}")
+        masked = int(self.mask.sum())
+        lines.append(f"{'masked':<14}{masked:>9d}{masked / npix * 1e6:>10.1f}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts().items())
+        return f"<BadPixelMap {self.shape[1]}x{self.shape[0]}: {counts}>"
+
+    def __eq__(self, other):
+        if not isinstance(other, BadPixelMap):
+            return NotImplemented
+        return np.array_equal(self.flags, other.flags) and self.meta == other.meta
+
+    def write(self, path, *, overwrite=False):
+        """Write the map as a FITS file (atomically).
+
+        The primary HDU holds the flags (``uint16``) with cards naming each
+        bit and counting each kind; extension ``META`` holds ``meta`` as JSON.
+
+        Raises
+        ------
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is False.
+        """
+        header = fits.Header()
+        header[_FORMAT_KEY] = (__version__, "ccdpixfix bad-pixel map")
+        for flag in PixelFlag:
+            header[f"HIERARCH FLAG {flag.name}"] = (int(flag), "PixelFlag bit value")
+        for name, count in self.counts().items():
+            header[f"HIERARCH COUNT {name}"] = (count, "pixels with this flag")
+        primary = fits.PrimaryHDU(self.flags, header=header)
+        text = json.dumps(self.meta, sort_keys=True)
+        column = fits.Column(name="JSON", format=f"{max(len(text), 1)}A", array=[text])
+        meta = fits.BinTableHDU.from_columns([column], name="META")
+        write_hdulist_atomic(fits.HDUList([primary, meta]), path, overwrite=overwrite)
+
+    @classmethod
+    def read(cls, path):
+        """Read a map written by `write`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a ccdpixfix bad-pixel map.
+        """
+        path = Path(path)
+        with fits.open(path) as hdulist:
+            if _FORMAT_KEY not in hdulist[0].header:
+                raise ValueError(
+                    f"{path} is not a ccdpixfix bad-pixel map (no {_FORMAT_KEY} card); "
+                    "make one with make_bad_pixel_map or 'ccdpixfix bpm'"
+                )
+            flags = np.asarray(hdulist[0].data, dtype=np.uint16)
+            meta = {}
+            if "META" in hdulist:
+                meta = json.loads(hdulist["META"].data["JSON"][0])
+        return cls(flags, meta)
+
+
+def _group_by_exptime(frames):
+    groups = {}
+    for frame in frames:
+        t = frame.exptime
+        groups.setdefault(None if t is None else round(t, 3), []).append(frame)
+    return groups
+
+
+def _dark_gain(frames, gain):
+    if gain is not None:
+        return float(gain), "argument"
+    for frame in frames:
+        found = header_gain(frame.header)
+        if found is not None:
+            return found, "header"
+    return 1.0, "assumed"
+
+
+def _hot_and_warm(
+    excess, per_second, gain, *, significance, hot_rate, warm_rate, quantum
+):
+    """HOT and WARM masks from the excess dark signal."""
+    noise = max(robust_sigma(excess), quantum)
+    with np.errstate(invalid="ignore"):
+        significant = excess > significance * noise
+    if not per_second:
+        return significant, np.zeros_like(significant), noise
+    rate = excess * gain
+    with np.errstate(invalid="ignore"):
+        hot = significant & (rate >= hot_rate)
+        warm = significant & (rate >= warm_rate) & ~hot
+    return hot, warm, noise
+
+
+def make_bad_pixel_map(
+    darks,
+    flats=None,
+    *,
+    significance: float = 5.0,
+    hot_rate: float = 0.5,
+    warm_rate: float = 0.05,
+    dead_response: float = 0.2,
+    low_response: float = 0.9,
+    column_significance: float = 5.0,
+    gain: float | None = None,
+) -> BadPixelMap:
+    """Find the persistent defects of a detector from its darks and flats.
+
+    Parameters
+    ----------
+    darks : list of `~astropy.nddata.CCDData` or paths, or one master dark
+        Raw darks (integers with the bias in them) or calibrated ones. Darks
+        of one exposure time are combined with cosmic-ray rejection; with two
+        or more exposure times a dark rate is fitted per pixel. One frame is
+        taken as an already-combined master dark.
+    flats : list of `~astropy.nddata.CCDData` or paths, or one master flat, optional
+        Flats of any illumination; the large-scale illumination (vignetting)
+        is divided out before looking for dead and low-response pixels.
+    significance : float, optional
+        A pixel must stand out by this many sigma of the robust pixel-to-pixel
+        noise of the combined dark (or flat) to be flagged at all. 5 gives
+        well under one false flag per megapixel on Gaussian noise.
+    hot_rate : float, optional
+        Excess dark current (e-/s above the detector's typical level) from
+        which a pixel is ``HOT``. 0.5 e-/s adds 150 e- to a 300 s exposure,
+        many times the sky noise of a dark site in a good pixel.
+    warm_rate : float, optional
+        Excess dark current (e-/s) from which a pixel is ``WARM``. Warm pixels
+        are not masked: dark subtraction removes their signal and they add
+        only a little noise, so masking them would waste good data.
+    dead_response : float, optional
+        Response (fraction of the local typical response) below which a pixel
+        is ``DEAD``.
+    low_response : float, optional
+        Response below which a pixel is ``LOW_RESPONSE``, if it is also
+        ``significance`` sigma below the typical response.
+    column_significance : float, optional
+        Threshold, in sigma of a 15-pixel running median along the column
+        (inflated by the column-to-column scatter), for hot and bad columns
+        and column segments.
+    gain : float, optional
+        e-/ADU, to express dark rates in e-/s; by default from the darks'
+        GAIN or EGAIN keyword, else 1 with a warning.
+
+    Returns
+    -------
+    BadPixelMap
+        With ``meta`` recording inputs, parameters, noise and counts.
+
+    Raises
+    ------
+    TypeError
+        For inputs that are neither `~astropy.nddata.CCDData` nor paths.
+    ValueError
+        For empty inputs, frames of different shapes, unreadable files or
+        flats of another shape than the darks.
+
+    Examples
+    --------
+    >>> from ccdpixfix import make_bad_pixel_map
+    >>> from ccdpixfix.datasets import SimulatedCamera
+    >>> camera = SimulatedCamera((128, 128), seed=1)
+    >>> darks = [camera.dark(300.0, seed=s) for s in range(3)]
+    >>> bpm = make_bad_pixel_map(darks)
+    >>> bool((bpm.flags[camera.truth["hot"]] & 2048).all())
+    True
+    """
+    _check_fractions(dead_response=dead_response, low_response=low_response)
+    dark_frames = load_frames(darks, "darks")
+    flat_frames = [] if flats is None else load_frames(flats, "flats")
+    shape = dark_frames[0].data.shape
+    if flat_frames and flat_frames[0].data.shape != shape:
+        raise ValueError(
+            f"flats have shape {flat_frames[0].data.shape} but darks have {shape}; "
+            "use darks and flats of the same detector and binning"
+        )
+    gain, gain_source = _dark_gain(dark_frames, gain)
+    notes = []
+    if gain_source == "assumed":
+        notes.append("no usable GAIN in the darks: dark rates assume 1 e-/ADU")
+        warnings.warn(notes[-1], AstropyUserWarning, stacklevel=2)
+
+    groups = _group_by_exptime(dark_frames)
+    masters, exptimes, noises = [], [], []
+    for exptime, frames in groups.items():
+        combined, noise = _defects.robust_combine([f.data for f in frames])
+        masters.append(combined)
+        exptimes.append(exptime)
+        noises.append(noise)
+    if len(dark_frames) == 1:
+        notes.append("one dark: taken as a master; cosmic rays cannot be rejected")
+    excess, per_second = _defects.dark_excess(masters, exptimes)
+    if not per_second:
+        notes.append("no EXPTIME in the darks: every significant pixel is HOT")
+    # Integer frames cannot resolve less than their quantisation step.
+    quantum = 0.29 / np.sqrt(len(dark_frames)) if dark_frames[0].integer else 0.0
+    if per_second and exptimes[int(np.argmax([t or 0 for t in exptimes]))]:
+        quantum /= max(t or 0 for t in exptimes)
+    hot, warm, dark_noise = _hot_and_warm(
+        excess,
+        per_second,
+        gain,
+        significance=significance,
+        hot_rate=hot_rate,
+        warm_rate=warm_rate,
+        quantum=quantum,
+    )
+    flags = np.zeros(shape, dtype=np.uint16)
+
+    stuck, chance = _defects.stuck_pixels(
+        [f.data for f in dark_frames] + [f.data for f in flat_frames]
+    )
+    if stuck is None:
+        notes.append(
+            "stuck pixels not searched: need two or more frames with "
+            "noise or light that varies between them"
+        )
+        stuck = np.zeros(shape, dtype=bool)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dark_significance = np.where(stuck, np.nan, excess / dark_noise)
+    column_floor = warm_rate / gain / dark_noise if per_second else None
+    columns = _defects.column_segments(
+        dark_significance, sign=1, threshold=column_significance, minimum=column_floor
+    )
+    dead = low = np.zeros(shape, dtype=bool)
+    response_noise = None
+    if flat_frames:
+        bias_level = float(
+            np.nanmedian(
+                masters[int(np.argmin([np.inf if t is None else t for t in exptimes]))]
+            )
+        )
+        response = _defects.flat_response([f.data for f in flat_frames], bias_level)
+        response_noise = robust_sigma(response - 1.0)
+        with np.errstate(invalid="ignore"):
+            dead = response < dead_response
+            low = ~dead & (
+                response < min(low_response, 1 - significance * response_noise)
+            )
+            flat_significance = np.where(stuck, np.nan, (response - 1) / response_noise)
+        floor = (1 - low_response) / response_noise
+        columns |= _defects.column_segments(
+            flat_significance, sign=-1, threshold=column_significance, minimum=floor
+        )
+
+    columns &= ~stuck
+    flags[stuck] |= np.uint16(PixelFlag.STUCK)
+    flags[columns] |= np.uint16(PixelFlag.BAD_COLUMN)
+    other = ~(stuck | columns)
+    flags[hot & other] |= np.uint16(PixelFlag.HOT)
+    flags[warm & other] |= np.uint16(PixelFlag.WARM)
+    flags[dead & other] |= np.uint16(PixelFlag.DEAD)
+    flags[low & other] |= np.uint16(PixelFlag.LOW_RESPONSE)
+
+    meta = {
+        "ccdpixfix_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "darks": [f.label for f in dark_frames],
+        "flats": [f.label for f in flat_frames],
+        "dark_exptimes": [f.exptime for f in dark_frames],
+        "gain": gain,
+        "gain_source": gain_source,
+        "parameters": {
+            "significance": significance,
+            "hot_rate": hot_rate,
+            "warm_rate": warm_rate,
+            "dead_response": dead_response,
+            "low_response": low_response,
+            "column_significance": column_significance,
+        },
+        "dark_noise": float(dark_noise),
+        "dark_noise_unit": "ADU/s" if per_second else "ADU",
+        "response_noise": None if response_noise is None else float(response_noise),
+        "stuck_chance": None if not np.isfinite(chance) else float(chance),
+        "notes": notes,
+    }
+    bpm = BadPixelMap(flags, meta)
+    bpm.meta["counts"] = bpm.counts()
+    return bpm
+
+
+def _check_fractions(**values):
+    for name, value in values.items():
+        if not 0 < value < 1:
+            raise ValueError(
+                f"{name} must be a fraction between 0 and 1, got {value!r}"
+            )
+
+
+def flag_bad_pixels(ccd, bpm: BadPixelMap, *, warm_is_bad: bool = False):
+    """Copy the flags of a bad-pixel map into a frame.
+
+    Parameters
+    ----------
+    ccd : `~astropy.nddata.CCDData`
+        A frame from the detector the map describes.
+    bpm : BadPixelMap
+        The map.
+    warm_is_bad : bool, optional
+        Also mask ``WARM`` pixels (they get ``DO_NOT_USE`` as well), e.g. for
+        frames that will not be dark-subtracted.
+
+    Returns
+    -------
+    `~astropy.nddata.CCDData`
+        A new object whose ``flags`` hold the frame's own flags and the map's,
+        and whose ``mask`` follows. Data and uncertainty are unchanged.
+
+    Raises
+    ------
+    TypeError
+        If ``bpm`` is not a `BadPixelMap`.
+    ValueError
+        If the map's shape differs from the frame's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.nddata import CCDData
+    >>> from ccdpixfix import BadPixelMap, PixelFlag, flag_bad_pixels
+    >>> flags = np.zeros((3, 3), np.uint16); flags[1, 1] = PixelFlag.HOT
+    >>> frame = CCDData(np.ones((3, 3)), unit="adu")
+    >>> flag_bad_pixels(frame, BadPixelMap(flags)).mask.sum()
+    np.int64(1)
+    """
+    check_ccd(ccd)
+    out = _flag_bad_pixels(ccd, bpm, warm_is_bad=warm_is_bad)
+    return record_step(
+        out,
+        "flag_bad_pixels",
+        warm_is_bad=warm_is_bad,
+        n_flagged=int(np.count_nonzero(bpm.flags)),
+    )
+
+
+def _flag_bad_pixels(ccd, bpm, *, warm_is_bad):
+    """`flag_bad_pixels` without the header record."""
+    if not isinstance(bpm, BadPixelMap):
+        raise TypeError(
+            f"bpm must be a BadPixelMap, not {type(bpm).__name__}; read one with "
+            "BadPixelMap.read(path)"
+        )
+    if bpm.shape != np.shape(ccd.data):
+        raise ValueError(
+            f"bpm shape {bpm.shape} does not match image shape {np.shape(ccd.data)}; "
+            "use the map made for this detector and binning"
+        )
+    flags = input_flags(ccd) | bpm.flags
+    if warm_is_bad:
+        flags[(bpm.flags & np.uint16(int(PixelFlag.WARM))) != 0] |= np.uint16(
+            PixelFlag.DO_NOT_USE
+        )
+    return new_ccd(ccd, flags=flags)

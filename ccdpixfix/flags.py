@@ -1,0 +1,99 @@
+"""Bit flags for bad pixels: one bit per kind of defect.
+
+The values follow the JWST data-quality convention wherever it has the same
+meaning (``DO_NOT_USE=1``, ``SATURATED=2``, ``JUMP_DET=4`` for cosmic rays,
+``DEAD=1024``, ``HOT=2048``, ``WARM=4096``, ``LOW_QE=8192``), so the ``FLAGS``
+plane reads naturally to users of that pipeline. Kinds JWST has no bit for use
+bits whose JWST meaning (outlier, persistence, A/D floor, charge loss) cannot
+occur in what ccdpixfix writes.
+"""
+
+import enum
+
+import numpy as np
+from astropy.nddata import bitmask
+
+__all__ = [
+    "BAD_PIXEL_FLAGS",
+    "FLAG_NAME_MAP",
+    "PixelFlag",
+    "flags_to_mask",
+]
+
+
+class PixelFlag(enum.IntFlag):
+    """Kinds of bad pixel, one bit each; the values fit in ``uint16``.
+
+    Examples
+    --------
+    >>> from ccdpixfix import PixelFlag
+    >>> int(PixelFlag.HOT | PixelFlag.REPLACED)
+    2176
+    >>> PixelFlag(2048).name
+    'HOT'
+    """
+
+    #: Do not use this pixel for another reason (e.g. the input's own mask).
+    DO_NOT_USE = 1
+    #: Saturated by light in this exposure (JWST ``SATURATED``).
+    SATURATED = 2
+    #: Cosmic ray or a pixel hot for this exposure only (JWST ``JUMP_DET``).
+    TRANSIENT_HOT = 4
+    #: Far below its neighbours in this exposure only (readout glitch, RTS).
+    TRANSIENT_COLD = 16
+    #: Reads the same value whatever the exposure time or light.
+    STUCK = 32
+    #: Part of a hot or bad column, or of a column segment.
+    BAD_COLUMN = 64
+    #: The pixel's value was replaced by an estimate from good neighbours.
+    REPLACED = 128
+    #: Response near zero in flats (JWST ``DEAD``).
+    DEAD = 1024
+    #: Dark current far above the rest (JWST ``HOT``).
+    HOT = 2048
+    #: Dark current moderately above the rest (JWST ``WARM``).
+    WARM = 4096
+    #: Response well below the rest in flats (JWST ``LOW_QE``).
+    LOW_RESPONSE = 8192
+
+
+#: Flags whose pixels are masked (``CCDData.mask``): every kind except
+#: ``WARM`` (a warm pixel is corrected well by dark subtraction, masking it
+#: throws away good data) and ``REPLACED`` (which always comes together with
+#: the flag that caused the replacement).
+BAD_PIXEL_FLAGS = PixelFlag(
+    sum(int(f) for f in PixelFlag if f not in (PixelFlag.WARM, PixelFlag.REPLACED))
+)
+
+#: Flag-name map for `astropy.nddata.bitmask`, so flags decode by name::
+#:
+#:     bitfield_to_boolean_mask(flags, ignore_flags="~HOT+DEAD",
+#:                              flag_name_map=FLAG_NAME_MAP)
+FLAG_NAME_MAP = bitmask.extend_bit_flag_map(
+    "PixelFlagMap", **{f.name: int(f) for f in PixelFlag}
+)
+
+
+def flags_to_mask(flags: np.ndarray, bits: int = BAD_PIXEL_FLAGS) -> np.ndarray:
+    """Boolean mask of the pixels that carry any of ``bits``.
+
+    Parameters
+    ----------
+    flags : array of int
+        A `PixelFlag` plane.
+    bits : int, optional
+        The flags that mean "do not use"; by default `BAD_PIXEL_FLAGS`.
+
+    Returns
+    -------
+    mask : `numpy.ndarray` of bool
+        True where ``flags & bits`` is not zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdpixfix import PixelFlag, flags_to_mask
+    >>> flags_to_mask(np.array([0, PixelFlag.HOT, PixelFlag.WARM], dtype=np.uint16))
+    array([False,  True, False])
+    """
+    return (np.asarray(flags) & np.uint16(int(bits))) != 0

@@ -1,0 +1,104 @@
+"""fix_pixels: the whole step, from a raw or calibrated frame to a repaired one."""
+
+import numpy as np
+
+from ._ccdutils import check_ccd, new_ccd
+from ._provenance import record_step
+from .badpixels import BadPixelMap, _flag_bad_pixels
+from .replace import DEFAULT_REPLACE_FLAGS, _replace_bad_pixels
+from .transients import _flag_transients
+
+__all__ = ["fix_pixels"]
+
+
+def fix_pixels(
+    ccd,
+    bpm: BadPixelMap | None = None,
+    *,
+    transients: bool = True,
+    replace: bool = True,
+    threshold: float = 5.0,
+    neighbour_threshold: float = 2.5,
+    contrast: float = 4.0,
+    method: str = "median",
+    flags_to_replace: int = DEFAULT_REPLACE_FLAGS,
+    warm_is_bad: bool = False,
+    saturation: float | None = None,
+    gain: float | None = None,
+    read_noise: float | None = None,
+):
+    """Flag and repair the bad pixels of one frame.
+
+    Runs `flag_bad_pixels` (with ``bpm``), `flag_transients` and
+    `replace_bad_pixels` in turn, with the same meaning for each argument,
+    and records itself as one HISTORY entry.
+
+    Parameters
+    ----------
+    ccd : `~astropy.nddata.CCDData`
+        One exposure, raw or calibrated.
+    bpm : BadPixelMap, optional
+        Persistent defects of the detector.
+    transients : bool, optional
+        Look for cosmic rays and one-exposure hot or cold pixels.
+    replace : bool, optional
+        Replace the flagged pixels with estimates from good neighbours.
+    threshold, neighbour_threshold, contrast, saturation, gain, read_noise
+        See `flag_transients`.
+    method, flags_to_replace
+        See `replace_bad_pixels`.
+    warm_is_bad : bool, optional
+        See `flag_bad_pixels`.
+
+    Returns
+    -------
+    `~astropy.nddata.CCDData`
+        A new object with ``flags``, ``mask`` and ``uncertainty`` filled in and
+        the flagged pixels replaced; every other pixel, the header cards and
+        the WCS are as they were (integer data become float32).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As the steps it runs.
+
+    Examples
+    --------
+    >>> from ccdpixfix import fix_pixels, make_bad_pixel_map
+    >>> from ccdpixfix.datasets import SimulatedCamera
+    >>> camera = SimulatedCamera((128, 128), seed=5)
+    >>> bpm = make_bad_pixel_map([camera.dark(300.0, seed=s) for s in range(3)])
+    >>> frame, truth = camera.science(seed=9)
+    >>> fixed = fix_pixels(frame, bpm)
+    >>> fixed.data.dtype, fixed.uncertainty is not None
+    (dtype('float32'), True)
+    """
+    check_ccd(ccd)
+    counts = {}
+    out = ccd
+    if bpm is not None:
+        out = _flag_bad_pixels(out, bpm, warm_is_bad=warm_is_bad)
+        counts["n_map"] = int(np.count_nonzero(bpm.flags))
+    if transients:
+        out, found = _flag_transients(
+            out,
+            threshold=threshold,
+            neighbour_threshold=neighbour_threshold,
+            contrast=contrast,
+            saturation=saturation,
+            gain=gain,
+            read_noise=read_noise,
+        )
+        counts.update(found)
+    if replace:
+        out, counts["n_replaced"] = _replace_bad_pixels(
+            out, method=method, flags_to_replace=flags_to_replace, max_radius=15
+        )
+    if out is ccd:
+        out = new_ccd(ccd)
+    parameters = {"bpm": bpm is not None, "transients": transients, "replace": replace}
+    if transients:
+        parameters.update(threshold=threshold, contrast=contrast)
+    if replace:
+        parameters.update(method=method)
+    return record_step(out, "fix_pixels", **parameters, **counts)

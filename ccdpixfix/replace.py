@@ -1,0 +1,200 @@
+"""Replacement of flagged pixels by estimates from good neighbours."""
+
+import numpy as np
+
+from ._ccdutils import check_ccd, input_flags, new_ccd, output_dtype, uncertainty_sigma
+from ._provenance import record_step
+from .flags import BAD_PIXEL_FLAGS, PixelFlag
+from .medians import ring_median, window_values
+from .noise import frame_sigma
+
+__all__ = ["DEFAULT_REPLACE_FLAGS", "replace_bad_pixels"]
+
+#: Flags replaced by default: every "do not use" kind except ``SATURATED``.
+#: A saturated pixel holds real light beyond the full well; a neighbour
+#: estimate would only fake a lower, flat-topped star. It stays masked.
+DEFAULT_REPLACE_FLAGS = PixelFlag(int(BAD_PIXEL_FLAGS) & ~int(PixelFlag.SATURATED))
+
+_METHODS = ("median", "mean")
+# Good pixels a window must hold before it gives an estimate: more than half
+# of the 8 neighbours, so that a one-pixel-wide column takes both sides.
+_MIN_GOOD = 5
+# Efficiency of the median relative to the mean for Gaussian noise.
+_MEDIAN_VARIANCE = np.pi / 2
+
+
+def _estimate(values, method):
+    """Estimate and its variance from window values (NaN = not usable)."""
+    n_good = np.count_nonzero(np.isfinite(values), axis=1)
+    if method == "median":
+        estimate = np.nanmedian(values, axis=1)
+        efficiency = _MEDIAN_VARIANCE
+    else:
+        estimate = np.nanmean(values, axis=1)
+        efficiency = 1.0
+    scatter = np.zeros(values.shape[0])
+    several = n_good > 1
+    scatter[several] = np.nanstd(values[several], axis=1, ddof=1)
+    return estimate, n_good, np.nan_to_num(scatter), efficiency
+
+
+def _fill(data, good, targets, method, max_radius):
+    """Estimates for ``targets`` from good pixels, nearest rings first.
+
+    A pixel deep inside a cluster or a wide column waits for a window large
+    enough to reach good pixels on its sides, so it is filled from the
+    outside in, and never from another flagged pixel.
+    """
+    rows, cols = np.nonzero(targets)
+    estimate = np.full(rows.size, np.nan)
+    n_used = np.zeros(rows.size, dtype=int)
+    scatter = np.zeros(rows.size)
+    todo = np.arange(rows.size)
+    efficiency = 1.0
+    for radius in range(1, max_radius + 1):
+        if todo.size == 0:
+            break
+        values = window_values(data, rows[todo], cols[todo], radius=radius, bad=~good)
+        values[:, (2 * radius + 1) ** 2 // 2] = np.nan
+        value, n_good, spread, efficiency = _estimate_safe(values, method)
+        last = radius == max_radius
+        done = n_good >= (1 if last else _MIN_GOOD)
+        estimate[todo[done]] = value[done]
+        n_used[todo[done]] = n_good[done]
+        scatter[todo[done]] = spread[done]
+        todo = todo[~done]
+    return rows, cols, estimate, n_used, scatter, efficiency
+
+
+def _estimate_safe(values, method):
+    empty = ~np.isfinite(values).any(axis=1)
+    values = values.copy()
+    values[empty, 0] = 0.0
+    estimate, n_good, scatter, efficiency = _estimate(values, method)
+    estimate[empty] = np.nan
+    n_good[empty] = 0
+    return estimate, n_good, scatter, efficiency
+
+
+def replace_bad_pixels(
+    ccd,
+    *,
+    method: str = "median",
+    flags_to_replace: int = DEFAULT_REPLACE_FLAGS,
+    max_radius: int = 15,
+):
+    """Replace flagged pixels with estimates from good neighbours only.
+
+    Parameters
+    ----------
+    ccd : `~astropy.nddata.CCDData`
+        A frame whose ``flags`` (or ``mask``) say which pixels are bad, as
+        `flag_bad_pixels` and `flag_transients` leave it.
+    method : {"median", "mean"}, optional
+        How the good pixels of the window combine. The median resists a
+        neighbour that is bad but was not flagged; the mean has 1/1.57 of the
+        median's variance on clean data.
+    flags_to_replace : int, optional
+        `PixelFlag` bits whose pixels are replaced. By default all "do not
+        use" kinds except ``SATURATED`` (see `DEFAULT_REPLACE_FLAGS`).
+    max_radius : int, optional
+        Largest half-width of the window searched for good pixels (15 fills
+        clusters up to ~30 px across). Pixels with no good pixel within it
+        keep their value and get no ``REPLACED`` flag.
+
+    Returns
+    -------
+    `~astropy.nddata.CCDData`
+        A new object. Replaced pixels hold the estimate, gain ``REPLACED``
+        and keep their other flags (so they stay masked), and their
+        uncertainty becomes that of a measurement there plus the estimate's
+        error: ``sigma**2 * (1 + c / n) + structure**2``, where ``sigma`` is
+        the noise of the good neighbours, ``n`` their number, ``c`` 1 for the
+        mean and pi/2 for the median, and ``structure`` the scatter of the
+        neighbours beyond their noise (a gradient or a star's profile). Every
+        other pixel keeps its exact value. Without an uncertainty plane on
+        input, one is made from the noise model (`flag_transients`) when the
+        noise can be measured.
+
+    Raises
+    ------
+    TypeError
+        If ``ccd`` is not a `~astropy.nddata.CCDData`.
+    ValueError
+        For an unknown ``method``, a non-positive ``max_radius``, or data
+        that are not a 2-D image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.nddata import CCDData
+    >>> from ccdpixfix import PixelFlag, replace_bad_pixels
+    >>> flags = np.zeros((5, 5), np.uint16); flags[2, 2] = PixelFlag.HOT
+    >>> data = np.full((5, 5), 10.0); data[2, 2] = 5000.0
+    >>> fixed = replace_bad_pixels(CCDData(data, unit="adu", flags=flags))
+    >>> float(fixed.data[2, 2]), PixelFlag.REPLACED in PixelFlag(fixed.flags[2, 2])
+    (10.0, True)
+    """
+    check_ccd(ccd)
+    out, n_replaced = _replace_bad_pixels(
+        ccd, method=method, flags_to_replace=flags_to_replace, max_radius=max_radius
+    )
+    return record_step(
+        out,
+        "replace_bad_pixels",
+        method=method,
+        flags_to_replace=int(flags_to_replace),
+        n_replaced=n_replaced,
+    )
+
+
+def _replace_bad_pixels(ccd, *, method, flags_to_replace, max_radius):
+    """`replace_bad_pixels` without the header record: (new ccd, count)."""
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if int(max_radius) < 1:
+        raise ValueError(f"max_radius must be at least 1, got {max_radius!r}")
+    flags = input_flags(ccd)
+    data = np.asarray(ccd.data, dtype=np.float64)
+    good = ((flags & np.uint16(int(BAD_PIXEL_FLAGS))) == 0) & np.isfinite(data)
+    targets = (flags & np.uint16(int(flags_to_replace))) != 0
+    sigma = uncertainty_sigma(ccd)
+    if sigma is None and targets.any():
+        level = ring_median(data, ~good).astype(np.float64)
+        try:
+            sigma = frame_sigma(ccd, data, level, ~good).astype(np.float64)
+        except ValueError:
+            # No measurable noise (a constant or tiny image): the pixels are
+            # still replaced, but no uncertainty plane can be made.
+            sigma = None
+    rows, cols, estimate, n_used, scatter, efficiency = _fill(
+        data, good, targets, method, int(max_radius)
+    )
+    filled = np.isfinite(estimate)
+    rows, cols = rows[filled], cols[filled]
+    out_data = np.array(ccd.data, dtype=output_dtype(ccd.data), copy=True)
+    out_data[rows, cols] = estimate[filled]
+    flags[rows, cols] |= np.uint16(PixelFlag.REPLACED)
+    out_sigma = None
+    if sigma is not None:
+        out_sigma = np.array(sigma, dtype=output_dtype(ccd.data), copy=True)
+        if rows.size:
+            neighbour_sigma = _neighbour_sigma(sigma, good, rows, cols)
+            n = np.maximum(n_used[filled], 1)
+            structure2 = np.clip(scatter[filled] ** 2 - neighbour_sigma**2, 0, None)
+            out_sigma[rows, cols] = np.sqrt(
+                neighbour_sigma**2 * (1 + efficiency / n) + structure2
+            )
+    return new_ccd(ccd, data=out_data, flags=flags, sigma=out_sigma), int(rows.size)
+
+
+def _neighbour_sigma(sigma, good, rows, cols):
+    """Typical noise of the good pixels around each replaced pixel."""
+    usable = good & np.isfinite(sigma)
+    for radius in (1, 2, 4, 8):
+        values = window_values(sigma, rows, cols, radius=radius, bad=~usable)
+        if np.isfinite(values).any(axis=1).all():
+            break
+    empty = ~np.isfinite(values).any(axis=1)
+    values[empty] = np.nanmedian(sigma[usable]) if usable.any() else 0.0
+    return np.nanmedian(values, axis=1)

@@ -1,0 +1,273 @@
+"""Cosmic rays and one-exposure hot or cold pixels, from median residuals.
+
+A pixel is a transient when it stands out from the median of its
+neighbours by more than ``threshold`` times its noise *and* is sharper than
+any star could be. The sharpness test is a pixel-scale version of
+L.A.Cosmic's fine-structure test: the excess of the pixel over its
+neighbours, ``r = x - m``, is compared with the excess of the neighbours over
+the local background, ``n = m - b``. For a star, even an undersampled one,
+the neighbours carry a good part of the peak (``r / n`` stays below about 3
+for a pixel-integrated PSF with FWHM 1.5 px centred on a pixel); a cosmic
+ray or hot pixel deposits its charge in one pixel, so ``n`` is just noise.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+from ._ccdutils import check_ccd, input_flags, new_ccd, output_dtype
+from ._provenance import record_step
+from .flags import PixelFlag
+from .medians import ring_median, window_values
+from .noise import RESIDUAL_VARIANCE_FACTOR, frame_sigma
+
+__all__ = ["flag_transients", "saturation_level"]
+
+_SATURATION_KEYS = ("SATURATE", "SATLEVEL", "SATURATION", "MAXLIN", "DATAMAX")
+# Half-width of the window whose median is the local background of the
+# sharpness test: 7x7 holds an undersampled star's core in under a fifth of
+# its pixels, so the median stays at the background around it.
+_BACKGROUND_RADIUS = 3
+_MAX_ITERATIONS = 5
+# A transient must exceed the third brightest of its good neighbours by this
+# many sigma: two brighter neighbours are allowed for the rest of a track.
+_PEAK_RANK = 3
+_PEAK_MARGIN = 1.0
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+def saturation_level(ccd):
+    """Level at or above which a pixel is saturated, or None if unknown.
+
+    From the header (``SATURATE``, ``SATLEVEL``, ``SATURATION``, ``MAXLIN``,
+    ``DATAMAX``) or, for raw integer data, the largest value the type holds.
+
+    Parameters
+    ----------
+    ccd : `~astropy.nddata.CCDData`
+        The frame.
+
+    Returns
+    -------
+    float or None
+    """
+    for key in _SATURATION_KEYS:
+        try:
+            value = float(ccd.meta[key])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if np.isfinite(value):
+            return value
+    dtype = np.asarray(ccd.data).dtype
+    if dtype.kind in "iu":
+        return float(np.iinfo(dtype).max)
+    return None
+
+
+def _local_background(data, known, rows, cols):
+    values = window_values(data, rows, cols, radius=_BACKGROUND_RADIUS, bad=known)
+    all_bad = np.isnan(values).all(axis=1)
+    values[all_bad] = 0.0
+    background = np.nanmedian(values, axis=1)
+    background[all_bad] = np.nan
+    return background
+
+
+def _third_highest(values):
+    """Third highest non-NaN value of each row (the lowest one if fewer)."""
+    ranked = np.where(np.isnan(values), -np.inf, values)
+    ranked.sort(axis=1)
+    n_valid = np.count_nonzero(np.isfinite(ranked), axis=1)
+    index = ranked.shape[1] - np.clip(np.minimum(n_valid, _PEAK_RANK), 1, None)
+    third = ranked[np.arange(ranked.shape[0]), index]
+    return np.where(n_valid > 0, third, np.nan)
+
+
+def _sharp(data, level, sigma, known, rows, cols, contrast, sign):
+    """Which candidates are sharper than a star could be.
+
+    Two tests. The excess over the neighbours must beat ``contrast`` times
+    the neighbours' excess over the local background (the peak of a star
+    shares its light with its neighbours). And the pixel must be a local
+    peak: above all but two of its good neighbours (room for the rest of a
+    track), so that a pixel on the steep wing of a bright star, where the
+    background test degenerates, is never taken for a defect.
+    """
+    value = sign * data[rows, cols]
+    background = _local_background(data, known, rows, cols)
+    excess = value - sign * level[rows, cols]
+    neighbours = np.nan_to_num(np.abs(level[rows, cols] - background), nan=0.0)
+    ring = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    third = np.nan_to_num(_third_highest(sign * ring), nan=-np.inf)
+    local_peak = value - third > _PEAK_MARGIN * sigma[rows, cols]
+    return (excess > contrast * neighbours) & local_peak
+
+
+def _update_level(data, known, level, pixels):
+    """Recompute the neighbour median at ``pixels`` leaving out ``known``."""
+    rows, cols = np.nonzero(pixels)
+    if rows.size:
+        values = window_values(
+            data, rows, cols, radius=1, bad=known, include_centre=False
+        )
+        empty = np.isnan(values).all(axis=1)
+        values[empty] = 0.0
+        medians = np.nanmedian(values, axis=1)
+        medians[empty] = np.nan
+        level[rows, cols] = medians
+
+
+def _find_transients(
+    data, level, sigma, known, protected, threshold, neighbour_threshold, contrast
+):
+    """Iteratively flag sharp outliers and their above-noise neighbours."""
+    hot = np.zeros(data.shape, dtype=bool)
+    cold = np.zeros(data.shape, dtype=bool)
+    search = np.ones(data.shape, dtype=bool)
+    cut = threshold
+    for _ in range(_MAX_ITERATIONS):
+        with np.errstate(invalid="ignore"):
+            significance = (data - level) / (sigma * np.sqrt(RESIDUAL_VARIANCE_FACTOR))
+        candidates = search & ~known & ~protected & np.isfinite(significance)
+        new_flags = []
+        for flagged, sign in ((hot, 1.0), (cold, -1.0)):
+            rows, cols = np.nonzero(candidates & (sign * significance > cut))
+            if sign < 0:
+                # A cold pixel must also lie below its local background.
+                below = _local_background(data, known, rows, cols) - data[rows, cols]
+                keep = below > cut * sigma[rows, cols]
+                rows, cols = rows[keep], cols[keep]
+            sharp = _sharp(data, level, sigma, known, rows, cols, contrast, sign)
+            flagged[rows[sharp], cols[sharp]] = True
+            new_flags.append((rows[sharp], cols[sharp]))
+        new = np.zeros(data.shape, dtype=bool)
+        for rows, cols in new_flags:
+            new[rows, cols] = True
+        if not new.any():
+            break
+        known = known | new
+        search = ndimage.binary_dilation(new, _EIGHT_CONNECTED) & ~known
+        _update_level(data, known, level, search)
+        cut = neighbour_threshold
+    return hot, cold
+
+
+def flag_transients(
+    ccd,
+    *,
+    threshold: float = 5.0,
+    neighbour_threshold: float = 2.5,
+    contrast: float = 4.0,
+    saturation: float | None = None,
+    gain: float | None = None,
+    read_noise: float | None = None,
+):
+    """Flag pixels hit by cosmic rays or hot or cold for this exposure only.
+
+    Parameters
+    ----------
+    ccd : `~astropy.nddata.CCDData`
+        One exposure, raw (integers with the bias still in) or calibrated.
+        Pixels already flagged or masked never enter the medians or the
+        noise estimate.
+    threshold : float, optional
+        Detection threshold in units of the pixel noise. 5 keeps false
+        detections from Gaussian noise below one per megapixel.
+    neighbour_threshold : float, optional
+        Threshold, in units of the pixel noise, for the neighbours of a
+        detected pixel (the rest of a cosmic-ray track, the charge that
+        spilled around a hit). 2.5 takes what is still above the noise.
+    contrast : float, optional
+        How much sharper than its surroundings a transient must be: its
+        excess over the median of its neighbours must exceed ``contrast``
+        times the neighbours' excess over the local background. A centred
+        star with FWHM 1.5 px reaches 3; a cosmic ray on the sky is far above.
+        Lower values find more hits on stars and flag more stars.
+    saturation : float, optional
+        Saturation level in data units; by default from the header
+        (``SATURATE`` and similar) or, for integer data, the type's maximum.
+        Saturated pixels get ``SATURATED``; they and their neighbours are
+        never flagged as transients.
+    gain, read_noise : float, optional
+        Gain (e-/ADU) and read noise (e-) overriding the header's ``GAIN``
+        and ``RDNOISE``. Used only if the frame has no uncertainty plane.
+
+    Returns
+    -------
+    `~astropy.nddata.CCDData`
+        A new object: ``flags`` gains ``TRANSIENT_HOT``, ``TRANSIENT_COLD``
+        and ``SATURATED``, ``mask`` is updated, ``data`` is unchanged
+        (integers become float32). Without an uncertainty plane on input, one
+        is added from the noise model.
+
+    Raises
+    ------
+    TypeError
+        If ``ccd`` is not a `~astropy.nddata.CCDData`.
+    ValueError
+        If the data are not 2-D, hold no finite pixel, or have no measurable
+        noise.
+
+    Examples
+    --------
+    >>> from ccdpixfix import PixelFlag, flag_transients
+    >>> from ccdpixfix.datasets import SimulatedCamera
+    >>> frame, truth = SimulatedCamera((128, 128), seed=3).science(seed=4)
+    >>> flagged = flag_transients(frame)
+    >>> hits = (flagged.flags & PixelFlag.TRANSIENT_HOT) != 0
+    >>> bool(hits[truth["transient_amplitude"] > 50 * truth["sigma"]].all())
+    True
+    """
+    check_ccd(ccd)
+    parameters = dict(
+        threshold=threshold, neighbour_threshold=neighbour_threshold, contrast=contrast
+    )
+    out, counts = _flag_transients(
+        ccd, saturation=saturation, gain=gain, read_noise=read_noise, **parameters
+    )
+    return record_step(out, "flag_transients", **parameters, **counts)
+
+
+def _flag_transients(
+    ccd, *, threshold, neighbour_threshold, contrast, saturation, gain, read_noise
+):
+    """`flag_transients` without the header record: (new ccd, counts)."""
+    _check_positive(
+        threshold=threshold, neighbour_threshold=neighbour_threshold, contrast=contrast
+    )
+    data = np.asarray(ccd.data, dtype=np.float64)
+    flags = input_flags(ccd)
+    level_cut = saturation_level(ccd) if saturation is None else float(saturation)
+    saturated = np.zeros(data.shape, bool)
+    if level_cut is not None:
+        with np.errstate(invalid="ignore"):
+            saturated = data >= level_cut
+        flags[saturated & (flags == 0)] |= np.uint16(PixelFlag.SATURATED)
+    known = (flags != 0) | ~np.isfinite(data)
+    protected = ndimage.binary_dilation(saturated, _EIGHT_CONNECTED)
+    level = ring_median(data, known).astype(np.float64)
+    sigma = frame_sigma(ccd, data, level, known, gain=gain, read_noise=read_noise)
+    hot, cold = _find_transients(
+        data,
+        level.copy(),
+        sigma,
+        known,
+        protected,
+        threshold,
+        neighbour_threshold,
+        contrast,
+    )
+    flags[hot] |= np.uint16(PixelFlag.TRANSIENT_HOT)
+    flags[cold] |= np.uint16(PixelFlag.TRANSIENT_COLD)
+    out_sigma = None
+    if ccd.uncertainty is None:
+        out_sigma = np.where(np.isfinite(sigma), sigma, np.nan).astype(
+            output_dtype(ccd.data)
+        )
+    out = new_ccd(ccd, flags=flags, sigma=out_sigma)
+    return out, {"n_hot": int(hot.sum()), "n_cold": int(cold.sum())}
+
+
+def _check_positive(**values):
+    for name, value in values.items():
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
