@@ -23,19 +23,34 @@ from astropy.stats import sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ._ccdutils import uncertainty_sigma
-from .medians import ring_median
+from .medians import LEVEL_VARIANCE, ring_median
 
 __all__ = [
-    "RESIDUAL_VARIANCE_FACTOR",
     "NoiseModel",
     "frame_sigma",
     "header_gain",
+    "residual_factor",
     "robust_sigma",
 ]
 
-#: Variance of (pixel - median of its 8 neighbours) in units of the pixel
-#: variance, for Gaussian noise: 1 + var(median of 8) = 1 + 0.168.
-RESIDUAL_VARIANCE_FACTOR = 1.168
+
+def residual_factor(n_pairs):
+    """Standard deviation of ``pixel - local level`` in units of the pixel noise.
+
+    Parameters
+    ----------
+    n_pairs : array of int
+        Complete pairs of opposite neighbours behind each level (see
+        `ccdpixfix.medians.local_level`).
+
+    Returns
+    -------
+    `numpy.ndarray` of float32
+        ``sqrt(1 + var(level) / sigma**2)``: 1.07 with all eight neighbours
+        good, 1.22 with one pair left (on the image edge).
+    """
+    return np.sqrt(1 + LEVEL_VARIANCE[np.asarray(n_pairs)]).astype(np.float32)
+
 
 _GAIN_KEYS = ("EGAIN", "GAIN", "CCDGAIN", "GAINE")
 _READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON", "READNOISE", "RDNOISEE")
@@ -143,7 +158,7 @@ class NoiseModel:
         return np.sqrt(self.floor_variance + self.slope * signal).astype(np.float32)
 
     @classmethod
-    def measure(cls, data, level, good):
+    def measure(cls, data, level, good, factor=1.0):
         """Fit the scatter of ``data - level`` against ``level``.
 
         The pixels are sorted by level into bins; in each bin the robust
@@ -151,7 +166,7 @@ class NoiseModel:
         (slope forced non-negative) is the model. Bins dominated by the
         profiles of stars have inflated scatter, which errs on the safe side.
         """
-        centres, variances = _binned_variance(data, level, good)
+        centres, variances = _binned_variance(data, level, good, factor)
         floor = float(np.nanmin(variances))
         if not np.isfinite(floor) or floor <= 0:
             raise ValueError(
@@ -166,7 +181,16 @@ class NoiseModel:
 
     @classmethod
     def from_header(
-        cls, header, unit, data, level, good, *, gain=None, read_noise=None
+        cls,
+        header,
+        unit,
+        data,
+        level,
+        good,
+        *,
+        factor=1.0,
+        gain=None,
+        read_noise=None,
     ):
         """Model from GAIN and RDNOISE, or None if they are absent or wrong.
 
@@ -183,7 +207,7 @@ class NoiseModel:
         if unit is not None and u.Unit(unit) == u.electron:
             gain = 1.0
         floor = (read_noise / gain) ** 2
-        centres, variances = _binned_variance(data, level, good)
+        centres, variances = _binned_variance(data, level, good, factor)
         # Each bin tells the zero-signal level at which the header's model
         # matches its scatter: the bias pedestal of raw data, ~0 for
         # calibrated data. A wrong gain or read noise puts it far off.
@@ -204,9 +228,13 @@ class NoiseModel:
         return cls("header", floor, 1.0 / gain, offset)
 
 
-def _binned_variance(data, level, good):
-    """Pixel variance against local level, in up to 16 bins of equal counts."""
-    residual = (np.asarray(data, np.float64) - level)[good]
+def _binned_variance(data, level, good, factor):
+    """Pixel variance against local level, in up to 16 bins of equal counts.
+
+    ``factor`` (scalar or per pixel) is the residual noise in units of the
+    pixel noise, `residual_factor`.
+    """
+    residual = ((np.asarray(data, np.float64) - level) / factor)[good]
     levels = np.asarray(level, np.float64)[good]
     if residual.size < 25:
         raise ValueError(
@@ -221,10 +249,10 @@ def _binned_variance(data, level, good):
     bins = np.array_split(order, n_bins)
     centres = np.array([np.median(levels[b]) for b in bins])
     variances = np.array([robust_sigma(residual[b]) ** 2 for b in bins])
-    return centres, variances / RESIDUAL_VARIANCE_FACTOR
+    return centres, variances
 
 
-def frame_sigma(ccd, data, level, known, *, gain=None, read_noise=None):
+def frame_sigma(ccd, data, level, known, *, n_pairs=None, gain=None, read_noise=None):
     """Noise (standard deviation) of every pixel of a frame at its local level.
 
     Parameters
@@ -237,6 +265,9 @@ def frame_sigma(ccd, data, level, known, *, gain=None, read_noise=None):
         The local level of each pixel (median of its good neighbours).
     known : 2-D bool array
         Pixels already known to be bad, left out of every estimate.
+    n_pairs : 2-D int array, optional
+        Pairs behind each level, from `ccdpixfix.medians.local_level`; by
+        default the level is taken as a median of eight neighbours.
     gain, read_noise : float, optional
         Override the header's GAIN (e-/ADU) and RDNOISE (e-).
 
@@ -255,15 +286,17 @@ def frame_sigma(ccd, data, level, known, *, gain=None, read_noise=None):
             np.float32
         )
     good = ~known & np.isfinite(level) & np.isfinite(data)
+    factor = residual_factor(4 if n_pairs is None else n_pairs)
     model = NoiseModel.from_header(
         ccd.meta,
         ccd.unit,
         data,
         level,
         good,
+        factor=factor,
         gain=gain,
         read_noise=read_noise,
     )
     if model is None:
-        model = NoiseModel.measure(data, level, good)
+        model = NoiseModel.measure(data, level, good, factor)
     return model.sigma(level)

@@ -5,7 +5,7 @@ import numpy as np
 from ._ccdutils import check_ccd, input_flags, new_ccd, output_dtype, uncertainty_sigma
 from ._provenance import record_step
 from .flags import BAD_PIXEL_FLAGS, PixelFlag
-from .medians import ring_median, window_values
+from .medians import local_level, window_values
 from .noise import frame_sigma
 
 __all__ = ["DEFAULT_REPLACE_FLAGS", "replace_bad_pixels"]
@@ -160,9 +160,10 @@ def _replace_bad_pixels(ccd, *, method, flags_to_replace, max_radius):
     targets = (flags & np.uint16(int(flags_to_replace))) != 0
     sigma = uncertainty_sigma(ccd)
     if sigma is None and targets.any():
-        level = ring_median(data, ~good).astype(np.float64)
+        level, n_pairs = local_level(data, ~good)
         try:
-            sigma = frame_sigma(ccd, data, level, ~good).astype(np.float64)
+            sigma = frame_sigma(ccd, data, level, ~good, n_pairs=n_pairs)
+            sigma = sigma.astype(np.float64)
         except ValueError:
             # No measurable noise (a constant or tiny image): the pixels are
             # still replaced, but no uncertainty plane can be made.

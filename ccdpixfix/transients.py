@@ -17,8 +17,8 @@ from scipy import ndimage
 from ._ccdutils import check_ccd, input_flags, new_ccd, output_dtype
 from ._provenance import record_step
 from .flags import PixelFlag
-from .medians import ring_median, window_values
-from .noise import RESIDUAL_VARIANCE_FACTOR, frame_sigma
+from .medians import _OPPOSITE_PAIRS, local_level, local_level_at, window_values
+from .noise import frame_sigma, residual_factor
 
 __all__ = ["flag_transients", "saturation_level"]
 
@@ -102,43 +102,78 @@ def _sharp(data, level, sigma, known, rows, cols, contrast, sign):
     return (excess > contrast * neighbours) & local_peak
 
 
-def _update_level(data, known, level, pixels):
-    """Recompute the neighbour median at ``pixels`` leaving out ``known``."""
+def _spill(data, sigma, known, rows, cols, cut, sign):
+    """Which neighbours of detections are part of the same event.
+
+    The rest of a track or the charge spilled around a hit stands above the
+    local background, while in at least one direction its neighbours are at
+    the background. In a star every direction is bright, so a detection next
+    to a star does not eat into it.
+    """
+    background = _local_background(data, known, rows, cols)
+    window = window_values(data, rows, cols, radius=1, bad=known)
+    pairs = np.stack(
+        [0.5 * (window[:, a] + window[:, b]) for a, b in _OPPOSITE_PAIRS], axis=1
+    )
+    if not np.isfinite(pairs).any(axis=1).all():
+        # Where no pair is complete, single neighbours stand in for pairs.
+        lonely = ~np.isfinite(pairs).any(axis=1)
+        pairs[lonely, :] = np.nan
+        pairs[lonely, 0] = np.nanmin(sign * window[lonely], axis=1) * sign
+    quietest = np.nanmin(sign * pairs, axis=1)
+    noise = cut * sigma[rows, cols]
+    quiet = quietest - sign * background < noise
+    above = sign * (data[rows, cols] - background) > noise
+    return quiet & above
+
+
+def _update_level(data, known, level, n_pairs, pixels):
+    """Recompute the local level at ``pixels`` leaving out ``known``."""
     rows, cols = np.nonzero(pixels)
     if rows.size:
-        values = window_values(
-            data, rows, cols, radius=1, bad=known, include_centre=False
+        level[rows, cols], n_pairs[rows, cols] = local_level_at(
+            data, rows, cols, bad=known
         )
-        empty = np.isnan(values).all(axis=1)
-        values[empty] = 0.0
-        medians = np.nanmedian(values, axis=1)
-        medians[empty] = np.nan
-        level[rows, cols] = medians
 
 
 def _find_transients(
-    data, level, sigma, known, protected, threshold, neighbour_threshold, contrast
+    data,
+    level,
+    n_pairs,
+    sigma,
+    known,
+    protected,
+    threshold,
+    neighbour_threshold,
+    contrast,
 ):
-    """Iteratively flag sharp outliers and their above-noise neighbours."""
+    """Iteratively flag sharp outliers and their above-noise neighbours.
+
+    ``level`` and ``n_pairs`` are updated in place as flagged pixels leave
+    the neighbourhoods of the pixels around them.
+    """
     hot = np.zeros(data.shape, dtype=bool)
     cold = np.zeros(data.shape, dtype=bool)
     search = np.ones(data.shape, dtype=bool)
     cut = threshold
+    growing = False
     for _ in range(_MAX_ITERATIONS):
         with np.errstate(invalid="ignore"):
-            significance = (data - level) / (sigma * np.sqrt(RESIDUAL_VARIANCE_FACTOR))
+            significance = (data - level) / (sigma * residual_factor(n_pairs))
         candidates = search & ~known & ~protected & np.isfinite(significance)
         new_flags = []
         for flagged, sign in ((hot, 1.0), (cold, -1.0)):
             rows, cols = np.nonzero(candidates & (sign * significance > cut))
-            if sign < 0:
+            if growing:
+                keep = _spill(data, sigma, known, rows, cols, cut, sign)
+            else:
+                keep = _sharp(data, level, sigma, known, rows, cols, contrast, sign)
+            if sign < 0 and not growing:
                 # A cold pixel must also lie below its local background.
                 below = _local_background(data, known, rows, cols) - data[rows, cols]
-                keep = below > cut * sigma[rows, cols]
-                rows, cols = rows[keep], cols[keep]
-            sharp = _sharp(data, level, sigma, known, rows, cols, contrast, sign)
-            flagged[rows[sharp], cols[sharp]] = True
-            new_flags.append((rows[sharp], cols[sharp]))
+                keep &= below > cut * sigma[rows, cols]
+            flagged[rows[keep], cols[keep]] = True
+            new_flags.append((rows[keep], cols[keep]))
         new = np.zeros(data.shape, dtype=bool)
         for rows, cols in new_flags:
             new[rows, cols] = True
@@ -146,8 +181,9 @@ def _find_transients(
             break
         known = known | new
         search = ndimage.binary_dilation(new, _EIGHT_CONNECTED) & ~known
-        _update_level(data, known, level, search)
+        _update_level(data, known, level, n_pairs, search)
         cut = neighbour_threshold
+        growing = True
     return hot, cold
 
 
@@ -244,11 +280,15 @@ def _flag_transients(
         flags[saturated & (flags == 0)] |= np.uint16(PixelFlag.SATURATED)
     known = (flags != 0) | ~np.isfinite(data)
     protected = ndimage.binary_dilation(saturated, _EIGHT_CONNECTED)
-    level = ring_median(data, known).astype(np.float64)
-    sigma = frame_sigma(ccd, data, level, known, gain=gain, read_noise=read_noise)
+    level, n_pairs = local_level(data, known)
+    level = level.astype(np.float64)
+    sigma = frame_sigma(
+        ccd, data, level, known, n_pairs=n_pairs, gain=gain, read_noise=read_noise
+    )
     hot, cold = _find_transients(
         data,
-        level.copy(),
+        level,
+        n_pairs,
         sigma,
         known,
         protected,

@@ -1,0 +1,90 @@
+"""Astronomical light for the simulated camera in `ccdpixfix.datasets`.
+
+Private helpers that render, in electrons per pixel, what the sky sends to
+the sensor during one exposure: pixel-integrated Moffat stars drawn from a
+power-law flux distribution, and smooth nebulosity.  Every function draws
+from the `numpy.random.Generator` it is given, in a fixed order, so frames
+are reproducible from their seeds.
+"""
+
+import math
+
+import numpy as np
+from astropy.table import Table
+
+#: Moffat ``beta`` of the simulated point-spread function.
+MOFFAT_BETA = 3.0
+
+
+def _nebulosity(shape, sky: float, generator) -> np.ndarray:
+    """Broad Gaussian clouds plus one filament, in electrons; no pixel structure."""
+    ny, nx = shape
+    scale = min(shape) / 256
+    rows, cols = np.arange(ny)[:, None], np.arange(nx)[None, :]
+    field = np.zeros(shape)
+    for _ in range(generator.integers(3, 7)):
+        sigma = max(3.0, generator.uniform(15.0, 60.0) * scale)
+        row, col = generator.uniform(0, ny), generator.uniform(0, nx)
+        profile = np.exp(-((rows - row) ** 2) / (2 * sigma**2)) * np.exp(
+            -((cols - col) ** 2) / (2 * sigma**2)
+        )
+        field += generator.uniform(0.5, 3.0) * sky * profile
+    angle = generator.uniform(0.0, np.pi)
+    row, col = generator.uniform(0, ny), generator.uniform(0, nx)
+    along = (cols - col) * np.cos(angle) + (rows - row) * np.sin(angle)
+    across = (rows - row) * np.cos(angle) - (cols - col) * np.sin(angle)
+    major, minor = max(10.0, 80.0 * scale), max(3.0, 5.0 * scale)
+    exponent = along**2 / (2 * major**2) + across**2 / (2 * minor**2)
+    return field + generator.uniform(0.5, 1.5) * sky * np.exp(-exponent)
+
+
+def _stars(shape, count: int, fwhm: float, generator) -> tuple[Table, np.ndarray]:
+    """Draw positions and power-law fluxes, and render the stars in electrons."""
+    ny, nx = shape
+    x = generator.uniform(-0.5, nx - 0.5, count)
+    y = generator.uniform(-0.5, ny - 0.5, count)
+    # Truncated power law N(>F) ~ F^-0.6 between 2e3 and 3e6 e- (inverse CDF).
+    low, high, slope = 2e3, 3e6, 0.6
+    tail = generator.uniform(0.0, 1.0 - (high / low) ** -slope, count)
+    flux = low * (1.0 - tail) ** (-1.0 / slope)
+    if count:
+        # Pin the brightest star at the top of the range, in the well-lit
+        # central half, so that any seeing up to FWHM ~4.4 px saturates it.
+        brightest = np.argmax(flux)
+        flux[brightest] = high
+        x[brightest] = generator.uniform(nx / 4, 3 * nx / 4)
+        y[brightest] = generator.uniform(ny / 4, 3 * ny / 4)
+    image, peak = _moffat_stars(shape, x, y, flux, fwhm)
+    columns = {"x": x, "y": y, "flux": flux, "fwhm": np.full(count, float(fwhm))}
+    return Table({**columns, "peak_electrons": peak}), image
+
+
+def _moffat_stars(shape, x, y, flux, fwhm: float, *, oversample=5, chunk=32):
+    """Pixel-integrated Moffat stars by ``oversample`` x ``oversample`` sampling.
+
+    Returns the image and each star's electrons in its nearest pixel.
+    """
+    ny, nx = shape
+    alpha = fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / MOFFAT_BETA) - 1.0))
+    radius = math.ceil(max(10.0, 6.0 * fwhm))
+    offsets = np.arange(-radius, radius + 1)
+    sub_pixel = (np.arange(oversample) + 0.5) / oversample - 0.5
+    fine = (offsets[:, None] + sub_pixel).ravel()
+    image, peaks = np.zeros(ny * nx), np.zeros(len(x))
+    for start in range(0, len(x), chunk):
+        part = slice(start, start + chunk)
+        col, row = np.rint(x[part]).astype(int), np.rint(y[part]).astype(int)
+        d_col = fine + (col - x[part])[:, None]
+        d_row = fine + (row - y[part])[:, None]
+        radius_squared = d_row[:, :, None] ** 2 + d_col[:, None, :] ** 2
+        density = (1.0 + radius_squared / alpha**2) ** -MOFFAT_BETA
+        shape_5d = (-1, offsets.size, oversample, offsets.size, oversample)
+        stamps = density.reshape(shape_5d).mean(axis=(2, 4))
+        stamps *= flux[part, None, None] * (MOFFAT_BETA - 1) / (math.pi * alpha**2)
+        peaks[part] = stamps[:, radius, radius]
+        rows = (row[:, None] + offsets)[:, :, None]
+        cols = (col[:, None] + offsets)[:, None, :]
+        inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
+        flat = (rows * nx + cols)[inside]
+        image += np.bincount(flat, weights=stamps[inside], minlength=ny * nx)
+    return image.reshape(shape), peaks
