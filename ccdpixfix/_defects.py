@@ -9,14 +9,15 @@ import itertools
 import numpy as np
 from scipy import ndimage
 
+from .medians import local_level
 from .noise import robust_sigma
 
 __all__ = [
     "column_segments",
     "dark_excess",
     "flat_response",
+    "local_excess",
     "robust_combine",
-    "smooth_background",
     "stuck_pixels",
 ]
 
@@ -63,27 +64,18 @@ def robust_combine(stack):
     return combined, noise
 
 
-def smooth_background(image):
-    """Large-scale level of an image (illumination, amplifier glow).
+def local_excess(image, bad=None):
+    """Excess of each pixel over the level its neighbours predict.
 
-    The median of 5x5 blocks of 2x2-binned pixels: it follows structure on
-    scales of ~10 px and above while single pixels, small clusters and one
-    column barely move it.
+    The level (`ccdpixfix.medians.local_level`) interpolates linear
+    gradients exactly, so smooth structure of any scale (amplifier glow,
+    vignetting, dust shadows) leaves no excess, while a defect keeps all of
+    its own.
     """
-    image = np.asarray(image, dtype=np.float64)
-    finite = np.isfinite(image)
-    filled = np.where(finite, image, np.nanmedian(image) if finite.any() else 0.0)
-    ny, nx = filled.shape
-    if min(ny, nx) < 16:
-        return ndimage.median_filter(filled, size=5, mode="mirror")
-    padded = np.pad(filled, ((0, ny % 2), (0, nx % 2)), mode="edge")
-    binned = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2)
-    binned = binned.mean(axis=(1, 3))
-    smooth = ndimage.median_filter(binned, size=5, mode="mirror")
-    return np.repeat(np.repeat(smooth, 2, axis=0), 2, axis=1)[:ny, :nx]
+    return image - local_level(image)[0]
 
 
-def dark_excess(masters, exptimes):
+def dark_excess(masters, exptimes, bad=None):
     """Dark signal of each pixel above the detector's smooth level.
 
     Parameters
@@ -92,6 +84,8 @@ def dark_excess(masters, exptimes):
         Combined darks, one per exposure time.
     exptimes : list of float or None
         Their exposure times.
+    bad : 2-D bool array, optional
+        Known defects, left out of their neighbours' levels.
 
     Returns
     -------
@@ -108,23 +102,24 @@ def dark_excess(masters, exptimes):
         stack = np.asarray(masters, dtype=np.float64)
         slope = np.tensordot(t - t_mean, stack - stack.mean(axis=0), axes=1)
         slope /= np.sum((t - t_mean) ** 2)
-        return slope - smooth_background(slope), True
+        return local_excess(slope, bad), True
     longest = int(np.argmax([-1 if t is None else t for t in exptimes]))
     master = masters[longest]
-    excess = master - smooth_background(master)
+    excess = local_excess(master, bad)
     exptime = exptimes[longest]
     if exptime:
         return excess / exptime, True
     return excess, False
 
 
-def flat_response(flats, bias_level):
+def flat_response(flats, bias_level, bad=None):
     """Relative response of each pixel, illumination removed.
 
     Each flat loses ``bias_level`` (unless it lies below it: then it is taken
     as already calibrated), is normalised by its median, the flats are
-    combined (median of three or more, else mean) and divided by their
-    smooth large-scale level (vignetting, illumination).
+    combined (median of three or more, else mean) and divided by the level
+    the neighbours of each pixel predict, which removes illumination,
+    vignetting and dust shadows.
     """
     normalised = []
     for flat in flats:
@@ -137,7 +132,7 @@ def flat_response(flats, bias_level):
     stack = np.asarray(normalised)
     combined = np.nanmedian(stack, axis=0) if len(flats) >= 3 else stack.mean(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return combined / smooth_background(combined)
+        return combined / local_level(combined, bad)[0]
 
 
 def stuck_pixels(frames):

@@ -188,6 +188,47 @@ def _hot_and_warm(
     return hot, warm, noise
 
 
+def _shortest(exptimes):
+    """Index of the shortest exposure time (unknown times count as longest)."""
+    return int(np.argmin([np.inf if t is None else t for t in exptimes]))
+
+
+def _dark_defects(
+    masters, exptimes, gain, bad, *, significance, hot_rate, warm_rate, quantum
+):
+    """Excess dark signal and the HOT and WARM pixels it shows."""
+    excess, per_second = _defects.dark_excess(masters, exptimes, bad)
+    if per_second:
+        longest = max((t for t in exptimes if t), default=1.0)
+        quantum = quantum / longest
+    hot, warm, noise = _hot_and_warm(
+        excess,
+        per_second,
+        gain,
+        significance=significance,
+        hot_rate=hot_rate,
+        warm_rate=warm_rate,
+        quantum=quantum,
+    )
+    return {
+        "excess": excess,
+        "per_second": per_second,
+        "noise": noise,
+        "hot": hot,
+        "warm": warm,
+    }
+
+
+def _flat_defects(flats, bias_level, bad, *, significance, dead_response, low_response):
+    """Relative response and the DEAD and LOW_RESPONSE pixels it shows."""
+    response = _defects.flat_response(flats, bias_level, bad)
+    noise = robust_sigma(response - 1.0)
+    with np.errstate(invalid="ignore"):
+        dead = response < dead_response
+        low = ~dead & (response < min(low_response, 1 - significance * noise))
+    return {"response": response, "noise": noise, "dead": dead, "low": low}
+
+
 def make_bad_pixel_map(
     darks,
     flats=None,
@@ -285,24 +326,8 @@ def make_bad_pixel_map(
         noises.append(noise)
     if len(dark_frames) == 1:
         notes.append("one dark: taken as a master; cosmic rays cannot be rejected")
-    excess, per_second = _defects.dark_excess(masters, exptimes)
-    if not per_second:
-        notes.append("no EXPTIME in the darks: every significant pixel is HOT")
     # Integer frames cannot resolve less than their quantisation step.
     quantum = 0.29 / np.sqrt(len(dark_frames)) if dark_frames[0].integer else 0.0
-    if per_second and exptimes[int(np.argmax([t or 0 for t in exptimes]))]:
-        quantum /= max(t or 0 for t in exptimes)
-    hot, warm, dark_noise = _hot_and_warm(
-        excess,
-        per_second,
-        gain,
-        significance=significance,
-        hot_rate=hot_rate,
-        warm_rate=warm_rate,
-        quantum=quantum,
-    )
-    flags = np.zeros(shape, dtype=np.uint16)
-
     stuck, chance = _defects.stuck_pixels(
         [f.data for f in dark_frames] + [f.data for f in flat_frames]
     )
@@ -312,35 +337,57 @@ def make_bad_pixel_map(
             "noise or light that varies between them"
         )
         stuck = np.zeros(shape, dtype=bool)
-
+    bias_level = float(np.nanmedian(masters[_shortest(exptimes)]))
+    # The second pass leaves the defects of the first out of the levels of
+    # their neighbours, so that a defect never makes its neighbour look bad.
+    bad = stuck
+    for _ in range(2):
+        dark = _dark_defects(
+            masters,
+            exptimes,
+            gain,
+            bad,
+            significance=significance,
+            hot_rate=hot_rate,
+            warm_rate=warm_rate,
+            quantum=quantum,
+        )
+        found = stuck | dark["hot"] | dark["warm"]
+        if flat_frames:
+            flat = _flat_defects(
+                [f.data for f in flat_frames],
+                bias_level,
+                bad,
+                significance=significance,
+                dead_response=dead_response,
+                low_response=low_response,
+            )
+            found |= flat["dead"] | flat["low"]
+        bad = found
+    if not dark["per_second"]:
+        notes.append("no EXPTIME in the darks: every significant pixel is HOT")
+    hot, warm, dark_noise = dark["hot"], dark["warm"], dark["noise"]
     with np.errstate(invalid="ignore", divide="ignore"):
-        dark_significance = np.where(stuck, np.nan, excess / dark_noise)
-    column_floor = warm_rate / gain / dark_noise if per_second else None
+        dark_significance = np.where(stuck, np.nan, dark["excess"] / dark_noise)
+    column_floor = warm_rate / gain / dark_noise if dark["per_second"] else None
     columns = _defects.column_segments(
         dark_significance, sign=1, threshold=column_significance, minimum=column_floor
     )
     dead = low = np.zeros(shape, dtype=bool)
     response_noise = None
     if flat_frames:
-        bias_level = float(
-            np.nanmedian(
-                masters[int(np.argmin([np.inf if t is None else t for t in exptimes]))]
-            )
-        )
-        response = _defects.flat_response([f.data for f in flat_frames], bias_level)
-        response_noise = robust_sigma(response - 1.0)
+        dead, low, response_noise = flat["dead"], flat["low"], flat["noise"]
         with np.errstate(invalid="ignore"):
-            dead = response < dead_response
-            low = ~dead & (
-                response < min(low_response, 1 - significance * response_noise)
+            flat_significance = np.where(
+                stuck, np.nan, (flat["response"] - 1) / response_noise
             )
-            flat_significance = np.where(stuck, np.nan, (response - 1) / response_noise)
         floor = (1 - low_response) / response_noise
         columns |= _defects.column_segments(
             flat_significance, sign=-1, threshold=column_significance, minimum=floor
         )
 
     columns &= ~stuck
+    flags = np.zeros(shape, dtype=np.uint16)
     flags[stuck] |= np.uint16(PixelFlag.STUCK)
     flags[columns] |= np.uint16(PixelFlag.BAD_COLUMN)
     other = ~(stuck | columns)
@@ -368,7 +415,7 @@ def make_bad_pixel_map(
             "column_significance": column_significance,
         },
         "dark_noise": float(dark_noise),
-        "dark_noise_unit": "ADU/s" if per_second else "ADU",
+        "dark_noise_unit": "ADU/s" if dark["per_second"] else "ADU",
         "response_noise": None if response_noise is None else float(response_noise),
         "stuck_chance": None if not np.isfinite(chance) else float(chance),
         "notes": notes,

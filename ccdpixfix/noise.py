@@ -211,7 +211,10 @@ class NoiseModel:
         # Each bin tells the zero-signal level at which the header's model
         # matches its scatter: the bias pedestal of raw data, ~0 for
         # calibrated data. A wrong gain or read noise puts it far off.
-        offset = float(np.nanmedian(centres - gain * (variances - floor)))
+        # The lowest levels (the sky) are the least disturbed by the
+        # profiles of stars, which inflate the scatter of the brighter bins.
+        pedestals = centres - gain * (variances - floor)
+        offset = float(np.nanmedian(pedestals[: max(1, pedestals.size // 4)]))
         lowest = float(np.nanmin(centres))
         margin = gain * 10 * floor + 100 * np.sqrt(floor)
         consistent = lowest - margin <= offset <= lowest + 3 * np.sqrt(floor)

@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from ._ccdutils import check_ccd, input_flags, new_ccd, output_dtype
 from ._provenance import record_step
-from .flags import PixelFlag
+from .flags import PixelFlag, flags_to_mask
 from .medians import _OPPOSITE_PAIRS, local_level, local_level_at, window_values
 from .noise import frame_sigma, residual_factor
 
@@ -27,7 +27,8 @@ _SATURATION_KEYS = ("SATURATE", "SATLEVEL", "SATURATION", "MAXLIN", "DATAMAX")
 # sharpness test: 7x7 holds an undersampled star's core in under a fifth of
 # its pixels, so the median stays at the background around it.
 _BACKGROUND_RADIUS = 3
-_MAX_ITERATIONS = 5
+# Growth stops when nothing new is found; this only bounds pathological cases.
+_MAX_ITERATIONS = 50
 # A transient must exceed the third brightest of its good neighbours by this
 # many sigma: two brighter neighbours are allowed for the rest of a track.
 _PEAK_RANK = 3
@@ -65,11 +66,7 @@ def saturation_level(ccd):
 
 def _local_background(data, known, rows, cols):
     values = window_values(data, rows, cols, radius=_BACKGROUND_RADIUS, bad=known)
-    all_bad = np.isnan(values).all(axis=1)
-    values[all_bad] = 0.0
-    background = np.nanmedian(values, axis=1)
-    background[all_bad] = np.nan
-    return background
+    return _row_nanmedian(values)
 
 
 def _third_highest(values):
@@ -85,21 +82,34 @@ def _third_highest(values):
 def _sharp(data, level, sigma, known, rows, cols, contrast, sign):
     """Which candidates are sharper than a star could be.
 
-    Two tests. The excess over the neighbours must beat ``contrast`` times
-    the neighbours' excess over the local background (the peak of a star
-    shares its light with its neighbours). And the pixel must be a local
-    peak: above all but two of its good neighbours (room for the rest of a
-    track), so that a pixel on the steep wing of a bright star, where the
-    background test degenerates, is never taken for a defect.
+    Two tests. The excess over the local level must beat ``contrast`` times
+    the excess of the typical neighbour (the median of the good ones) over
+    the local background: the peak of a star shares its light with all its
+    neighbours, a cosmic ray (even a thick track, with two or three bright
+    neighbours) does not. And the pixel must be a local peak: above all but
+    two of its good neighbours (room for the rest of a track), so that a
+    pixel on the steep wing of a bright star, where the background test
+    degenerates, is never taken for a defect.
     """
     value = sign * data[rows, cols]
     background = _local_background(data, known, rows, cols)
     excess = value - sign * level[rows, cols]
-    neighbours = np.nan_to_num(np.abs(level[rows, cols] - background), nan=0.0)
     ring = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    typical = _row_nanmedian(ring)
+    neighbours = np.nan_to_num(np.abs(typical - background), nan=0.0)
     third = np.nan_to_num(_third_highest(sign * ring), nan=-np.inf)
     local_peak = value - third > _PEAK_MARGIN * sigma[rows, cols]
     return (excess > contrast * neighbours) & local_peak
+
+
+def _row_nanmedian(values):
+    """Median of the finite values of each row; NaN for rows with none."""
+    empty = np.isnan(values).all(axis=1)
+    values = values.copy()
+    values[empty] = 0.0
+    median = np.nanmedian(values, axis=1)
+    median[empty] = np.nan
+    return median
 
 
 def _spill(data, sigma, known, rows, cols, cut, sign):
@@ -154,13 +164,14 @@ def _find_transients(
     """
     hot = np.zeros(data.shape, dtype=bool)
     cold = np.zeros(data.shape, dtype=bool)
+    found = np.zeros(data.shape, dtype=bool)
     search = np.ones(data.shape, dtype=bool)
     cut = threshold
     growing = False
     for _ in range(_MAX_ITERATIONS):
         with np.errstate(invalid="ignore"):
             significance = (data - level) / (sigma * residual_factor(n_pairs))
-        candidates = search & ~known & ~protected & np.isfinite(significance)
+        candidates = search & ~protected & ~found & np.isfinite(significance)
         new_flags = []
         for flagged, sign in ((hot, 1.0), (cold, -1.0)):
             rows, cols = np.nonzero(candidates & (sign * significance > cut))
@@ -180,7 +191,8 @@ def _find_transients(
         if not new.any():
             break
         known = known | new
-        search = ndimage.binary_dilation(new, _EIGHT_CONNECTED) & ~known
+        found |= new
+        search = ndimage.binary_dilation(new, _EIGHT_CONNECTED) & ~found
         _update_level(data, known, level, n_pairs, search)
         cut = neighbour_threshold
         growing = True
@@ -278,8 +290,12 @@ def _flag_transients(
         with np.errstate(invalid="ignore"):
             saturated = data >= level_cut
         flags[saturated & (flags == 0)] |= np.uint16(PixelFlag.SATURATED)
+    # Every flagged pixel (warm ones too) stays out of the medians and the
+    # noise; masked ones cannot be transients, but a cosmic ray on a warm
+    # pixel must still be found.
     known = (flags != 0) | ~np.isfinite(data)
     protected = ndimage.binary_dilation(saturated, _EIGHT_CONNECTED)
+    protected |= flags_to_mask(flags) | ~np.isfinite(data)
     level, n_pairs = local_level(data, known)
     level = level.astype(np.float64)
     sigma = frame_sigma(

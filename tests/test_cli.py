@@ -1,0 +1,52 @@
+"""The ccdpixfix command, run for real in a subprocess."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from astropy.nddata import CCDData
+
+import ccdpixfix
+from ccdpixfix import BadPixelMap
+
+
+def _run(*args, cwd=None):
+    command = [sys.executable, "-m", "ccdpixfix", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_version():
+    result = _run("--version")
+    assert result.returncode == 0
+    assert ccdpixfix.__version__ in result.stdout
+
+
+def test_no_command_is_a_usage_error():
+    result = _run()
+    assert result.returncode == 2
+    assert "demo" in result.stderr
+
+
+def test_demo_prints_scores_and_writes_files(tmp_path):
+    result = _run("demo", "--size", "128", "--output", tmp_path / "night")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in ("recall", "false flags", "hot", "stuck", "MSE"):
+        assert word in result.stdout
+    night = Path(tmp_path / "night")
+    bpm = BadPixelMap.read(night / "bpm.fits")
+    assert bpm.counts()["HOT"] > 0
+    fixed = CCDData.read(night / "science_0_fixed.fits", hdu_flags="FLAGS")
+    assert fixed.flags is not None and fixed.mask is not None
+    assert fixed.uncertainty is not None
+    # a second run refuses to overwrite, without a traceback
+    again = _run("demo", "--size", "128", "--output", night)
+    assert again.returncode == 1
+    assert "exists" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_demo_rejects_tiny_frames():
+    result = _run("demo", "--size", "10")
+    assert result.returncode == 2
+    assert "--size" in result.stderr

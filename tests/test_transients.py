@@ -1,0 +1,156 @@
+"""flag_transients against the simulator's truth."""
+
+import numpy as np
+import pytest
+from astropy.nddata import CCDData, StdDevUncertainty
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ccdpixfix import PixelFlag, flag_bad_pixels, flag_transients
+from ccdpixfix.datasets import SimulatedCamera
+from ccdpixfix.scoring import score_frame
+
+HOT = np.uint16(PixelFlag.TRANSIENT_HOT)
+COLD = np.uint16(PixelFlag.TRANSIENT_COLD)
+
+
+def _transients(ccd):
+    return (ccd.flags & (HOT | COLD)) != 0
+
+
+@pytest.fixture(scope="module", params=[1.8, 2.6, 4.0])
+def scene(request, camera, bpm):
+    frame, truth = camera.science(fwhm=request.param, seed=int(request.param * 10))
+    flagged = flag_transients(flag_bad_pixels(frame, bpm))
+    return frame, truth, flagged
+
+
+def test_quality_targets(scene):
+    frame, truth, flagged = scene
+    score = score_frame(frame, flagged, truth)
+    assert score["transient_recall"] >= 0.95
+    assert score["false_per_mpx"] <= 300
+    # at most 3 % (FWHM 1.8) and 1 % (FWHM >= 2.6) of bright stars hit
+    fwhm = truth["stars"]["fwhm"][0]
+    limit = 0.03 if fwhm < 2 else 0.01
+    assert score["bright_stars"] >= 10
+    assert score["bright_stars_hit"] <= limit
+    assert score["persistent_recall"] >= 0.99
+
+
+def test_every_strong_hit_is_flagged_with_its_track(scene):
+    _, truth, flagged = scene
+    strong = truth["transient_hot"] & (
+        truth["transient_amplitude"] > 30 * truth["sigma"]
+    )
+    found = (flagged.flags & HOT) != 0
+    assert found[strong].mean() >= 0.95
+
+
+def test_hits_on_edges_and_corners(camera):
+    frame, truth = camera.science(seed=77)
+    flagged = flag_transients(frame)
+    hits = truth["transient_hot"] & (truth["transient_amplitude"] > 10 * truth["sigma"])
+    border = np.zeros(hits.shape, bool)
+    border[[0, -1], :] = border[:, [0, -1]] = True
+    assert (hits & border).any()
+    found = (flagged.flags & HOT) != 0
+    assert found[hits & border].all()
+    corners = hits[[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert corners.any()
+
+
+def test_cold_transients(scene):
+    _, truth, flagged = scene
+    assert truth["transient_cold"].any()
+    assert ((flagged.flags & COLD) != 0)[truth["transient_cold"]].all()
+
+
+def test_saturated_cores_are_saturated_not_transients(scene):
+    _, truth, flagged = scene
+    assert truth["saturated"].any()
+    saturated = (flagged.flags & np.uint16(PixelFlag.SATURATED)) != 0
+    assert saturated[truth["saturated"]].all()
+    assert not _transients(flagged)[truth["saturated"]].any()
+
+
+def test_no_flags_on_stars_and_nebulosity_without_defects():
+    camera = SimulatedCamera(
+        (256, 256),
+        seed=21,
+        hot_fraction=0,
+        warm_fraction=0,
+        dead_fraction=0,
+        low_response_fraction=0,
+        stuck_fraction=0,
+        bad_column=False,
+    )
+    frame, truth = camera.science(
+        fwhm=1.8, n_cosmic_rays=0, n_transient_hot=0, n_transient_cold=0, seed=3
+    )
+    flagged = flag_transients(frame)
+    assert _transients(flagged).sum() <= 300 * 256 * 256 / 1e6
+
+
+def test_masked_block_does_not_raise_flags_beside_it(camera):
+    """A masked block (e.g. a bleed trail) must not enter the local medians."""
+    frame, truth = camera.science(fwhm=2.6, seed=31)
+    data = frame.data.astype(np.float32)
+    mask = np.zeros(data.shape, bool)
+    mask[100:120, 60:160] = True
+    data[mask] = 60000.0
+    blocked = CCDData(data, unit="adu", mask=mask, meta=frame.meta)
+    flagged = flag_transients(blocked)
+    around = np.zeros(mask.shape, bool)
+    around[97:123, 57:163] = True
+    around &= ~mask
+    real = truth["transient_hot"] | truth["transient_cold"] | camera.truth["defect"]
+    assert not (_transients(flagged) & around & ~real).any()
+    assert ((flagged.flags & np.uint16(PixelFlag.DO_NOT_USE)) != 0)[mask].all()
+
+
+def test_noise_from_uncertainty_header_or_measurement_agree(camera):
+    frame, truth = camera.science(fwhm=2.6, seed=41)
+    from_header = flag_transients(frame)
+    calibrated = CCDData(
+        frame.data.astype(np.float64),
+        unit="adu",
+        uncertainty=StdDevUncertainty(truth["sigma"]),
+        meta={"EXPTIME": 300.0},
+    )
+    from_plane = flag_transients(calibrated)
+    measured = flag_transients(CCDData(frame.data, unit="adu"))
+    for other in (from_plane, measured):
+        a, b = _transients(from_header), _transients(other)
+        assert (a ^ b).sum() <= 0.05 * a.sum()
+    # the header's model becomes the uncertainty plane
+    sigma = from_header.uncertainty.array
+    good = ~camera.truth["defect"] & ~truth["transient_hot"] & ~truth["saturated"]
+    ratio = np.median(sigma[good] / truth["sigma"][good])
+    assert 0.95 < ratio < 1.05
+
+
+def test_wrong_gain_keyword_is_detected(camera):
+    frame, truth = camera.science(fwhm=2.6, seed=51)
+    frame.meta["GAIN"] = 40.0  # a gain setting, not e-/ADU
+    with pytest.warns(AstropyUserWarning, match="do not match the measured noise"):
+        flagged = flag_transients(frame)
+    score = score_frame(frame, flagged, truth)
+    assert score["transient_recall"] >= 0.95
+    assert score["false_per_mpx"] <= 300
+
+
+def test_calibrated_data_in_electrons(camera):
+    frame, truth = camera.science(fwhm=2.6, seed=61)
+    electrons = (frame.data.astype(np.float64) - camera.bias) * camera.gain
+    ccd = CCDData(electrons, unit="electron", meta=frame.meta)
+    flagged = flag_transients(ccd, saturation=(65535 - camera.bias) * camera.gain)
+    score = score_frame(frame, flagged, truth)
+    assert score["transient_recall"] >= 0.95
+    assert score["false_per_mpx"] <= 300
+
+
+def test_threshold_controls_sensitivity(camera):
+    frame, _ = camera.science(seed=71)
+    loose = _transients(flag_transients(frame, threshold=4.0)).sum()
+    strict = _transients(flag_transients(frame, threshold=8.0)).sum()
+    assert loose > strict > 0
