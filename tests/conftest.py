@@ -1,4 +1,4 @@
-"""Shared, seeded simulated data for the tests (module-level caching keeps them fast)."""
+"""Shared, seeded simulated data for the tests (session-scoped: built once)."""
 
 import warnings
 

@@ -54,7 +54,7 @@ def test_uncertainty_is_inflated_for_replaced_pixels(repaired):
 
 
 def test_saturated_pixels_are_not_replaced_by_default(repaired):
-    _, truth, _, fixed = repaired
+    _, _, _, fixed = repaired
     saturated = (fixed.flags & np.uint16(PixelFlag.SATURATED)) != 0
     assert saturated.any()
     assert not ((fixed.flags & REPLACED) != 0)[saturated].any()

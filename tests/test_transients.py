@@ -84,7 +84,7 @@ def test_no_flags_on_stars_and_nebulosity_without_defects():
         stuck_fraction=0,
         bad_column=False,
     )
-    frame, truth = camera.science(
+    frame, _ = camera.science(
         fwhm=1.8, n_cosmic_rays=0, n_transient_hot=0, n_transient_cold=0, seed=3
     )
     flagged = flag_transients(frame)
