@@ -7,6 +7,7 @@ these helpers do the checks and copies every step needs, in one place.
 import copy
 
 import numpy as np
+from astropy.io import fits
 from astropy.nddata import (
     CCDData,
     InverseVariance,
@@ -116,6 +117,13 @@ def _uncertainty_like(template, sigma):
         return InverseVariance(np.where(sigma > 0, 1 / sigma**2, 0))
 
 
+def _copy_meta(meta):
+    """A copy of a header that shares nothing with it."""
+    if isinstance(meta, fits.Header):
+        return meta.copy()
+    return copy.deepcopy(meta)
+
+
 def new_ccd(ccd, *, data=None, flags=None, sigma=None):
     """A new `CCDData` built from ``ccd`` without touching it.
 
@@ -149,7 +157,7 @@ def new_ccd(ccd, *, data=None, flags=None, sigma=None):
     out = CCDData(
         data,
         unit=ccd.unit,
-        meta=ccd.meta.copy() if hasattr(ccd.meta, "copy") else copy.copy(ccd.meta),
+        meta=_copy_meta(ccd.meta),
         wcs=copy.deepcopy(ccd.wcs),
         mask=flags_to_mask(flags),
         flags=flags,

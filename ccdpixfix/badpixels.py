@@ -141,7 +141,11 @@ class BadPixelMap:
             If the file is not a ccdpixfix bad-pixel map.
         """
         path = Path(path)
-        with fits.open(path) as hdulist:
+        try:
+            hdulist = fits.open(path)
+        except OSError as error:
+            raise ValueError(f"cannot read {path} as FITS: {error}") from None
+        with hdulist:
             if _FORMAT_KEY not in hdulist[0].header:
                 raise ValueError(
                     f"{path} is not a ccdpixfix bad-pixel map (no {_FORMAT_KEY} card); "

@@ -104,11 +104,11 @@ def robust_sigma(values):
 
 def header_gain(header):
     """Gain (e-/ADU) from the header if present and physical, else None."""
+    low, high = _PLAUSIBLE_GAIN
     for key in _GAIN_KEYS:
         value = _header_float(header, key)
-        if value is not None:
-            low, high = _PLAUSIBLE_GAIN
-            return value if low <= value <= high else None
+        if value is not None and low <= value <= high:
+            return value
     return None
 
 
@@ -167,7 +167,9 @@ class NoiseModel:
         profiles of stars have inflated scatter, which errs on the safe side.
         """
         centres, variances = _binned_variance(data, level, good, factor)
-        floor = float(np.nanmin(variances))
+        # The sky: the lowest quarter of the levels, least disturbed by stars.
+        lowest = slice(0, max(1, centres.size // 4))
+        floor = float(np.nanmedian(variances[lowest]))
         if not np.isfinite(floor) or floor <= 0:
             raise ValueError(
                 "the frame has no measurable noise (constant image?); give it an "
@@ -176,7 +178,7 @@ class NoiseModel:
         slope = 0.0
         if centres.size >= 3 and np.ptp(centres) > 0:
             slope = max(float(np.polyfit(centres, variances, 1)[0]), 0.0)
-        offset = float(centres[np.nanargmin(variances)])
+        offset = float(np.nanmedian(centres[lowest]))
         return cls("measured", floor, slope, offset)
 
     @classmethod
@@ -237,8 +239,13 @@ def _binned_variance(data, level, good, factor):
     ``factor`` (scalar or per pixel) is the residual noise in units of the
     pixel noise, `residual_factor`.
     """
+    # Sorting by a pixel's own level would select on the noise of that level
+    # and hide it from the residuals; the level three columns away shares no
+    # pixel with it and follows the same smooth signal.
+    shifted = np.roll(np.asarray(level, np.float64), 3, axis=1)
+    good = good & np.isfinite(shifted)
     residual = ((np.asarray(data, np.float64) - level) / factor)[good]
-    levels = np.asarray(level, np.float64)[good]
+    levels = shifted[good]
     if residual.size < 25:
         raise ValueError(
             f"only {residual.size} good pixels: too few to measure the noise; "

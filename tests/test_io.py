@@ -1,0 +1,172 @@
+"""Tests of the atomic FITS writer and of the bad-pixel map file format."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+import ccdpixfix
+from ccdpixfix import BadPixelMap, PixelFlag, make_bad_pixel_map
+from ccdpixfix.datasets import SimulatedCamera
+from ccdpixfix.io import write_hdulist_atomic
+
+
+def _hdulist(value):
+    data = np.arange(12, dtype=np.float32).reshape(3, 4) * value
+    hdu = fits.PrimaryHDU(data)
+    hdu.header["MARKER"] = (value, "which list this is")
+    return fits.HDUList([hdu])
+
+
+def _unwritable_hdulist():
+    """An HDU list astropy refuses to write: a card with an illegal keyword."""
+    hdu = fits.PrimaryHDU(np.zeros((3, 4), dtype=np.float32))
+    hdu.header.append(fits.Card.fromstring("BAD KEY =                    1"))
+    return fits.HDUList([hdu])
+
+
+def test_write_creates_the_file_and_nothing_else(tmp_path):
+    path = tmp_path / "out.fits"
+    write_hdulist_atomic(_hdulist(2.0), path)
+    assert sorted(os.listdir(tmp_path)) == ["out.fits"]
+    with fits.open(path, checksum=True) as hdulist:
+        np.testing.assert_array_equal(hdulist[0].data, _hdulist(2.0)[0].data)
+        assert hdulist[0].header["MARKER"] == 2.0
+        # Written with checksums, which verify.
+        assert "CHECKSUM" in hdulist[0].header
+        assert "DATASUM" in hdulist[0].header
+
+
+def test_write_to_a_relative_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_hdulist_atomic(_hdulist(3.0), "relative.fits")
+    assert sorted(os.listdir(tmp_path)) == ["relative.fits"]
+    assert fits.getval(tmp_path / "relative.fits", "MARKER") == 3.0
+
+
+def test_write_accepts_a_string_path(tmp_path):
+    path = tmp_path / "as_string.fits"
+    write_hdulist_atomic(_hdulist(4.0), str(path))
+    assert fits.getval(path, "MARKER") == 4.0
+
+
+def test_write_refuses_to_overwrite(tmp_path):
+    path = tmp_path / "out.fits"
+    write_hdulist_atomic(_hdulist(1.0), path)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="exists; pass overwrite=True"):
+        write_hdulist_atomic(_hdulist(5.0), path)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["out.fits"]
+
+
+def test_write_refuses_to_overwrite_a_file_that_is_not_fits(tmp_path):
+    path = tmp_path / "precious.fits"
+    path.write_bytes(b"not written by us\x00\x01")
+    with pytest.raises(FileExistsError):
+        write_hdulist_atomic(_hdulist(5.0), path)
+    assert path.read_bytes() == b"not written by us\x00\x01"
+
+
+def test_overwrite_replaces_the_file(tmp_path):
+    path = tmp_path / "out.fits"
+    write_hdulist_atomic(_hdulist(1.0), path)
+    write_hdulist_atomic(_hdulist(6.0), path, overwrite=True)
+    assert fits.getval(path, "MARKER") == 6.0
+    assert sorted(os.listdir(tmp_path)) == ["out.fits"]
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path):
+    path = tmp_path / "out.fits"
+    with pytest.raises(fits.VerifyError, match="Illegal keyword name"):
+        write_hdulist_atomic(_unwritable_hdulist(), path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_overwrite_keeps_the_old_file(tmp_path):
+    path = tmp_path / "out.fits"
+    write_hdulist_atomic(_hdulist(1.0), path)
+    before = path.read_bytes()
+    with pytest.raises(fits.VerifyError):
+        write_hdulist_atomic(_unwritable_hdulist(), path, overwrite=True)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["out.fits"]
+
+
+# --- BadPixelMap files ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def made_map():
+    camera = SimulatedCamera((64, 96), seed=12)
+    darks = [camera.dark(300.0, seed=s) for s in range(3)]
+    flats = [camera.flat(seed=s) for s in range(2)]
+    return make_bad_pixel_map(darks, flats)
+
+
+def test_made_map_round_trip_is_exact(made_map, tmp_path):
+    path = tmp_path / "bpm.fits"
+    made_map.write(path)
+    back = BadPixelMap.read(path)
+    assert back.flags.dtype == np.uint16
+    np.testing.assert_array_equal(back.flags, made_map.flags, strict=True)
+    assert back.meta == made_map.meta
+    assert back == made_map
+    assert made_map.flags.any()  # the round trip carried real defects
+
+
+def test_round_trip_of_every_flag_and_awkward_meta(tmp_path):
+    rng = np.random.default_rng(5)
+    bits = np.array([int(flag) for flag in PixelFlag], dtype=np.uint16)
+    picks = rng.random((20, 30, bits.size)) < 0.2
+    flags = (picks * bits).sum(axis=2).astype(np.uint16)
+    flags[0, 0] = 0xFFFF  # the largest value a map may hold
+    meta = {
+        "text": "  padded with spaces  ",
+        "unicode": "Öland, 20 µm, -10 °C, Ångström",
+        "nested": {"list": [1, 2.5, None, True], "empty": {}},
+        "float": 0.1 + 0.2,
+        "tiny": 5e-324,
+        "none": None,
+    }
+    bpm = BadPixelMap(flags, meta)
+    path = tmp_path / "bpm.fits"
+    bpm.write(path)
+    back = BadPixelMap.read(path)
+    np.testing.assert_array_equal(back.flags, flags, strict=True)
+    assert back.meta == meta
+    assert back.meta["float"] == 0.1 + 0.2
+
+
+def test_round_trip_with_empty_meta(tmp_path):
+    flags = np.zeros((5, 7), dtype=np.uint16)
+    flags[2, 3] = PixelFlag.DEAD
+    path = tmp_path / "bpm.fits"
+    BadPixelMap(flags).write(path)
+    back = BadPixelMap.read(path)
+    assert back.meta == {}
+    np.testing.assert_array_equal(back.flags, flags)
+    assert back.shape == (5, 7)
+
+
+def test_map_file_layout(made_map, tmp_path):
+    path = tmp_path / "bpm.fits"
+    made_map.write(path)
+    with fits.open(path, checksum=True) as hdulist:
+        header = hdulist[0].header
+        assert header["CPFBPM"] == ccdpixfix.__version__
+        for flag in PixelFlag:
+            assert header[f"HIERARCH FLAG {flag.name}"] == int(flag)
+        for name, count in made_map.counts().items():
+            assert header[f"HIERARCH COUNT {name}"] == count
+            assert count == np.count_nonzero(made_map.flags & int(PixelFlag[name]))
+        # Stored as 16-bit unsigned integers (BITPIX 16 with BZERO 32768).
+        assert header["BITPIX"] == 16
+        assert header["BZERO"] == 32768
+        assert hdulist[0].data.dtype.kind == "u"
+        assert hdulist[0].data.dtype.itemsize == 2
+        stored = json.loads(hdulist["META"].data["JSON"][0])
+        assert stored == made_map.meta
+    assert sorted(os.listdir(tmp_path)) == ["bpm.fits"]
