@@ -262,7 +262,9 @@ def _binned_variance(data, level, good, factor):
     return centres, variances
 
 
-def frame_sigma(ccd, data, level, known, *, n_pairs=None, gain=None, read_noise=None):
+def frame_sigma(
+    ccd, data, level, known, *, n_pairs=None, at=None, gain=None, read_noise=None
+):
     """Noise (standard deviation) of every pixel of a frame at its local level.
 
     Parameters
@@ -278,6 +280,8 @@ def frame_sigma(ccd, data, level, known, *, n_pairs=None, gain=None, read_noise=
     n_pairs : 2-D int array, optional
         Pairs behind each level, from `ccdpixfix.medians.local_level`; by
         default the level is taken as a median of eight neighbours.
+    at : 2-D float array, optional
+        Levels at which to evaluate the model, if not ``level``.
     gain, read_noise : float, optional
         Override the header's GAIN (e-/ADU) and RDNOISE (e-).
 
@@ -309,4 +313,4 @@ def frame_sigma(ccd, data, level, known, *, n_pairs=None, gain=None, read_noise=
     )
     if model is None:
         model = NoiseModel.measure(data, level, good, factor)
-    return model.sigma(level)
+    return model.sigma(level if at is None else at)

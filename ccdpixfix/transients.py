@@ -17,7 +17,13 @@ from scipy import ndimage
 from ._ccdutils import check_ccd, input_flags, new_ccd, output_dtype
 from ._provenance import record_step
 from .flags import PixelFlag, flags_to_mask
-from .medians import _OPPOSITE_PAIRS, local_level, local_level_at, window_values
+from .medians import (
+    _OPPOSITE_PAIRS,
+    local_level,
+    local_level_at,
+    ring_median,
+    window_values,
+)
 from .noise import frame_sigma, residual_factor
 
 __all__ = ["flag_transients", "saturation_level"]
@@ -79,7 +85,7 @@ def _third_highest(values):
     return np.where(n_valid > 0, third, np.nan)
 
 
-def _sharp(data, level, sigma, known, rows, cols, contrast, sign):
+def _sharp(data, level, sigma, known, rows, cols, contrast, sign, cut):
     """Which candidates are sharper than a star could be.
 
     Two tests. The excess over the local level must beat ``contrast`` times
@@ -99,7 +105,13 @@ def _sharp(data, level, sigma, known, rows, cols, contrast, sign):
     neighbours = np.nan_to_num(np.abs(typical - background), nan=0.0)
     third = np.nan_to_num(_third_highest(sign * ring), nan=-np.inf)
     local_peak = value - third > _PEAK_MARGIN * sigma[rows, cols]
-    return (excess > contrast * neighbours) & local_peak
+    # On a step (the edge of an overscan, a slit or a masked area) the level
+    # interpolated across the step sits half-way, but the pixel is like most
+    # of its neighbours: it must also stand out from their median.
+    above_typical = value - sign * np.nan_to_num(typical, nan=np.inf * sign) > (
+        cut * sigma[rows, cols]
+    )
+    return (excess > contrast * neighbours) & local_peak & above_typical
 
 
 def _row_nanmedian(values):
@@ -178,7 +190,9 @@ def _find_transients(
             if growing:
                 keep = _spill(data, sigma, known, rows, cols, cut, sign)
             else:
-                keep = _sharp(data, level, sigma, known, rows, cols, contrast, sign)
+                keep = _sharp(
+                    data, level, sigma, known, rows, cols, contrast, sign, cut
+                )
             if sign < 0 and not growing:
                 # A cold pixel must also lie below its local background.
                 below = _local_background(data, known, rows, cols) - data[rows, cols]
@@ -298,8 +312,18 @@ def _flag_transients(
     protected |= flags_to_mask(flags) | ~np.isfinite(data)
     level, n_pairs = local_level(data, known)
     level = level.astype(np.float64)
+    # Beside a step (an overscan or slit edge) the interpolated level sits
+    # half-way while the pixel's side is brighter; its noise is that side's.
+    brighter = np.fmax(level, ring_median(data, known))
     sigma = frame_sigma(
-        ccd, data, level, known, n_pairs=n_pairs, gain=gain, read_noise=read_noise
+        ccd,
+        data,
+        level,
+        known,
+        n_pairs=n_pairs,
+        at=brighter,
+        gain=gain,
+        read_noise=read_noise,
     )
     hot, cold = _find_transients(
         data,
