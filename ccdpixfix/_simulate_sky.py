@@ -88,3 +88,42 @@ def _moffat_stars(shape, x, y, flux, fwhm: float, *, oversample=5, chunk=32):
         flat = (rows * nx + cols)[inside]
         image += np.bincount(flat, weights=stamps[inside], minlength=ny * nx)
     return image.reshape(shape), peaks
+
+
+def _spectrum_light(shape, sky: float, generator):
+    """Light of a long-slit spectrum, in electrons, and where its parts lie.
+
+    Dispersion runs along the columns (x), the slit along the rows (y). The
+    slit is lit between two rows (sharp edges, as on a real detector), the
+    sky has a continuum plus emission lines of 1.8-3.5 px FWHM spanning the
+    slit, and one object trace of 2.5 px FWHM drifts slowly across the rows
+    with its own continuum and emission lines.
+    """
+    ny, nx = shape
+    rows = np.arange(ny)[:, None]
+    cols = np.arange(nx)
+    first, last = int(0.08 * ny), int(0.92 * ny)
+    slit = (rows >= first) & (rows <= last)
+    line_profile = np.zeros(nx)
+    n_lines = max(3, nx // 25)
+    centres = generator.uniform(3, nx - 3, n_lines)
+    for centre in centres:
+        sigma = generator.uniform(1.8, 3.5) / 2.3548
+        flux = 10 ** generator.uniform(2.5, 4.5)
+        line_profile += (
+            flux
+            / (sigma * math.sqrt(2 * math.pi))
+            * np.exp(-0.5 * ((cols - centre) / sigma) ** 2)
+        )
+    trace_row = ny / 2 + generator.uniform(-0.05, 0.05) * (cols - nx / 2)
+    trace_sigma = 2.5 / 2.3548
+    across = np.exp(-0.5 * ((rows - trace_row[None, :]) / trace_sigma) ** 2)
+    across /= trace_sigma * math.sqrt(2 * math.pi)
+    continuum = generator.uniform(2000, 20000) * (1 + 0.3 * np.sin(cols / nx * 6))
+    light = (sky + line_profile[None, :] + continuum[None, :] * across) * slit
+    layout = {
+        "slit_rows": (first, last),
+        "line_columns": np.sort(centres),
+        "trace_row": trace_row,
+    }
+    return light, layout

@@ -15,11 +15,18 @@ import numpy as np
 from astropy.nddata import CCDData
 from astropy.table import Table
 
+from ._simulate_checks import (
+    _count,
+    _require,
+    _validate_exptime,
+    _validate_seed,
+    _validate_shape,
+)
 from ._simulate_defects import _cosmic_rays, _defect_maps, _defect_masks, _transients
 from ._simulate_header import PIXEL_SCALE_ARCSEC as PIXEL_SCALE_ARCSEC
 from ._simulate_header import _celestial_wcs, _frame_header
 from ._simulate_sky import MOFFAT_BETA as MOFFAT_BETA
-from ._simulate_sky import _nebulosity, _stars
+from ._simulate_sky import _nebulosity, _spectrum_light, _stars
 
 __all__ = ["DEFECT_KEYS", "Night", "SimulatedCamera", "make_night", "vignetting"]
 
@@ -27,7 +34,7 @@ __all__ = ["DEFECT_KEYS", "Night", "SimulatedCamera", "make_night", "vignetting"
 DEFECT_KEYS = ("hot", "warm", "dead", "low_response", "stuck", "bad_column")
 ADC_MAXIMUM = 65535
 # The kind enters the seed sequence so dark(seed=1) and flat(seed=1) differ.
-_KIND_CODES = {"dark": 1, "flat": 2, "science": 3, "auto": 99}
+_KIND_CODES = {"dark": 1, "flat": 2, "science": 3, "spectrum": 4, "auto": 99}
 
 
 def vignetting(shape: tuple[int, int], *, corner_level: float = 0.7) -> np.ndarray:
@@ -299,6 +306,69 @@ class SimulatedCamera:
             nebula = _nebulosity(self.shape, sky, generator)
         stars, star_light = _stars(self.shape, counts["n_stars"], fwhm, generator)
         light = (sky + nebula + star_light) * self.illumination
+        data, truth, mean_clean = self._expose(light, exptime, counts, generator)
+        self._finish_star_table(stars, mean_clean)
+        truth.update(stars=stars, nebulosity=nebula, sky=float(sky))
+        return self._frame(data, "science", exptime, seed), truth
+
+    def spectrum(
+        self,
+        *,
+        exptime: float = 600.0,
+        sky: float = 100.0,
+        n_cosmic_rays: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[CCDData, dict]:
+        """Return a raw long-slit spectrum and its truth.
+
+        Dispersion runs along x, the slit along y: a lit slit with sharp
+        edges, sky emission lines of 1.8-3.5 px FWHM across the slit, and an
+        object trace of 2.5 px FWHM with its continuum; the camera's defects,
+        cosmic rays and one-exposure hot and cold pixels as in `science`.
+
+        Parameters
+        ----------
+        exptime : float, optional
+            Exposure time in seconds (scales the dark current only).
+        sky : float, optional
+            Sky continuum in electrons per pixel per exposure.
+        n_cosmic_rays : int, optional
+            Cosmic-ray hits; default ``max(5, npix // 4000)``.
+        seed : int, optional
+            Frame seed; ``None`` draws the next seed from the camera.
+
+        Returns
+        -------
+        ccd : astropy.nddata.CCDData
+            ``uint16`` data in ``adu`` with a header, no WCS.
+        truth : dict
+            As for `science`, with ``layout`` (slit rows, line columns and
+            the row of the trace at each column) instead of ``stars``.
+
+        Examples
+        --------
+        >>> ccd, truth = SimulatedCamera((64, 128)).spectrum(seed=2)
+        >>> ccd.meta["IMAGETYP"], truth["layout"]["slit_rows"]
+        ('Light Frame', (5, 58))
+        """
+        _require(sky >= 0, f"sky must be non-negative electrons, got {sky}")
+        exptime = _validate_exptime(exptime)
+        npix = self.dark_rate.size
+        counts = {
+            "n_cosmic_rays": _count(
+                "n_cosmic_rays", n_cosmic_rays, max(5, npix // 4000)
+            ),
+            "n_transient_hot": max(3, npix // 50000),
+            "n_transient_cold": max(2, npix // 100000),
+        }
+        seed, generator = self._frame_generator("spectrum", seed)
+        light, layout = _spectrum_light(self.shape, sky, generator)
+        data, truth, _ = self._expose(light, exptime, counts, generator)
+        truth["layout"] = layout
+        return self._frame(data, "spectrum", exptime, seed), truth
+
+    def _expose(self, light, exptime, counts, generator):
+        """Raw data, truth and noise-free electrons of an exposure to ``light``."""
         mean_clean = light * self._base_response + self._base_dark_rate * exptime
         mean_real = light * self.response + self.dark_rate * exptime
         # One noise realisation: the real frame differs from the clean one only
@@ -313,7 +383,6 @@ class SimulatedCamera:
         data = self._digitise(electrons + deposit, read_noise)
         data[cold] = self.bias + generator.integers(0, 21, cold.sum())
         data = self._apply_stuck(data)
-        self._finish_star_table(stars, mean_clean)
         truth = {
             "expected": self._digitise(mean_clean, None),
             "clean": clean,
@@ -324,12 +393,9 @@ class SimulatedCamera:
             "saturated": (data == self.saturation_adu)
             & (clean == self.saturation_adu)
             & ~self.truth["stuck"],
-            "stars": stars,
-            "nebulosity": nebula,
-            "sky": float(sky),
         }
         truth.update({key: mask.copy() for key, mask in self.truth.items()})
-        return self._frame(data, "science", exptime, seed), truth
+        return data, truth, mean_clean
 
     def _finish_star_table(self, table: Table, mean_electrons: np.ndarray) -> None:
         rows = np.clip(np.rint(table["y"]).astype(int), 0, self.shape[0] - 1)
@@ -445,38 +511,3 @@ def make_night(
         science=[ccd for ccd, _ in frames],
         science_truth=[truth for _, truth in frames],
     )
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _validate_shape(shape) -> tuple[int, int]:
-    values = tuple(np.atleast_1d(shape).tolist()) if np.ndim(shape) == 1 else ()
-    _require(
-        len(values) == 2 and all(isinstance(v, int) and v >= 8 for v in values),
-        f"shape must be a 2-D (ny, nx) tuple of integers >= 8, got {shape!r}",
-    )
-    return values
-
-
-def _validate_seed(seed) -> int:
-    valid = isinstance(seed, int | np.integer) and not isinstance(seed, bool)
-    _require(valid and seed >= 0, f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def _validate_exptime(exptime: float) -> float:
-    _require(
-        np.isfinite(exptime) and exptime >= 0,
-        f"exptime must be a non-negative number of seconds, got {exptime}",
-    )
-    return float(exptime)
-
-
-def _count(name: str, value: int | None, default: int) -> int:
-    value = default if value is None else value
-    valid = isinstance(value, int | np.integer) and value >= 0
-    _require(valid, f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)

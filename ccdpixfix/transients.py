@@ -44,6 +44,11 @@ _PEAK_MARGIN = 1.0
 # 1 px the ratio is 6; across a 1.5-px star (on its diagonal) 7.5, where the
 # ``contrast`` test already spares it; across a track it is unbounded.
 _RIDGE_CONTRAST = 8.0
+# Along a ridge the brightest pair of neighbours is balanced within this
+# fraction of its height above the background, and above the next pair by
+# the second fraction.
+_RIDGE_BALANCE = 0.3
+_RIDGE_DOMINANCE = 0.2
 # Noise of (pixel - mean of two neighbours) in units of the pixel noise.
 _PAIR_RESIDUAL = np.sqrt(1.5)
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -177,6 +182,34 @@ def _sharp(data, level, sigma, known, rows, cols, contrast, sign, cut):
     )
 
 
+def _on_ridge(window, sign, background):
+    """Whether each pixel lies along a line-like feature (a spectral line).
+
+    Along a ridge one pair of opposite neighbours is clearly the brightest
+    and its two members are alike; around the peak of a star the brightest
+    pairs are two alike (a centred star) or unbalanced (an off-centre one).
+    """
+    values = sign * window
+    first = np.array([a for a, _ in _OPPOSITE_PAIRS])
+    second = np.array([b for _, b in _OPPOSITE_PAIRS])
+    means = 0.5 * (values[:, first] + values[:, second])
+    ranked = np.where(np.isfinite(means), means, -np.inf)
+    order = np.argsort(ranked, axis=1)
+    index = np.arange(values.shape[0])
+    top, runner_up = order[:, -1], order[:, -2]
+    best = ranked[index, top]
+    height = best - background
+    with np.errstate(invalid="ignore"):
+        imbalance = np.abs(values[index, first[top]] - values[index, second[top]])
+        dominance = best - ranked[index, runner_up]
+        return (
+            np.isfinite(best)
+            & (height > 0)
+            & (imbalance < _RIDGE_BALANCE * height)
+            & (dominance > _RIDGE_DOMINANCE * height)
+        )
+
+
 def _row_nanmedian(values):
     """Median of the finite values of each row; NaN for rows with none."""
     empty = np.isnan(values).all(axis=1)
@@ -192,22 +225,34 @@ def _spill(data, sigma, known, rows, cols, cut, sign):
 
     The rest of a track or the charge spilled around a hit stands above the
     local background, while in at least one direction its neighbours are at
-    the background. In a star every direction is bright, so a detection next
-    to a star does not eat into it.
+    the background; or, where a track crosses a spectral line or a trace, it
+    stands above even the brightest pair of its neighbours. In a star every
+    direction is bright and the wings lie below the pairs that straddle
+    them, so a detection next to a star does not eat into it.
     """
     background = _local_background(data, known, rows, cols, sign)
-    window = window_values(data, rows, cols, radius=1, bad=known)
-    pairs = _pair_means(window)
-    if not np.isfinite(pairs).any(axis=1).all():
-        # Where no pair is complete, single neighbours stand in for pairs.
-        lonely = ~np.isfinite(pairs).any(axis=1)
-        pairs[lonely, :] = np.nan
-        pairs[lonely, 0] = np.nanmin(sign * window[lonely], axis=1) * sign
-    quietest = np.nanmin(sign * pairs, axis=1)
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    pairs = sign * _pair_means(window)
+    lonely = ~np.isfinite(pairs).any(axis=1)
+    # Where no pair is complete, the darkest single neighbour stands in.
+    pairs[lonely, 0] = np.nanmin(
+        np.where(np.isfinite(window[lonely]), sign * window[lonely], np.inf), axis=1
+    )
+    quietest = np.nanmin(pairs, axis=1)
+    # In the brightest direction an incomplete pair counts by its remaining
+    # member, so that a line or a trace whose next pixel was just flagged
+    # does not look like a hit above it, pixel after pixel.
+    members = np.stack([sign * window[:, [a, b]] for a, b in _OPPOSITE_PAIRS], axis=1)
+    single = np.where(np.isnan(members[..., 0]), members[..., 1], members[..., 0])
+    directions = np.where(np.isnan(pairs), single, pairs)
+    brightest = np.max(np.nan_to_num(directions, nan=-np.inf), axis=1)
+    value = sign * data[rows, cols]
     noise = cut * sigma[rows, cols]
     quiet = quietest - background < noise
-    above = sign * data[rows, cols] - background > noise
-    return quiet & above
+    above = value - background > noise
+    above_brightest = ~lonely & (value - brightest > _PAIR_RESIDUAL * noise)
+    above_brightest &= _on_ridge(window, sign, background)
+    return (quiet & above) | above_brightest
 
 
 def _update_level(data, known, level, n_pairs, pixels):
