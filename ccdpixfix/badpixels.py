@@ -129,7 +129,9 @@ class BadPixelMap:
         text = json.dumps(self.meta, sort_keys=True)
         column = fits.Column(name="JSON", format=f"{max(len(text), 1)}A", array=[text])
         meta = fits.BinTableHDU.from_columns([column], name="META")
-        write_hdulist_atomic(fits.HDUList([primary, meta]), path, overwrite=overwrite)
+        write_hdulist_atomic(
+            fits.HDUList([primary, meta]), path, overwrite=overwrite, checksum=True
+        )
 
     @classmethod
     def read(cls, path):

@@ -1,22 +1,44 @@
+"""Sphinx configuration of the ccdpixfix documentation.
+
+Builds offline (no intersphinx): ``python -m sphinx -W --keep-going -b html
+docs docs/_build/html`` from the repository root.
+"""
+
+import sys
+from pathlib import Path
+
 import ccdpixfix
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "ccdpixfix"
 author = "ccdpixfix developers"
-release = ccdpixfix.__version__
+copyright = "ccdpixfix developers"
+version = release = ccdpixfix.__version__
+
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.intersphinx",
     "numpydoc",
+    "flagtable",  # docs/_ext/flagtable.py: the PixelFlag table, read from the code
 ]
+
+# API pages are generated into docs/api/ (git-ignored) on every build.
 autosummary_generate = True
+autosummary_imported_members = False
+autodoc_member_order = "bysource"
+templates_path = ["_templates"]
+
+# numpydoc: autosummary's class template lists the members, so numpydoc must
+# not add a second (toctree) listing of its own.
 numpydoc_show_class_members = False
-intersphinx_mapping = {
-    "python": ("https://docs.python.org/3", None),
-    "numpy": ("https://numpy.org/doc/stable", None),
-    "astropy": ("https://docs.astropy.org/en/stable", None),
-}
+numpydoc_class_members_toctree = False
+
+# No network here: cross-references to numpy/astropy stay plain text.
+intersphinx_mapping = {}
 default_role = "obj"
 nitpicky = False
+
 html_theme = "alabaster"
-exclude_patterns = ["_build"]
+html_title = f"ccdpixfix {release}"
+exclude_patterns = ["_build", "_templates"]

@@ -31,9 +31,14 @@ def test_write_creates_the_file_and_nothing_else(tmp_path):
     path = tmp_path / "out.fits"
     write_hdulist_atomic(_hdulist(2.0), path)
     assert sorted(os.listdir(tmp_path)) == ["out.fits"]
-    with fits.open(path, checksum=True) as hdulist:
+    with fits.open(path) as hdulist:
         np.testing.assert_array_equal(hdulist[0].data, _hdulist(2.0)[0].data)
         assert hdulist[0].header["MARKER"] == 2.0
+        # No card is added unless asked: the header stays as given.
+        assert "CHECKSUM" not in hdulist[0].header
+    checked = tmp_path / "checked.fits"
+    write_hdulist_atomic(_hdulist(2.0), checked, checksum=True)
+    with fits.open(checked, checksum=True) as hdulist:
         # Written with checksums, which verify.
         assert "CHECKSUM" in hdulist[0].header
         assert "DATASUM" in hdulist[0].header

@@ -1,0 +1,193 @@
+"""Many files at once: each read, fixed and written safely, failures isolated."""
+
+import os
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from .flags import PixelFlag
+from .io import fixed_hdulist, frame_from_hdu, image_hdu_index, write_hdulist_atomic
+from .pipeline import fix_pixels
+
+__all__ = ["fix_file", "fix_files", "flag_counts", "output_path"]
+
+# The map of the worker processes, sent once per process, not once per file.
+_WORKER_BPM = None
+
+
+def output_path(path, output_dir):
+    """Where the fixed version of ``path`` goes: ``output_dir/<same name>``."""
+    return Path(output_dir) / Path(path).name
+
+
+def flag_counts(flags):
+    """Number of pixels carrying each `PixelFlag`, by name (zeros left out)."""
+    flags = np.asarray(flags)
+    counts = {}
+    for flag in PixelFlag:
+        count = int(np.count_nonzero(flags & np.uint16(flag)))
+        if count:
+            counts[flag.name] = count
+    return counts
+
+
+def _one_line(error):
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def fix_file(path, bpm, output_dir, *, overwrite=False, hdu=None, **options):
+    """Fix one FITS file and write it to ``output_dir`` under the same name.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The input file; it is only read.
+    bpm : BadPixelMap or None
+        The detector's map.
+    output_dir : str or path-like
+        Directory of the output (must exist).
+    overwrite : bool, optional
+        Replace an existing output.
+    hdu : int or str, optional
+        Index or EXTNAME of the image; by default the first image.
+    **options
+        Passed to `fix_pixels` (``transients``, ``replace``, ``threshold``...).
+
+    Returns
+    -------
+    dict
+        ``input``, ``output``, ``status`` (``"ok"`` or ``"error"``), ``error``
+        (one line, or None), ``counts`` (pixels per flag), ``warnings`` and
+        ``seconds``. Never raises for a bad input file.
+    """
+    start = time.perf_counter()
+    target = output_path(path, output_dir)
+    result = {
+        "input": os.fspath(path),
+        "output": os.fspath(target),
+        "status": "error",
+        "error": None,
+        "counts": {},
+        "warnings": [],
+        "seconds": 0.0,
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result["counts"] = _fix_and_write(
+                path, target, bpm, overwrite, hdu, options
+            )
+            result["status"] = "ok"
+        except Exception as error:  # a bad file must not stop the batch
+            result["error"] = _one_line(error)
+    messages = sorted({_one_line(w.message) for w in caught})
+    if result["error"] and any("truncated" in text for text in messages):
+        result["error"] = f"truncated file ({result['error']})"
+    else:
+        result["warnings"] = messages
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    return result
+
+
+def _fix_and_write(path, target, bpm, overwrite, hdu, options):
+    if not Path(path).is_file():
+        raise ValueError("no such file")
+    if target.resolve() == Path(path).resolve():
+        raise ValueError(
+            "the output would replace the input; choose another output directory"
+        )
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
+    with fits.open(path, memmap=False) as hdulist:
+        index = image_hdu_index(hdulist, hdu)
+        frame = frame_from_hdu(hdulist[index])
+        fixed = fix_pixels(frame, bpm, **options)
+        # Checksums only where the input had them (then they are updated):
+        # every other card stays as it was.
+        checksum = "CHECKSUM" in hdulist[index].header
+        write_hdulist_atomic(
+            fixed_hdulist(hdulist, index, fixed),
+            target,
+            overwrite=overwrite,
+            checksum=checksum,
+        )
+    return flag_counts(fixed.flags)
+
+
+def _start_worker(bpm):
+    global _WORKER_BPM
+    _WORKER_BPM = bpm
+
+
+def _fix_in_worker(path, output_dir, overwrite, hdu, options):
+    return fix_file(
+        path, _WORKER_BPM, output_dir, overwrite=overwrite, hdu=hdu, **options
+    )
+
+
+def fix_files(
+    paths,
+    bpm,
+    output_dir,
+    *,
+    jobs=1,
+    overwrite=False,
+    hdu=None,
+    progress=None,
+    **options,
+):
+    """Fix many files, in ``jobs`` local processes; one result per file.
+
+    Parameters
+    ----------
+    paths : list of str or path-like
+        Input files.
+    bpm : BadPixelMap or None
+        The detector's map, sent once to each process.
+    output_dir : str or path-like
+        Created if missing.
+    jobs : int, optional
+        Number of processes; each holds one frame at a time.
+    overwrite, hdu, **options
+        As for `fix_file`.
+    progress : callable, optional
+        Called with each result as it completes.
+
+    Returns
+    -------
+    list of dict
+        The results of `fix_file`, in the order of ``paths``.
+    """
+    if int(jobs) < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs!r}")
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    results = [None] * len(paths)
+    if int(jobs) == 1 or len(paths) <= 1:
+        for position, path in enumerate(paths):
+            results[position] = fix_file(
+                path, bpm, output_dir, overwrite=overwrite, hdu=hdu, **options
+            )
+            if progress is not None:
+                progress(results[position])
+        return results
+    with ProcessPoolExecutor(
+        max_workers=int(jobs), initializer=_start_worker, initargs=(bpm,)
+    ) as pool:
+        futures = {
+            pool.submit(_fix_in_worker, path, output_dir, overwrite, hdu, options): i
+            for i, path in enumerate(paths)
+        }
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if progress is not None:
+                    progress(results[futures[future]])
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return results
