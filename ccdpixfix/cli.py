@@ -345,9 +345,7 @@ def _progress_bar(total, quiet):
     from tqdm import tqdm
 
     disable = quiet or not sys.stderr.isatty()
-    return tqdm(
-        total=total, file=sys.stderr, unit="frame", disable=disable
-    )
+    return tqdm(total=total, file=sys.stderr, unit="frame", disable=disable)
 
 
 def _fix(args):

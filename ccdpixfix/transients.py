@@ -43,12 +43,16 @@ _PEAK_MARGIN = 1.0
 # this factor more than the neighbours there. Across a line with a FWHM of
 # 1 px the ratio is 6; across a 1.5-px star (on its diagonal) 7.5, where the
 # ``contrast`` test already spares it; across a track it is unbounded.
-_RIDGE_CONTRAST = 8.0
+_RIDGE_CONTRAST = 3.0
 # Along a ridge the brightest pair of neighbours is balanced within this
 # fraction of its height above the background, and above the next pair by
 # the second fraction.
 _RIDGE_BALANCE = 0.3
 _RIDGE_DOMINANCE = 0.2
+# A neighbour of a detection joins it when, in its darkest direction, its
+# neighbours rise above the background by less than this fraction of its own
+# excess (or by less than the noise).
+_SPILL_FRACTION = 0.3
 # Noise of (pixel - mean of two neighbours) in units of the pixel noise.
 _PAIR_RESIDUAL = np.sqrt(1.5)
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -248,7 +252,11 @@ def _spill(data, sigma, known, rows, cols, cut, sign):
     brightest = np.max(np.nan_to_num(directions, nan=-np.inf), axis=1)
     value = sign * data[rows, cols]
     noise = cut * sigma[rows, cols]
-    quiet = quietest - background < noise
+    # Darker in some direction than half its own height: a track or a halo
+    # (even with charge diffusion); never the wing of a star.
+    quiet = quietest - background < np.maximum(
+        noise, _SPILL_FRACTION * (value - background)
+    )
     above = value - background > noise
     above_brightest = ~lonely & (value - brightest > _PAIR_RESIDUAL * noise)
     above_brightest &= _on_ridge(window, sign, background)
