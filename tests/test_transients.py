@@ -185,3 +185,34 @@ def test_long_slit_spectrum():
     )
     assert bright_hit.sum() >= 20
     assert found[bright_hit].mean() >= 0.7
+
+
+def test_tracks_with_charge_diffusion():
+    """Tracks whose charge spreads to the neighbours (Gaussian sigma 0.4 px,
+    ~15 % in each side pixel) are still followed."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(9)
+    size = 256
+    deposit = np.zeros((size, size))
+    for _ in range(40):
+        length, angle = rng.uniform(3, 25), rng.uniform(0, np.pi)
+        x0, y0 = rng.uniform(10, size - 10, 2)
+        charge = 10 ** rng.uniform(2.5, 3.8) / 4
+        for step in np.linspace(0, 1, int(length * 4)):
+            x = int(x0 + step * length * np.cos(angle))
+            y = int(y0 + step * length * np.sin(angle))
+            if 0 <= x < size and 0 <= y < size:
+                deposit[y, x] += charge
+    deposit = ndimage.gaussian_filter(deposit, 0.4)
+    electrons = rng.poisson(300.0, deposit.shape) + deposit
+    noise = rng.normal(0, 5 / 1.5, deposit.shape)
+    data = np.round(1000 + electrons / 1.5 + noise).astype(np.uint16)
+    flagged = flag_transients(
+        CCDData(data, unit="adu", meta={"GAIN": 1.5, "RDNOISE": 5.0})
+    )
+    found = _transients(flagged)
+    strong = deposit > 5 * np.sqrt(300 + 25)
+    assert strong.sum() > 500
+    assert found[strong].mean() >= 0.7
+    assert (found & (deposit < 1)).sum() <= 300 * size * size / 1e6
