@@ -206,3 +206,23 @@ def column_segments(significance, *, sign, threshold, minimum=None):
         structure=np.array([[0, 1, 0], [0, 1, 0], [0, 1, 0]], bool),
         mask=grow | seeds,
     )
+
+
+def excess_histogram(excess, noise, *, bins=40):
+    """Histogram of a positive excess on log-spaced bins, for the record.
+
+    From half the noise up to the largest value; pixels below the first edge
+    are counted apart. Compact enough for a map's metadata, so that its plot
+    can show the distribution without the image.
+    """
+    values = np.asarray(excess, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    low = max(0.5 * float(noise), 1e-12)
+    high = max(float(values.max()) if values.size else low, 2 * low)
+    edges = np.geomspace(low, high * 1.0001, bins + 1)
+    counts, _ = np.histogram(values, edges)
+    return {
+        "edges": [float(f"{edge:.6g}") for edge in edges],
+        "counts": [int(count) for count in counts],
+        "below": int(np.count_nonzero(values < low)),
+    }

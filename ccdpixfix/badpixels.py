@@ -422,6 +422,10 @@ def make_bad_pixel_map(
         },
         "dark_noise": float(dark_noise),
         "dark_noise_unit": "ADU/s" if dark["per_second"] else "ADU",
+        "dark_histogram": {
+            "unit": "e-/s" if dark["per_second"] else "e-",
+            **_defects.excess_histogram(dark["excess"] * gain, dark_noise * gain),
+        },
         "response_noise": None if response_noise is None else float(response_noise),
         "stuck_chance": None if not np.isfinite(chance) else float(chance),
         "notes": notes,

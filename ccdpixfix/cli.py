@@ -34,6 +34,11 @@ examples:
   ccdpixfix fix night/ --bpm bpm.fits -o fixed/ --jobs 2 --report report.json
   ccdpixfix fix raw.fits.fz --hdu SCI -o fixed/ --no-replace
 """,
+    "plot": """\
+examples:
+  ccdpixfix plot fixed/frame001.fits -o frame001.png
+  ccdpixfix plot bpm.fits -o bpm.png
+""",
     "info": """\
 examples:
   ccdpixfix info bpm.fits
@@ -211,6 +216,24 @@ def _parser():
         help="no progress bar and no per-file lines, errors only",
     )
     fix.set_defaults(handler=_fix)
+
+    plot = command(
+        "plot",
+        "draw what a fixed frame or a bad-pixel map holds (PNG)",
+        "Draw a fixed frame with its flagged pixels marked by kind, zooms on the "
+        "worst regions and the histogram of the residuals; or a bad-pixel map with "
+        "its counts per kind and dark-current distribution. Needs matplotlib "
+        "(pip install 'ccdpixfix[plot]').",
+    )
+    plot.add_argument("file", type=Path, metavar="FILE")
+    plot.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.png")
+    plot.add_argument("--overwrite", action="store_true", help="replace FILE.png")
+    plot.add_argument(
+        "--hdu",
+        metavar="NAME_OR_INDEX",
+        help="image to draw (default: the first image)",
+    )
+    plot.set_defaults(handler=_plot)
 
     info = command(
         "info",
@@ -412,6 +435,43 @@ def _write_report(path, results, options):
     temporary = Path(path).with_name(f".{Path(path).name}.tmp")
     temporary.write_text(json.dumps(document, indent=2))
     os.replace(temporary, path)
+
+
+def _plot(args):
+    from astropy.io import fits
+
+    from .badpixels import BadPixelMap
+    from .io import frame_from_hdu, image_hdu_index
+
+    try:
+        from . import plotting
+
+        plotting._pyplot()
+    except ImportError as error:
+        print(f"ccdpixfix plot: error: {error}", file=sys.stderr)
+        return 1
+    if args.output.exists() and not args.overwrite:
+        print(
+            f"ccdpixfix plot: error: {args.output} exists; pass --overwrite to "
+            "replace it",
+            file=sys.stderr,
+        )
+        return 1
+    with fits.open(args.file) as hdulist:
+        if "CPFBPM" in hdulist[0].header:
+            figure = plotting.plot_bad_pixel_map(BadPixelMap.read(args.file))
+        else:
+            frame = frame_from_hdu(
+                hdulist[image_hdu_index(hdulist, _hdu_argument(args.hdu))]
+            )
+            if "FLAGS" in hdulist:
+                frame.flags = hdulist["FLAGS"].data.astype("uint16")
+            figure = plotting.plot_frame(frame)
+    temporary = args.output.with_name(f".{args.output.name}.tmp.png")
+    figure.savefig(temporary)
+    os.replace(temporary, args.output)
+    print(f"written to {args.output}")
+    return 0
 
 
 def _info(args):

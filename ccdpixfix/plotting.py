@@ -1,0 +1,273 @@
+"""Diagnostic figures: what was flagged, where, and why.
+
+matplotlib is an optional dependency (``pip install "ccdpixfix[plot]"``); it
+is imported only when a figure is made.
+"""
+
+import numpy as np
+from astropy.visualization import AsinhStretch, ImageNormalize, ZScaleInterval
+from scipy import ndimage
+
+from .flags import PixelFlag
+
+__all__ = ["FLAG_COLOURS", "plot_bad_pixel_map", "plot_frame"]
+
+#: Colour of each kind of flag in the figures.
+FLAG_COLOURS = {
+    PixelFlag.HOT: "red",
+    PixelFlag.WARM: "orange",
+    PixelFlag.DEAD: "blue",
+    PixelFlag.LOW_RESPONSE: "deepskyblue",
+    PixelFlag.STUCK: "magenta",
+    PixelFlag.BAD_COLUMN: "darkviolet",
+    PixelFlag.TRANSIENT_HOT: "yellow",
+    PixelFlag.TRANSIENT_COLD: "cyan",
+    PixelFlag.SATURATED: "lime",
+    PixelFlag.DO_NOT_USE: "grey",
+}
+_ZOOM = 32
+_MARKER_SIZE = 6
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib import pyplot
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "plots need matplotlib: pip install 'ccdpixfix[plot]'"
+        ) from None
+    return pyplot
+
+
+def _mark_flags(ax, flags, offset=(0, 0), size=_MARKER_SIZE):
+    """Scatter the flagged pixels of each kind in its colour."""
+    for flag, colour in FLAG_COLOURS.items():
+        rows, cols = np.nonzero((flags & np.uint16(flag)) != 0)
+        if rows.size:
+            ax.scatter(
+                cols + offset[1],
+                rows + offset[0],
+                s=size,
+                marker="s",
+                facecolors="none",
+                edgecolors=colour,
+                linewidths=0.7,
+                label=f"{flag.name} ({rows.size})",
+            )
+
+
+def _worst_windows(flags, count=3, size=_ZOOM):
+    """Corners of the ``count`` windows holding the most transient flags."""
+    interesting = (
+        flags & np.uint16(PixelFlag.TRANSIENT_HOT | PixelFlag.TRANSIENT_COLD)
+    ) != 0
+    if not interesting.any():
+        interesting = flags != 0
+    ny, nx = flags.shape
+    size_y, size_x = min(size, ny), min(size, nx)
+    windows = []
+    taken = np.zeros_like(interesting)
+    for _ in range(count):
+        if not (interesting & ~taken).any():
+            break
+        # The window around the densest point: count flags in a box.
+        density = ndimage.uniform_filter(
+            (interesting & ~taken).astype(float), size=(size_y, size_x), mode="constant"
+        )
+        y, x = np.unravel_index(np.argmax(density), density.shape)
+        y0 = int(np.clip(y - size_y // 2, 0, ny - size_y))
+        x0 = int(np.clip(x - size_x // 2, 0, nx - size_x))
+        windows.append((y0, x0, size_y, size_x))
+        taken[y0 : y0 + size_y, x0 : x0 + size_x] = True
+    return windows
+
+
+def _residuals(ccd, flags):
+    """Noise-normalised residuals of the unflagged pixels."""
+    from ._ccdutils import uncertainty_sigma
+    from .medians import local_level
+    from .noise import frame_sigma, residual_factor
+
+    data = np.asarray(ccd.data, dtype=np.float64)
+    known = (flags != 0) | ~np.isfinite(data)
+    level, n_pairs = local_level(data, known)
+    sigma = uncertainty_sigma(ccd)
+    if sigma is None:
+        sigma = frame_sigma(ccd, data, level.astype(np.float64), known, n_pairs=n_pairs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        residual = (data - level) / (sigma * residual_factor(n_pairs))
+    return residual[~known & np.isfinite(residual)]
+
+
+def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100):
+    """A figure of a frame and what was flagged in it.
+
+    The image with an astronomical stretch (z-scale, asinh) and the flagged
+    pixels marked by kind; zooms on the three regions with the most
+    transient flags; and the histogram of the residuals of the unflagged
+    pixels, in units of their noise, with the detection threshold.
+
+    Parameters
+    ----------
+    ccd : `~astropy.nddata.CCDData`
+        A frame, usually the output of `fix_pixels` (its ``flags`` are
+        marked; a frame without flags is shown as it is).
+    threshold : float, optional
+        Detection threshold drawn on the histogram, in sigma.
+    figsize : tuple of float, optional
+        Size in inches.
+    dpi : int, optional
+        Resolution; the PNG is ``figsize * dpi`` pixels.
+
+    Returns
+    -------
+    `matplotlib.figure.Figure`
+
+    Examples
+    --------
+    >>> from ccdpixfix import fix_pixels
+    >>> from ccdpixfix.datasets import SimulatedCamera
+    >>> from ccdpixfix.plotting import plot_frame
+    >>> frame, _ = SimulatedCamera((96, 96), seed=1).science(seed=2)
+    >>> figure = plot_frame(fix_pixels(frame))
+    >>> len(figure.axes)
+    5
+    """
+    pyplot = _pyplot()
+    data = np.asarray(ccd.data, dtype=np.float64)
+    flags = getattr(ccd, "flags", None)
+    flags = np.zeros(data.shape, np.uint16) if flags is None else np.asarray(flags)
+    norm = ImageNormalize(
+        data[np.isfinite(data)], interval=ZScaleInterval(), stretch=AsinhStretch(0.5)
+    )
+    figure = pyplot.figure(figsize=figsize, dpi=dpi)
+    grid = figure.add_gridspec(3, 3, width_ratios=[2.2, 1, 1])
+    main = figure.add_subplot(grid[:, 0])
+    main.imshow(data, origin="lower", cmap="gray", norm=norm, interpolation="nearest")
+    _mark_flags(main, flags)
+    main.set_title("frame and flagged pixels")
+    if flags.any():
+        main.legend(loc="upper right", fontsize=7, framealpha=0.7, markerscale=2)
+    windows = _worst_windows(flags)
+    for position, (y0, x0, h, w) in enumerate(windows):
+        ax = figure.add_subplot(grid[position, 1])
+        ax.imshow(
+            data[y0 : y0 + h, x0 : x0 + w],
+            origin="lower",
+            cmap="gray",
+            norm=norm,
+            interpolation="nearest",
+            extent=(x0 - 0.5, x0 + w - 0.5, y0 - 0.5, y0 + h - 0.5),
+        )
+        _mark_flags(ax, flags[y0 : y0 + h, x0 : x0 + w], offset=(y0, x0), size=40)
+        ax.set_title(f"zoom x={x0}, y={y0}", fontsize=8)
+        ax.tick_params(labelsize=6)
+        main.add_patch(
+            pyplot.Rectangle(
+                (x0, y0), w, h, fill=False, edgecolor="white", linewidth=0.8
+            )
+        )
+    histogram = figure.add_subplot(grid[:, 2])
+    residual = _residuals(ccd, flags)
+    if residual.size:
+        limit = max(threshold * 2, 10)
+        histogram.hist(
+            np.clip(residual, -limit, limit), bins=120, log=True, color="0.3"
+        )
+    for sign in (-1, 1):
+        histogram.axvline(sign * threshold, color="red", linestyle="--")
+    histogram.set_xlabel("residual / noise (unflagged pixels)")
+    histogram.set_title(f"threshold ±{threshold:g} sigma", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def plot_bad_pixel_map(bpm, *, figsize=(13.0, 5.0), dpi=100):
+    """A figure of a bad-pixel map: where, how many, and from which rates.
+
+    The detector with each kind of defect marked, the counts per kind, and
+    the distribution of the excess dark current recorded when the map was
+    made, with the warm and hot thresholds.
+
+    Parameters
+    ----------
+    bpm : BadPixelMap
+        The map.
+    figsize : tuple of float, optional
+        Size in inches.
+    dpi : int, optional
+        Resolution; the PNG is ``figsize * dpi`` pixels.
+
+    Returns
+    -------
+    `matplotlib.figure.Figure`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdpixfix import BadPixelMap, PixelFlag
+    >>> from ccdpixfix.plotting import plot_bad_pixel_map
+    >>> flags = np.zeros((50, 50), np.uint16); flags[5, 5] = PixelFlag.HOT
+    >>> len(plot_bad_pixel_map(BadPixelMap(flags)).axes)
+    3
+    """
+    pyplot = _pyplot()
+    figure, (where, counts_ax, rates) = pyplot.subplots(
+        1, 3, figsize=figsize, dpi=dpi, gridspec_kw={"width_ratios": [1.3, 1, 1.2]}
+    )
+    ny, nx = bpm.shape
+    where.imshow(
+        np.zeros(bpm.shape),
+        origin="lower",
+        cmap="gray",
+        vmin=0,
+        vmax=1,
+        extent=(-0.5, nx - 0.5, -0.5, ny - 0.5),
+    )
+    _mark_flags(where, bpm.flags, size=4)
+    where.set_xlim(-0.5, nx - 0.5)
+    where.set_ylim(-0.5, ny - 0.5)
+    where.set_title(f"defects on the {nx} x {ny} detector")
+    counts = bpm.counts()
+    names = list(counts)
+    colours = [FLAG_COLOURS[PixelFlag[name]] for name in names]
+    counts_ax.barh(
+        names, [counts[name] for name in names], color=colours, edgecolor="black"
+    )
+    counts_ax.set_xlabel("pixels")
+    counts_ax.set_title("pixels per kind")
+    history = bpm.meta.get("dark_histogram")
+    if history and history.get("counts"):
+        edges = np.asarray(history["edges"])
+        rates.stairs(np.maximum(history["counts"], 0.5), edges, fill=True, color="0.4")
+        rates.set_xscale("log")
+        rates.set_yscale("log")
+        unit = history.get("unit", "e-/s")
+        parameters = bpm.meta.get("parameters", {})
+        if unit == "e-/s":
+            for key, colour in (("warm_rate", "orange"), ("hot_rate", "red")):
+                if key in parameters:
+                    rates.axvline(
+                        parameters[key],
+                        color=colour,
+                        linestyle="--",
+                        label=f"{key} {parameters[key]:g} {unit}",
+                    )
+            rates.legend(fontsize=8)
+        rates.set_xlabel(f"excess dark current ({unit})")
+        rates.set_title("dark-current distribution")
+    else:
+        rates.text(
+            0.5,
+            0.5,
+            "no dark-current record in this map",
+            ha="center",
+            va="center",
+            transform=rates.transAxes,
+        )
+        rates.set_axis_off()
+    figure.tight_layout()
+    return figure
