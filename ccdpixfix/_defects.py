@@ -70,9 +70,10 @@ def local_excess(image, bad=None):
     The level (`ccdpixfix.medians.local_level`) interpolates linear
     gradients exactly, so smooth structure of any scale (amplifier glow,
     vignetting, dust shadows) leaves no excess, while a defect keeps all of
-    its own.
+    its own. Pixels in ``bad`` (defects already found) are left out of the
+    levels of their neighbours.
     """
-    return image - local_level(image)[0]
+    return image - local_level(image, bad)[0]
 
 
 def dark_excess(masters, exptimes, bad=None):

@@ -58,6 +58,8 @@ _READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON", "READNOISE", "RDNOISEE")
 # detector; such a keyword holds a gain setting, not a conversion factor.
 _PLAUSIBLE_GAIN = (0.01, 50.0)
 # Most pixels sampled for global statistics: enough for 0.3 % precision.
+# An uncertainty plane must not underestimate the measured scatter by more.
+_PLANE_TOLERANCE = 1.5
 _MAX_SAMPLES = 250_000
 
 
@@ -293,6 +295,8 @@ def frame_sigma(
     -------
     sigma : `numpy.ndarray` of float32
     """
+    good = ~known & np.isfinite(level) & np.isfinite(data)
+    factor = residual_factor(4 if n_pairs is None else n_pairs)
     sigma = uncertainty_sigma(ccd)
     if sigma is not None:
         # The hypothesis tested is "this pixel is like its neighbours", so its
@@ -300,11 +304,11 @@ def frame_sigma(
         # inflated exactly at the cosmic rays being looked for.
         bad = known | ~np.isfinite(sigma) | (sigma <= 0)
         neighbour_sigma = ring_median(sigma, bad)
-        return np.where(np.isfinite(neighbour_sigma), neighbour_sigma, sigma).astype(
-            np.float32
-        )
-    good = ~known & np.isfinite(level) & np.isfinite(data)
-    factor = residual_factor(4 if n_pairs is None else n_pairs)
+        neighbour_sigma = np.where(
+            np.isfinite(neighbour_sigma), neighbour_sigma, sigma
+        ).astype(np.float32)
+        if _plane_is_plausible(data, level, good, factor, neighbour_sigma):
+            return neighbour_sigma
     model = NoiseModel.from_header(
         ccd.meta,
         ccd.unit,
@@ -318,3 +322,28 @@ def frame_sigma(
     if model is None:
         model = NoiseModel.measure(data, level, good, factor)
     return model.sigma(level if at is None else at)
+
+
+def _plane_is_plausible(data, level, good, factor, sigma):
+    """Whether an uncertainty plane does not underestimate the data's scatter.
+
+    An uncertainty that ccdproc carried over from a master bias alone, say,
+    is far smaller than the noise of a light frame and would make every
+    pixel look significant. The plane is kept unless the residuals scatter
+    more than 1.5 times what it says; then a warning says so.
+    """
+    usable = good & np.isfinite(sigma) & (sigma > 0)
+    if np.count_nonzero(usable) < 25:
+        return True
+    residual = (np.asarray(data, np.float64) - level) / factor
+    ratio = robust_sigma(residual[usable] / sigma[usable])
+    if not np.isfinite(ratio) or ratio <= _PLANE_TOLERANCE:
+        return True
+    warnings.warn(
+        f"the uncertainty plane is {ratio:.3g} times smaller than the scatter of "
+        "the data (was it carried over from a master bias alone?); using the "
+        "noise model from the header or the data instead",
+        AstropyUserWarning,
+        stacklevel=4,
+    )
+    return False

@@ -216,3 +216,24 @@ def test_tracks_with_charge_diffusion():
     assert strong.sum() > 500
     assert found[strong].mean() >= 0.7
     assert (found & (deposit < 1)).sum() <= 300 * size * size / 1e6
+
+
+def test_uncertainty_of_a_master_bias_alone_is_caught(camera):
+    """ccdproc.subtract_bias gives a light frame without uncertainty the master
+    bias's own, far too small: it must not make every pixel significant."""
+    import ccdproc
+
+    frame, truth = camera.science(fwhm=2.6, seed=81)
+    rng = np.random.default_rng(0)
+    bias = CCDData(
+        np.full(frame.shape, float(camera.bias)) + rng.normal(0, 0.3, frame.shape),
+        unit="adu",
+        uncertainty=StdDevUncertainty(np.full(frame.shape, 0.3)),
+    )
+    light = CCDData(frame.data.astype(float), unit="adu", meta=frame.meta)
+    calibrated = ccdproc.subtract_bias(light, bias)
+    with pytest.warns(AstropyUserWarning, match="uncertainty plane is"):
+        flagged = flag_transients(calibrated)
+    score = score_frame(frame, flagged, truth)
+    assert score["false_per_mpx"] <= 300
+    assert score["transient_recall"] >= 0.95
