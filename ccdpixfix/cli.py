@@ -138,7 +138,7 @@ def _parser():
         "--gain",
         type=float,
         metavar="E_PER_ADU",
-        help="gain, if the darks have no GAIN keyword",
+        help="gain in e-/ADU, overriding the GAIN keyword of the darks",
     )
     bpm.set_defaults(handler=_bpm)
 

@@ -65,10 +65,9 @@ BAD_PIXEL_FLAGS = PixelFlag(
     sum(int(f) for f in PixelFlag if f not in (PixelFlag.WARM, PixelFlag.REPLACED))
 )
 
-#: Flag-name map for `astropy.nddata.bitmask`, so flags decode by name::
-#:
-#:     bitfield_to_boolean_mask(flags, ignore_flags="~HOT+DEAD",
-#:                              flag_name_map=FLAG_NAME_MAP)
+#: Flag-name map for `astropy.nddata.bitmask`, so that flags decode by name,
+#: as in ``bitfield_to_boolean_mask(flags, ignore_flags="~HOT+DEAD",
+#: flag_name_map=FLAG_NAME_MAP)``.
 FLAG_NAME_MAP = bitmask.extend_bit_flag_map(
     "PixelFlagMap", **{f.name: int(f) for f in PixelFlag}
 )

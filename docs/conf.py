@@ -42,29 +42,3 @@ nitpicky = False
 html_theme = "alabaster"
 html_title = f"ccdpixfix {release}"
 exclude_patterns = ["_build", "_templates"]
-
-
-def _indent_comment_literal_blocks(app, what, name, obj, options, lines):
-    """Re-indent literal blocks in ``#:`` comments of module data.
-
-    Sphinx dedents every line of a ``#:`` comment, so the indented example
-    after a ``::`` line (as in the comment of ``FLAG_NAME_MAP``) loses its
-    indentation and docutils finds no literal block. Indent the lines
-    between such a ``::`` line's blank line and the next blank line again.
-    """
-    if what != "data":
-        return
-    fixed, in_block, expect_block = [], False, False
-    for line in lines:
-        if expect_block and line.strip():
-            in_block, expect_block = not line.startswith(" "), False
-        elif in_block and not line.strip():
-            in_block = False
-        fixed.append("    " + line if in_block else line)
-        if line.rstrip().endswith("::"):
-            expect_block = True
-    lines[:] = fixed
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _indent_comment_literal_blocks)
