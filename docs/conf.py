@@ -21,7 +21,12 @@ extensions = [
     "sphinx.ext.autosummary",
     "numpydoc",
     "flagtable",  # docs/_ext/flagtable.py: the PixelFlag table, read from the code
+    "matplotlib.sphinxext.plot_directive",  # figures made from the simulator
 ]
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 80)]
 
 # API pages are generated into docs/api/ (git-ignored) on every build.
 autosummary_generate = True
