@@ -1,12 +1,21 @@
 """Loading the dark and flat frames given to make_bad_pixel_map."""
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.nddata import CCDData
+from astropy.utils.exceptions import AstropyUserWarning
 
-__all__ = ["Frame", "exposure_time", "load_frames"]
+__all__ = [
+    "Frame",
+    "check_darks",
+    "check_flats",
+    "exposure_time",
+    "load_frames",
+    "saturation_of",
+]
 
 _EXPOSURE_KEYS = ("EXPTIME", "EXPOSURE", "EXP_TIME", "ITIME", "TEXP", "EXPOSURE_TIME")
 
@@ -19,6 +28,7 @@ class Frame:
     header: object
     label: str
     integer: bool
+    dtype: np.dtype
 
     @property
     def exptime(self):
@@ -105,7 +115,9 @@ def load_frames(frames, name):
             values[np.asarray(ccd.mask, bool)] = np.nan
         if not np.isfinite(values).any():
             raise ValueError(f"{label} holds no finite pixel")
-        loaded.append(Frame(values, ccd.meta, label, data.dtype.kind in "iu"))
+        loaded.append(
+            Frame(values, ccd.meta, label, data.dtype.kind in "iu", data.dtype)
+        )
     shapes = {frame.data.shape for frame in loaded}
     if len(shapes) > 1:
         listing = ", ".join(f"{f.label} {f.data.shape}" for f in loaded)
@@ -114,3 +126,106 @@ def load_frames(frames, name):
             "and binning"
         )
     return loaded
+
+
+_NOT_DARK = ("light", "object", "science", "flat", "sky")
+_NOT_FLAT = ("dark", "bias", "zero", "light", "object", "science")
+# A flat whose median reaches this fraction of the saturation level, or with
+# more than this fraction of its pixels at the saturation value, is saturated.
+_SATURATED_MEDIAN = 0.9
+_SATURATED_FRACTION = 0.01
+
+
+def _image_type(frame):
+    try:
+        return str(frame.header["IMAGETYP"]).strip().lower()
+    except (KeyError, TypeError):
+        return ""
+
+
+def _warn(message):
+    warnings.warn(message, AstropyUserWarning, stacklevel=3)
+
+
+def check_darks(frames):
+    """Warn, naming the file, about darks that do not look like darks.
+
+    By IMAGETYP (a light or flat frame among the darks) and by level (among
+    darks of one exposure time, a median far from the others': a light leak
+    or a frame taken with the shutter open).
+    """
+    for frame in frames:
+        kind = _image_type(frame)
+        if any(word in kind for word in _NOT_DARK):
+            _warn(
+                f"{frame.label} has IMAGETYP={kind!r}: not a dark? It is used "
+                "as one; remove it if it is not"
+            )
+    groups = {}
+    for frame in frames:
+        groups.setdefault(frame.exptime, []).append(frame)
+    for group in groups.values():
+        if len(group) < 3:
+            continue
+        medians = np.array([np.nanmedian(f.data) for f in group])
+        reference = np.nanmedian(medians)
+        noise = np.nanmedian(
+            [np.nanstd(f.data - group[0].data) / np.sqrt(2) for f in group[1:]]
+        )
+        for frame, level in zip(group, medians, strict=True):
+            if abs(level - reference) > max(10 * noise, 0.02 * abs(reference)):
+                _warn(
+                    f"{frame.label}: median level {level:.6g} is far from the "
+                    f"other darks' {reference:.6g}: light leak or not a dark?"
+                )
+
+
+def check_flats(frames, saturation):
+    """Flats worth using: warn about odd types, leave saturated ones out.
+
+    Raises
+    ------
+    ValueError
+        If every flat is saturated.
+    """
+    usable = []
+    for frame in frames:
+        kind = _image_type(frame)
+        if any(word in kind for word in _NOT_FLAT):
+            _warn(
+                f"{frame.label} has IMAGETYP={kind!r}: not a flat? It is used "
+                "as one; remove it if it is not"
+            )
+        if saturation is not None:
+            finite = frame.data[np.isfinite(frame.data)]
+            at_limit = np.count_nonzero(finite >= saturation) / max(finite.size, 1)
+            if (
+                np.median(finite) >= _SATURATED_MEDIAN * saturation
+                or at_limit > _SATURATED_FRACTION
+            ):
+                _warn(
+                    f"{frame.label} is saturated ({at_limit:.1%} of its pixels at "
+                    f"{saturation:g}); left out of the map"
+                )
+                continue
+        usable.append(frame)
+    if frames and not usable:
+        raise ValueError(
+            "every flat is saturated; take flats at about half the full well"
+        )
+    return usable
+
+
+def saturation_of(frames):
+    """Saturation level of raw frames: SATURATE-like keywords or the type's max."""
+    for frame in frames:
+        for key in ("SATURATE", "SATLEVEL", "SATURATION", "MAXLIN", "DATAMAX"):
+            try:
+                value = float(frame.header[key])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if np.isfinite(value):
+                return value
+    if frames and frames[0].integer:
+        return float(np.iinfo(frames[0].dtype).max)
+    return None

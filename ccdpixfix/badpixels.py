@@ -11,7 +11,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from . import _defects
 from ._ccdutils import check_ccd, input_flags, new_ccd
-from ._frames import load_frames
+from ._frames import check_darks, check_flats, load_frames, saturation_of
 from ._provenance import record_step
 from ._version import __version__
 from .flags import BAD_PIXEL_FLAGS, PixelFlag, flags_to_mask
@@ -310,7 +310,9 @@ def make_bad_pixel_map(
     """
     _check_fractions(dead_response=dead_response, low_response=low_response)
     dark_frames = load_frames(darks, "darks")
+    check_darks(dark_frames)
     flat_frames = [] if flats is None else load_frames(flats, "flats")
+    flat_frames = check_flats(flat_frames, saturation_of(flat_frames))
     shape = dark_frames[0].data.shape
     if flat_frames and flat_frames[0].data.shape != shape:
         raise ValueError(

@@ -40,7 +40,9 @@ def _one_line(error):
     return text[0] if text else type(error).__name__
 
 
-def fix_file(path, bpm, output_dir, *, overwrite=False, hdu=None, **options):
+def fix_file(
+    path, bpm, output_dir, *, overwrite=False, skip_existing=False, hdu=None, **options
+):
     """Fix one FITS file and write it to ``output_dir`` under the same name.
 
     Parameters
@@ -53,6 +55,9 @@ def fix_file(path, bpm, output_dir, *, overwrite=False, hdu=None, **options):
         Directory of the output (must exist).
     overwrite : bool, optional
         Replace an existing output.
+    skip_existing : bool, optional
+        Leave an existing output as it is and report the file as
+        ``"skipped"`` (to resume an interrupted batch).
     hdu : int or str, optional
         Index or EXTNAME of the image; by default the first image.
     **options
@@ -61,7 +66,8 @@ def fix_file(path, bpm, output_dir, *, overwrite=False, hdu=None, **options):
     Returns
     -------
     dict
-        ``input``, ``output``, ``status`` (``"ok"`` or ``"error"``), ``error``
+        ``input``, ``output``, ``status`` (``"ok"``, ``"skipped"`` or
+        ``"error"``), ``error``
         (one line, or None), ``counts`` (pixels per flag), ``warnings`` and
         ``seconds``. Never raises for a bad input file.
     """
@@ -76,6 +82,9 @@ def fix_file(path, bpm, output_dir, *, overwrite=False, hdu=None, **options):
         "warnings": [],
         "seconds": 0.0,
     }
+    if skip_existing and not overwrite and target.exists():
+        result["status"] = "skipped"
+        return result
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -124,23 +133,11 @@ def _start_worker(bpm):
     _WORKER_BPM = bpm
 
 
-def _fix_in_worker(path, output_dir, overwrite, hdu, options):
-    return fix_file(
-        path, _WORKER_BPM, output_dir, overwrite=overwrite, hdu=hdu, **options
-    )
+def _fix_in_worker(path, output_dir, options):
+    return fix_file(path, _WORKER_BPM, output_dir, **options)
 
 
-def fix_files(
-    paths,
-    bpm,
-    output_dir,
-    *,
-    jobs=1,
-    overwrite=False,
-    hdu=None,
-    progress=None,
-    **options,
-):
+def fix_files(paths, bpm, output_dir, *, jobs=1, progress=None, **options):
     """Fix many files, in ``jobs`` local processes; one result per file.
 
     Parameters
@@ -153,40 +150,46 @@ def fix_files(
         Created if missing.
     jobs : int, optional
         Number of processes; each holds one frame at a time.
-    overwrite, hdu, **options
-        As for `fix_file`.
     progress : callable, optional
         Called with each result as it completes.
+    **options
+        As for `fix_file` (``overwrite``, ``skip_existing``, ``hdu`` and the
+        options of `fix_pixels`).
 
     Returns
     -------
     list of dict
         The results of `fix_file`, in the order of ``paths``.
+
+    Raises
+    ------
+    ValueError
+        If ``jobs`` is less than 1.
     """
     if int(jobs) < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs!r}")
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     results = [None] * len(paths)
+
+    def done(position, result):
+        results[position] = result
+        if progress is not None:
+            progress(result)
+
     if int(jobs) == 1 or len(paths) <= 1:
         for position, path in enumerate(paths):
-            results[position] = fix_file(
-                path, bpm, output_dir, overwrite=overwrite, hdu=hdu, **options
-            )
-            if progress is not None:
-                progress(results[position])
+            done(position, fix_file(path, bpm, output_dir, **options))
         return results
     with ProcessPoolExecutor(
         max_workers=int(jobs), initializer=_start_worker, initargs=(bpm,)
     ) as pool:
         futures = {
-            pool.submit(_fix_in_worker, path, output_dir, overwrite, hdu, options): i
-            for i, path in enumerate(paths)
+            pool.submit(_fix_in_worker, path, output_dir, options): position
+            for position, path in enumerate(paths)
         }
         try:
             for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if progress is not None:
-                    progress(results[futures[future]])
+                done(futures[future], future.result())
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise

@@ -175,6 +175,11 @@ def _parser():
         help="replace fixed frames that already exist",
     )
     fix.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave fixed frames that already exist as they are (to resume a batch)",
+    )
+    fix.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -412,19 +417,23 @@ def _fix(args):
             args.output,
             jobs=args.jobs,
             overwrite=args.overwrite,
+            skip_existing=args.skip_existing,
             hdu=_hdu_argument(args.hdu),
             progress=report,
             **options,
         )
     finally:
         bar.close()
-    failed = sum(result["status"] != "ok" for result in results) + missing
+    failed = sum(result["status"] == "error" for result in results) + missing
+    skipped = sum(result["status"] == "skipped" for result in results)
     if args.report is not None:
         _write_report(args.report, results, options)
     if not args.quiet:
+        fixed = len(results) - failed + missing - skipped
+        kept = f", {skipped} already there" if skipped else ""
         print(
-            f"{len(results) - failed + missing} of {len(results) + missing} "
-            f"frames fixed, written to {args.output}"
+            f"{fixed} of {len(results) + missing} frames fixed{kept}, written to "
+            f"{args.output}"
         )
     return 1 if failed else 0
 

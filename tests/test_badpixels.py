@@ -159,3 +159,29 @@ def test_map_round_trip(bpm, tmp_path):
     assert BadPixelMap.read(path) == bpm
     with pytest.raises(FileExistsError, match="exists"):
         bpm.write(path)
+
+
+def test_a_light_frame_among_darks_is_named(camera, darks):
+    light, _ = camera.science(seed=99)
+    light.meta["EXPTIME"] = 300.0
+    with pytest.warns(AstropyUserWarning) as caught:
+        make_bad_pixel_map([*darks, light])
+    messages = [str(w.message) for w in caught]
+    assert any("darks[5] has IMAGETYP='light frame'" in m for m in messages)
+    shifted = camera.dark(300.0, seed=77)
+    shifted.data = shifted.data + np.uint16(500)  # the shutter leaked
+    with pytest.warns(AstropyUserWarning, match=r"darks\[5\].*median level"):
+        make_bad_pixel_map([*darks, shifted])
+
+
+def test_saturated_flats_are_left_out(camera, darks, flats):
+    burnt = camera.flat(level=200000.0, seed=55)
+    with pytest.warns(AstropyUserWarning, match=r"flats\[3\] is saturated"):
+        bpm = make_bad_pixel_map(darks, [*flats, burnt])
+    assert bpm.meta["flats"] == ["flats[0]", "flats[1]", "flats[2]"]
+    assert ((bpm.flags & np.uint16(PixelFlag.DEAD)) != 0)[camera.truth["dead"]].all()
+    with (
+        pytest.warns(AstropyUserWarning, match="saturated"),
+        pytest.raises(ValueError, match="every flat is saturated"),
+    ):
+        make_bad_pixel_map(darks, [burnt])

@@ -1,0 +1,127 @@
+"""The command line under bad conditions: odd files, failing disks, Ctrl-C."""
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from ccdpixfix.datasets import SimulatedCamera
+
+
+def command(*args):
+    return [sys.executable, "-m", "ccdpixfix", *map(str, args)]
+
+
+def run(*args, **kwargs):
+    return subprocess.run(
+        command(*args), capture_output=True, text=True, timeout=300, **kwargs
+    )
+
+
+def leftovers(directory):
+    return [name for name in os.listdir(directory) if name.endswith(".tmp")]
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    root = tmp_path_factory.mktemp("frames")
+    camera = SimulatedCamera((384, 384), seed=6)
+    for index in range(8):
+        camera.science(seed=index)[0].write(root / f"frame{index}.fits")
+    return root
+
+
+def test_odd_fits_files_get_one_line_each(tmp_path):
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "empty.fits").write_bytes(b"")
+    fits.PrimaryHDU().writeto(odd / "header_only.fits")
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column(name="a", format="E", array=np.ones(3))]
+    )
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(odd / "table.fits")
+    fits.PrimaryHDU(np.ones((3, 16, 16), np.float32)).writeto(odd / "cube.fits")
+    result = run("fix", odd, "-o", tmp_path / "out")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert len(lines) == 4
+    reasons = {
+        "empty.fits": "",
+        "header_only.fits": "no image",
+        "table.fits": "no image",
+        "cube.fits": "not a 2-D image",
+    }
+    for name, reason in reasons.items():
+        assert any(name in line and reason in line for line in lines), name
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
+
+
+def _small_file_limit():
+    # A full disk: writes beyond 100 kB fail (EFBIG) instead of killing us.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+
+def test_a_failing_write_leaves_nothing_behind(frames, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    result = subprocess.run(
+        command("fix", frames / "frame0.fits", frames / "frame1.fits", "-o", out),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_small_file_limit,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count(": error: ") == 2
+    assert os.listdir(out) == []
+
+
+def test_ctrl_c_leaves_whole_files_and_a_rerun_continues(frames, tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        command("fix", frames, "-o", out, "--quiet"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if out.exists() and any(n.endswith(".fits") for n in os.listdir(out)):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert leftovers(out) == []
+    written = sorted(os.listdir(out))
+    assert 1 <= len(written) < 8
+    for name in written:
+        with fits.open(out / name) as hdulist:  # whole, readable files
+            assert hdulist["FLAGS"].data.shape == (384, 384)
+    rerun = run("fix", frames, "-o", out, "--skip-existing")
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(written)} already there" in rerun.stdout
+    assert sorted(os.listdir(out)) == [f"frame{i}.fits" for i in range(8)]
+
+
+def test_darks_without_exptime_or_gain(tmp_path):
+    camera = SimulatedCamera((96, 96), seed=2)
+    for index in range(3):
+        dark = camera.dark(300.0, seed=index)
+        for key in ("EXPTIME", "EXPOSURE", "GAIN"):
+            del dark.meta[key]
+        dark.write(tmp_path / f"dark{index}.fits")
+    result = run("bpm", tmp_path / "dark*.fits", "-o", tmp_path / "bpm.fits")
+    assert result.returncode == 0, result.stderr
+    assert "warning: no usable GAIN" in result.stderr
+    assert "note: no EXPTIME" in result.stdout
