@@ -4,7 +4,9 @@ Only the public functions of ccdpixfix know about `~astropy.nddata.CCDData`;
 these helpers do the checks and copies every step needs, in one place.
 """
 
+import contextlib
 import copy
+import warnings
 
 import numpy as np
 from astropy.io import fits
@@ -22,8 +24,30 @@ __all__ = [
     "input_flags",
     "new_ccd",
     "output_dtype",
+    "quiet_numerics",
     "uncertainty_sigma",
 ]
+
+
+@contextlib.contextmanager
+def quiet_numerics():
+    """Silence numpy's floating-point and empty-slice warnings in a step.
+
+    The steps handle NaN and infinite intermediate values themselves (a
+    pixel with no good neighbour, an absurd value); the warnings numpy
+    raises on the way would only alarm users about handled cases.
+    """
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        for message in (
+            "All-NaN slice encountered",
+            "Mean of empty slice",
+            "Degrees of freedom <= 0",
+            "invalid value encountered",
+            "overflow encountered",
+            "divide by zero encountered",
+        ):
+            warnings.filterwarnings("ignore", message=message, category=RuntimeWarning)
+        yield
 
 
 def check_ccd(ccd, name="ccd"):
@@ -108,13 +132,22 @@ def uncertainty_sigma(ccd):
 
 
 def _uncertainty_like(template, sigma):
-    """An uncertainty of the same type as ``template`` holding ``sigma``."""
+    """An uncertainty of the same type as ``template`` holding ``sigma``.
+
+    Squares are taken in float64 (a float16 or float32 sigma would overflow)
+    and stored in the template's float type, at least float32.
+    """
+    dtype = np.float32
+    if template is not None:
+        dtype = np.result_type(np.asarray(template.array).dtype, np.float32)
+    sigma = np.asarray(sigma, dtype=np.float64)
     if template is None or isinstance(template, StdDevUncertainty):
-        return StdDevUncertainty(sigma)
-    if isinstance(template, VarianceUncertainty):
-        return VarianceUncertainty(sigma**2)
-    with np.errstate(divide="ignore"):
-        return InverseVariance(np.where(sigma > 0, 1 / sigma**2, 0))
+        return StdDevUncertainty(sigma.astype(dtype))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if isinstance(template, VarianceUncertainty):
+            return VarianceUncertainty((sigma**2).astype(dtype))
+        inverse = np.where(sigma > 0, 1 / sigma**2, 0)
+        return InverseVariance(inverse.astype(dtype))
 
 
 def _copy_meta(meta):

@@ -17,6 +17,7 @@ __all__ = [
     "saturation_of",
 ]
 
+_LARGEST_VALUE = 1e30
 _EXPOSURE_KEYS = ("EXPTIME", "EXPOSURE", "EXP_TIME", "ITIME", "TEXP", "EXPOSURE_TIME")
 
 
@@ -113,6 +114,10 @@ def load_frames(frames, name):
         values = data.astype(np.float64)
         if ccd.mask is not None:
             values[np.asarray(ccd.mask, bool)] = np.nan
+        # Infinite or absurd values (beyond the range of float32) are missing
+        # data, like masked pixels.
+        with np.errstate(invalid="ignore"):
+            values[~(np.abs(values) <= _LARGEST_VALUE)] = np.nan
         if not np.isfinite(values).any():
             raise ValueError(f"{label} holds no finite pixel")
         loaded.append(

@@ -10,7 +10,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from . import _defects
-from ._ccdutils import check_ccd, input_flags, new_ccd
+from ._ccdutils import check_ccd, input_flags, new_ccd, quiet_numerics
 from ._frames import check_darks, check_flats, load_frames, saturation_of
 from ._provenance import record_step
 from ._version import __version__
@@ -29,6 +29,8 @@ _MAP_KINDS = (
     PixelFlag.LOW_RESPONSE,
 )
 _FORMAT_KEY = "CPFBPM"
+# Smallest noise used as a divisor: a constant frame has none.
+_NOISE_FLOOR = 1e-30
 
 
 class BadPixelMap:
@@ -182,7 +184,9 @@ def _hot_and_warm(
     excess, per_second, gain, *, significance, hot_rate, warm_rate, quantum
 ):
     """HOT and WARM masks from the excess dark signal."""
-    noise = max(robust_sigma(excess), quantum)
+    noise = robust_sigma(excess)
+    # A constant dark has no scatter: nothing in it is significant.
+    noise = max(noise if np.isfinite(noise) else 0.0, quantum, _NOISE_FLOOR)
     with np.errstate(invalid="ignore"):
         significant = excess > significance * noise
     if not per_second:
@@ -229,6 +233,7 @@ def _flat_defects(flats, bias_level, bad, *, significance, dead_response, low_re
     """Relative response and the DEAD and LOW_RESPONSE pixels it shows."""
     response = _defects.flat_response(flats, bias_level, bad)
     noise = robust_sigma(response - 1.0)
+    noise = max(noise if np.isfinite(noise) else 0.0, _NOISE_FLOOR)
     with np.errstate(invalid="ignore"):
         dead = response < dead_response
         low = ~dead & (response < min(low_response, 1 - significance * noise))
@@ -308,6 +313,33 @@ def make_bad_pixel_map(
     >>> bool((bpm.flags[camera.truth["hot"]] & 2048).all())
     True
     """
+    with quiet_numerics():
+        return _build_map(
+            darks,
+            flats,
+            significance=significance,
+            hot_rate=hot_rate,
+            warm_rate=warm_rate,
+            dead_response=dead_response,
+            low_response=low_response,
+            column_significance=column_significance,
+            gain=gain,
+        )
+
+
+def _build_map(
+    darks,
+    flats,
+    *,
+    significance,
+    hot_rate,
+    warm_rate,
+    dead_response,
+    low_response,
+    column_significance,
+    gain,
+):
+    """The work of `make_bad_pixel_map`."""
     _check_fractions(dead_response=dead_response, low_response=low_response)
     dark_frames = load_frames(darks, "darks")
     check_darks(dark_frames)

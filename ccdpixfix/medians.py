@@ -33,7 +33,7 @@ def _median_of_sorted(sorted_stack, n_valid):
     upper = np.clip(n_valid // 2, 0, None)
     low = np.take_along_axis(sorted_stack, lower[None], axis=0)[0]
     high = np.take_along_axis(sorted_stack, upper[None], axis=0)[0]
-    median = 0.5 * (low + high)
+    median = 0.5 * low + 0.5 * high
     median[n_valid == 0] = np.nan
     return median
 
@@ -45,7 +45,10 @@ def _nanmedian_axis0(stack):
 
 
 def _padded(data, bad, radius):
-    values = np.asarray(data).astype(np.float32, copy=True)
+    data = np.asarray(data)
+    # float32 halves the memory; float64 data keep their range and precision.
+    dtype = np.float64 if data.dtype == np.float64 else np.float32
+    values = data.astype(dtype, copy=True)
     if bad is not None:
         values[np.asarray(bad, dtype=bool)] = np.nan
     return np.pad(values, radius, mode="constant", constant_values=np.nan)
@@ -69,7 +72,7 @@ def _strips(padded, radius, shape):
 
 def _level_from_window(window):
     """Level and number of complete pairs from a (9, ...) 3x3 window stack."""
-    pairs = np.stack([0.5 * (window[a] + window[b]) for a, b in _OPPOSITE_PAIRS])
+    pairs = np.stack([0.5 * window[a] + 0.5 * window[b] for a, b in _OPPOSITE_PAIRS])
     level, n_pairs = _nanmedian_axis0(pairs)
     lonely = n_pairs == 0
     if lonely.any():
@@ -98,7 +101,7 @@ def local_level(data, bad=None):
 
     Returns
     -------
-    level : `numpy.ndarray` of float32
+    level : `numpy.ndarray` of float32 (float64 for float64 data)
         NaN where no neighbour is good.
     n_pairs : `numpy.ndarray` of int
         Number of complete pairs used (0 to 4); see `LEVEL_VARIANCE`.
@@ -115,7 +118,7 @@ def local_level(data, bad=None):
     """
     shape = np.shape(data)
     padded = _padded(data, bad, 1)
-    level = np.empty(shape, dtype=np.float32)
+    level = np.empty(shape, dtype=padded.dtype)
     n_pairs = np.empty(shape, dtype=np.int8)
     for rows, window in _strips(padded, 1, shape):
         level[rows], n_pairs[rows] = _level_from_window(window)
@@ -144,7 +147,7 @@ def ring_median(data, bad=None, *, radius=1):
 
     Returns
     -------
-    median : `numpy.ndarray` of float32
+    median : `numpy.ndarray` of float32 (float64 for float64 data)
         For an even number of good neighbours, the mean of the two middle
         values. NaN where no neighbour is good.
 
@@ -159,7 +162,7 @@ def ring_median(data, bad=None, *, radius=1):
     shape = np.shape(data)
     padded = _padded(data, bad, radius)
     centre = (2 * radius + 1) ** 2 // 2
-    result = np.empty(shape, dtype=np.float32)
+    result = np.empty(shape, dtype=padded.dtype)
     for rows, window in _strips(padded, radius, shape):
         ring = np.delete(window, centre, axis=0)
         result[rows] = _nanmedian_axis0(ring)[0]

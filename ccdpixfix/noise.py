@@ -60,6 +60,8 @@ _PLAUSIBLE_GAIN = (0.01, 50.0)
 # Most pixels sampled for global statistics: enough for 0.3 % precision.
 # An uncertainty plane must not underestimate the measured scatter by more.
 _PLANE_TOLERANCE = 1.5
+# Fewest pixels from which scatter is measured (or a header model checked).
+_MIN_PIXELS = 25
 _MAX_SAMPLES = 250_000
 
 
@@ -206,8 +208,11 @@ class NoiseModel:
         scatter gives the zero-signal level (bias pedestal) at which the
         model matches it; their median is the pedestal (about 0 for
         calibrated data). A pedestal above the data, or far below it, means
-        the keywords are wrong: a warning says so and None is returned.
+        the keywords are wrong: a warning says so and None is returned. A
+        ``gain`` and ``read_noise`` given by the caller are used as they are.
         """
+        # Values given by the caller are trusted; header keywords are checked.
+        explicit = gain is not None and read_noise is not None
         gain = header_gain(header) if gain is None else float(gain)
         read_noise = _header_read_noise(header) if read_noise is None else read_noise
         if gain is None or read_noise is None:
@@ -215,6 +220,12 @@ class NoiseModel:
         if unit is not None and u.Unit(unit) == u.electron:
             gain = 1.0
         floor = (read_noise / gain) ** 2
+        if np.count_nonzero(good) < _MIN_PIXELS:
+            # Too few pixels to check the keywords: trust them, and take the
+            # faintest level as the zero of the signal.
+            levels = np.asarray(level)[good]
+            offset = float(np.min(levels)) if levels.size else 0.0
+            return cls("header", floor, 1.0 / gain, offset)
         centres, variances = _binned_variance(data, level, good, factor)
         # Each bin tells the zero-signal level at which the header's model
         # matches its scatter: the bias pedestal of raw data, ~0 for
@@ -226,8 +237,10 @@ class NoiseModel:
         lowest = float(np.nanmin(centres))
         margin = gain * 10 * floor + 100 * np.sqrt(floor)
         consistent = lowest - margin <= offset <= lowest + 3 * np.sqrt(floor)
+        if explicit and not consistent:
+            offset = lowest
         offset = min(offset, lowest)
-        if not consistent:
+        if not consistent and not explicit:
             warnings.warn(
                 f"GAIN={gain:g} e-/ADU and RDNOISE={read_noise:g} e- do not match "
                 f"the measured noise ({np.sqrt(np.nanmin(variances)):.3g} at level "
@@ -252,10 +265,10 @@ def _binned_variance(data, level, good, factor):
     good = good & np.isfinite(shifted)
     residual = ((np.asarray(data, np.float64) - level) / factor)[good]
     levels = shifted[good]
-    if residual.size < 25:
+    if residual.size < _MIN_PIXELS:
         raise ValueError(
-            f"only {residual.size} good pixels: too few to measure the noise; "
-            "give the frame an uncertainty plane or GAIN and RDNOISE"
+            f"only {residual.size} pixels with good neighbours: too few to measure "
+            "the noise; give the frame an uncertainty plane or GAIN and RDNOISE"
         )
     if residual.size > _MAX_SAMPLES * 4:
         step = residual.size // (_MAX_SAMPLES * 4)

@@ -6,7 +6,7 @@ from ._ccdutils import check_ccd, new_ccd
 from ._provenance import record_step
 from .badpixels import BadPixelMap, _flag_bad_pixels
 from .replace import DEFAULT_REPLACE_FLAGS, _replace_bad_pixels
-from .transients import _flag_transients
+from .transients import _flag_transients, saturation_level
 
 __all__ = ["fix_pixels"]
 
@@ -74,6 +74,10 @@ def fix_pixels(
     (dtype('float32'), True)
     """
     check_ccd(ccd)
+    # The saturation level of integer data is the type's maximum: take it
+    # before flag_bad_pixels turns the data into floats.
+    if saturation is None:
+        saturation = saturation_level(ccd)
     counts = {}
     out = ccd
     if bpm is not None:

@@ -2,7 +2,14 @@
 
 import numpy as np
 
-from ._ccdutils import check_ccd, input_flags, new_ccd, output_dtype, uncertainty_sigma
+from ._ccdutils import (
+    check_ccd,
+    input_flags,
+    new_ccd,
+    output_dtype,
+    quiet_numerics,
+    uncertainty_sigma,
+)
 from ._provenance import record_step
 from .flags import BAD_PIXEL_FLAGS, PixelFlag
 from .medians import local_level, window_values
@@ -30,11 +37,15 @@ def _estimate(values, method):
         estimate = np.nanmedian(values, axis=1)
         efficiency = _MEDIAN_VARIANCE
     else:
-        estimate = np.nanmean(values, axis=1)
+        # long double: the sum of values near the float64 maximum must not
+        # overflow
+        estimate = np.nanmean(values.astype(np.longdouble), axis=1).astype(np.float64)
         efficiency = 1.0
     scatter = np.zeros(values.shape[0])
     several = n_good > 1
-    scatter[several] = np.nanstd(values[several], axis=1, ddof=1)
+    scatter[several] = np.nanstd(
+        values[several].astype(np.longdouble), axis=1, ddof=1
+    ).astype(np.float64)
     return estimate, n_good, np.nan_to_num(scatter), efficiency
 
 
@@ -148,8 +159,14 @@ def replace_bad_pixels(
     )
 
 
-def _replace_bad_pixels(ccd, *, method, flags_to_replace, max_radius):
+def _replace_bad_pixels(ccd, **parameters):
     """`replace_bad_pixels` without the header record: (new ccd, count)."""
+    with quiet_numerics():
+        return _replace_quietly(ccd, **parameters)
+
+
+def _replace_quietly(ccd, *, method, flags_to_replace, max_radius):
+    """The work of `_replace_bad_pixels`, numpy warnings left on."""
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     if int(max_radius) < 1:
@@ -177,8 +194,9 @@ def _replace_bad_pixels(ccd, *, method, flags_to_replace, max_radius):
     out_data[rows, cols] = estimate[filled]
     flags[rows, cols] |= np.uint16(PixelFlag.REPLACED)
     out_sigma = None
-    if sigma is not None:
-        out_sigma = np.array(sigma, dtype=output_dtype(ccd.data), copy=True)
+    # An input plane with nothing replaced is kept exactly as it was.
+    if sigma is not None and (rows.size or ccd.uncertainty is None):
+        out_sigma = np.array(sigma, dtype=np.float64, copy=True)
         if rows.size:
             neighbour_sigma = _neighbour_sigma(sigma, good, rows, cols)
             n = np.maximum(n_used[filled], 1)

@@ -14,7 +14,7 @@ ray or hot pixel deposits its charge in one pixel, so ``n`` is just noise.
 import numpy as np
 from scipy import ndimage
 
-from ._ccdutils import check_ccd, input_flags, new_ccd, output_dtype
+from ._ccdutils import check_ccd, input_flags, new_ccd, output_dtype, quiet_numerics
 from ._provenance import record_step
 from .flags import PixelFlag, flags_to_mask
 from .medians import (
@@ -405,10 +405,10 @@ def flag_transients(
     return record_step(out, "flag_transients", **parameters, **counts)
 
 
-def _flag_transients(
+def _flag_transients_quietly(
     ccd, *, threshold, neighbour_threshold, contrast, saturation, gain, read_noise
 ):
-    """`flag_transients` without the header record: (new ccd, counts)."""
+    """The work of `_flag_transients`, numpy warnings left on."""
     _check_positive(
         threshold=threshold, neighbour_threshold=neighbour_threshold, contrast=contrast
     )
@@ -461,6 +461,18 @@ def _flag_transients(
         )
     out = new_ccd(ccd, flags=flags, sigma=out_sigma)
     return out, {"n_hot": int(hot.sum()), "n_cold": int(cold.sum())}
+
+
+def _flag_transients(ccd, **parameters):
+    """`flag_transients` without the header record: (new ccd, counts)."""
+    given = {
+        name: parameters[name]
+        for name in ("gain", "read_noise")
+        if parameters.get(name) is not None
+    }
+    _check_positive(**given)
+    with quiet_numerics():
+        return _flag_transients_quietly(ccd, **parameters)
 
 
 def _check_positive(**values):

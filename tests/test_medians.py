@@ -87,7 +87,8 @@ def test_ring_median_matches_brute_force(radius, shape):
     data, bad = _noisy_image(shape, seed=radius * 100 + shape[1])
     result = ring_median(data, bad, radius=radius)
     expected = _reference_ring_median(data.astype(np.float32), bad, radius)
-    assert result.dtype == np.float32
+    # float32 to save memory, float64 only for float64 data (their range)
+    assert result.dtype == (np.float64 if data.dtype == np.float64 else np.float32)
     assert result.shape == shape
     np.testing.assert_array_equal(np.isnan(result), np.isnan(expected))
     np.testing.assert_allclose(result, expected, rtol=1e-6, equal_nan=True)
