@@ -125,3 +125,17 @@ def test_darks_without_exptime_or_gain(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "warning: no usable GAIN" in result.stderr
     assert "note: no EXPTIME" in result.stdout
+
+
+def test_same_file_twice_and_an_unusable_output_directory(frames, tmp_path):
+    first = frames / "frame0.fits"
+    twice = run("fix", first, str(first), frames / "frame0*.fits", "-o", tmp_path / "a")
+    assert twice.returncode == 0, twice.stderr
+    assert "given twice, processed once" in twice.stderr
+    assert os.listdir(tmp_path / "a") == ["frame0.fits"]
+    blocked = tmp_path / "not_a_directory"
+    blocked.write_text("a file where the output directory should be")
+    result = run("fix", first, "-o", blocked)
+    assert result.returncode == 1
+    assert "not_a_directory" in result.stderr and "Traceback" not in result.stderr
+    assert blocked.read_text().startswith("a file")
