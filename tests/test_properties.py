@@ -722,3 +722,44 @@ def test_every_dtype_keeps_its_output_type(dtype):
         outcome = call(step, ccd)
         assert not outcome.failed, f"{step.__name__}: {outcome.result}"
         assert_contract(ccd, before, outcome.result, step.__name__)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(
+    flags=st.integers(1, 12).flatmap(
+        lambda rows: st.integers(1, 12).flatmap(
+            lambda cols: st.lists(
+                st.integers(0, 0xFFFF), min_size=rows * cols, max_size=rows * cols
+            ).map(lambda values: np.array(values, np.uint16).reshape(rows, cols))
+        )
+    ),
+)
+def test_bad_pixel_map_round_trip_and_mask(flags, tmp_path_factory):
+    from ccdpixfix import BAD_PIXEL_FLAGS, BadPixelMap, flags_to_mask
+
+    bpm = BadPixelMap(flags, {"note": "odd"})
+    assert np.array_equal(bpm.mask, (flags & BAD_PIXEL_FLAGS) != 0)
+    assert np.array_equal(flags_to_mask(flags), bpm.mask)
+    assert sum(bpm.counts().values()) >= int(bpm.mask.any())
+    path = tmp_path_factory.mktemp("bpm") / "map.fits"
+    bpm.write(path)
+    assert BadPixelMap.read(path) == bpm
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(
+    values=st.sampled_from(
+        [
+            np.ones((2, 2, 2), np.uint16),
+            np.full((3, 3), -1),
+            np.full((2, 2), 70000),
+            np.ones((3, 3)) * 1.5,
+            np.ones(4, np.uint16),
+        ]
+    )
+)
+def test_bad_pixel_map_refuses_what_is_not_flags(values):
+    from ccdpixfix import BadPixelMap
+
+    with pytest.raises(ValueError, match="flags must be"):
+        BadPixelMap(values)
