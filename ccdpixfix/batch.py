@@ -137,19 +137,24 @@ def _fix_in_worker(path, output_dir, options):
     return fix_file(path, _WORKER_BPM, output_dir, **options)
 
 
-def fix_files(paths, bpm, output_dir, *, jobs=1, progress=None, **options):
-    """Fix many files, in ``jobs`` local processes; one result per file.
+def fix_files(paths, bpm, output_dir, *, jobs=1, client=None, progress=None, **options):
+    """Fix many files, locally or on a Dask cluster; one result per file.
 
     Parameters
     ----------
     paths : list of str or path-like
         Input files.
     bpm : BadPixelMap or None
-        The detector's map, sent once to each process.
+        The detector's map, sent once to each process or worker.
     output_dir : str or path-like
-        Created if missing.
+        Created if missing. With a cluster, a directory that the workers see
+        at the same path (a shared filesystem).
     jobs : int, optional
-        Number of processes; each holds one frame at a time.
+        Number of local processes (without ``client``); each holds one frame
+        at a time.
+    client : `distributed.Client`, optional
+        Run one task per file on this cluster: workers read and write the
+        files themselves; a task whose worker dies is run again elsewhere.
     progress : callable, optional
         Called with each result as it completes.
     **options
@@ -176,12 +181,22 @@ def fix_files(paths, bpm, output_dir, *, jobs=1, progress=None, **options):
         if progress is not None:
             progress(result)
 
-    if int(jobs) == 1 or len(paths) <= 1:
-        for position, path in enumerate(paths):
-            done(position, fix_file(path, bpm, output_dir, **options))
-        return results
+    try:
+        if client is not None:
+            _run_on_cluster(client, paths, bpm, output_dir, options, done)
+        elif int(jobs) == 1 or len(paths) <= 1:
+            for position, path in enumerate(paths):
+                done(position, fix_file(path, bpm, output_dir, **options))
+        else:
+            _run_in_processes(int(jobs), paths, bpm, output_dir, options, done)
+    finally:
+        _remove_stale_temporaries(paths, output_dir)
+    return results
+
+
+def _run_in_processes(jobs, paths, bpm, output_dir, options, done):
     with ProcessPoolExecutor(
-        max_workers=int(jobs), initializer=_start_worker, initargs=(bpm,)
+        max_workers=jobs, initializer=_start_worker, initargs=(bpm,)
     ) as pool:
         futures = {
             pool.submit(_fix_in_worker, path, output_dir, options): position
@@ -193,4 +208,61 @@ def fix_files(paths, bpm, output_dir, *, jobs=1, progress=None, **options):
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-    return results
+
+
+def _fix_task(path, bpm, output_dir, options):
+    """One file on a Dask worker (module level, so that it pickles by name)."""
+    return fix_file(path, bpm, output_dir, **options)
+
+
+def _run_on_cluster(client, paths, bpm, output_dir, options, done):
+    """One task per file; the map scattered once to every worker.
+
+    Outputs that exist before the batch are decided here, once: a task run
+    again after its worker died may then replace what its first run wrote.
+    """
+    from distributed import as_completed as completed
+
+    overwrite = options.get("overwrite", False)
+    submitted = {}
+    shared = client.scatter(bpm, broadcast=True) if bpm is not None else None
+    task_options = {**options, "overwrite": True, "skip_existing": False}
+    for position, path in enumerate(paths):
+        if not overwrite and output_path(path, output_dir).exists():
+            done(position, fix_file(path, bpm, output_dir, **options))
+            continue
+        future = client.submit(
+            _fix_task,
+            os.fspath(path),
+            shared,
+            os.fspath(output_dir),
+            task_options,
+            pure=False,
+            retries=3,
+            key=f"ccdpixfix-fix-{position}-{os.getpid()}-{time.time_ns()}",
+        )
+        submitted[future] = position
+    for future in completed(list(submitted)):
+        try:
+            result = future.result()
+        except Exception as error:  # a task that failed on every retry
+            result = {
+                "input": os.fspath(paths[submitted[future]]),
+                "status": "error",
+                "error": _one_line(error),
+                "counts": {},
+                "warnings": [],
+                "output": os.fspath(output_path(paths[submitted[future]], output_dir)),
+                "seconds": 0.0,
+            }
+        done(submitted[future], result)
+
+
+def _remove_stale_temporaries(paths, output_dir):
+    """Delete temporary files a killed process of this batch left behind."""
+    directory = Path(output_dir)
+    if not directory.is_dir():
+        return
+    for path in paths:
+        for stale in directory.glob(f".{Path(path).name}.*.tmp"):
+            stale.unlink(missing_ok=True)

@@ -33,6 +33,7 @@ examples:
   ccdpixfix fix night/*.fits --bpm bpm.fits -o fixed/
   ccdpixfix fix night/ --bpm bpm.fits -o fixed/ --jobs 2 --report report.json
   ccdpixfix fix raw.fits.fz --hdu SCI -o fixed/ --no-replace
+  ccdpixfix fix /shared/night/ -o /shared/fixed/ --scheduler tcp://10.0.0.5:8786
 """,
     "plot": """\
 examples:
@@ -207,6 +208,12 @@ def _parser():
         "--hdu",
         metavar="NAME_OR_INDEX",
         help="image to process (default: the first image)",
+    )
+    fix.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the batch on this Dask cluster (tcp://HOST:PORT); the workers "
+        "must see the files at the same paths",
     )
     fix.add_argument(
         "--report",
@@ -410,12 +417,14 @@ def _fix(args):
                 f"ccdpixfix fix: warning: {result['input']}: {text}", file=sys.stderr
             )
 
+    client = _connect(args.scheduler) if args.scheduler else None
     try:
         results = fix_files(
             frames,
             bpm,
             args.output,
             jobs=args.jobs,
+            client=client,
             overwrite=args.overwrite,
             skip_existing=args.skip_existing,
             hdu=_hdu_argument(args.hdu),
@@ -424,6 +433,8 @@ def _fix(args):
         )
     finally:
         bar.close()
+        if client is not None:
+            client.close()
     failed = sum(result["status"] == "error" for result in results) + missing
     skipped = sum(result["status"] == "skipped" for result in results)
     if args.report is not None:
@@ -436,6 +447,20 @@ def _fix(args):
             f"{args.output}"
         )
     return 1 if failed else 0
+
+
+def _connect(address):
+    """A Dask client on a running scheduler, or a usage error saying why not."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise _UsageError(
+            "--scheduler needs Dask: pip install 'ccdpixfix[dask]'"
+        ) from None
+    try:
+        return Client(address, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise _UsageError(f"cannot reach the scheduler {address}: {error}") from None
 
 
 def _write_report(path, results, options):
