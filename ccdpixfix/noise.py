@@ -27,8 +27,11 @@ from .medians import LEVEL_VARIANCE, ring_median
 
 __all__ = [
     "NoiseModel",
+    "fit_noise",
+    "fit_rows",
     "frame_sigma",
     "header_gain",
+    "neighbour_plane",
     "residual_factor",
     "robust_sigma",
 ]
@@ -62,6 +65,8 @@ _PLAUSIBLE_GAIN = (0.01, 50.0)
 _PLANE_TOLERANCE = 1.5
 # Fewest pixels from which scatter is measured (or a header model checked).
 _MIN_PIXELS = 25
+# Most pixels of the rows on which the noise of a frame is fitted.
+_FIT_PIXELS = 2_000_000
 _MAX_SAMPLES = 250_000
 
 
@@ -281,8 +286,92 @@ def _binned_variance(data, level, good, factor):
     return centres, variances
 
 
+def fit_rows(shape):
+    """Rows on which the noise of a frame is fitted.
+
+    Every row of frames up to 2 megapixels, every k-th row of larger ones:
+    plenty for the fit, and the same rows whether the frame is in memory or
+    split in chunks (`fix_pixels_dask`), so both give the same model.
+    """
+    ny, nx = shape
+    step = max(1, -(-ny * nx // _FIT_PIXELS))
+    return np.arange(0, ny, step)
+
+
+def fit_noise(
+    meta,
+    unit,
+    data,
+    level,
+    known,
+    *,
+    n_pairs=None,
+    plane=None,
+    gain=None,
+    read_noise=None,
+):
+    """The noise model of a frame from some of its rows.
+
+    Parameters
+    ----------
+    meta : dict-like
+        The header (GAIN, RDNOISE).
+    unit : `~astropy.units.Unit`
+        The data's unit.
+    data, level, known : 2-D arrays
+        Data, local level and known-bad pixels of the rows to fit on.
+    n_pairs : 2-D int array, optional
+        Pairs behind each level.
+    plane : 2-D float array, optional
+        The uncertainty plane (as the median of each pixel's neighbours).
+    gain, read_noise : float, optional
+        Override the header's GAIN and RDNOISE.
+
+    Returns
+    -------
+    NoiseModel or None
+        None when the uncertainty plane is to be used as it is.
+    """
+    good = ~known & np.isfinite(level) & np.isfinite(data)
+    factor = residual_factor(4 if n_pairs is None else n_pairs)
+    if plane is not None and _plane_is_plausible(data, level, good, factor, plane):
+        return None
+    model = NoiseModel.from_header(
+        meta, unit, data, level, good, factor=factor, gain=gain, read_noise=read_noise
+    )
+    if model is None:
+        model = NoiseModel.measure(data, level, good, factor)
+    return model
+
+
+def neighbour_plane(ccd, known):
+    """The uncertainty plane as the median of each pixel's neighbours, or None.
+
+    The hypothesis tested is "this pixel is like its neighbours", so its
+    noise is theirs: an uncertainty computed from the data itself is
+    inflated exactly at the cosmic rays being looked for.
+    """
+    sigma = uncertainty_sigma(ccd)
+    if sigma is None:
+        return None
+    bad = known | ~np.isfinite(sigma) | (sigma <= 0)
+    neighbour_sigma = ring_median(sigma, bad)
+    return np.where(np.isfinite(neighbour_sigma), neighbour_sigma, sigma).astype(
+        np.float32
+    )
+
+
 def frame_sigma(
-    ccd, data, level, known, *, n_pairs=None, at=None, gain=None, read_noise=None
+    ccd,
+    data,
+    level,
+    known,
+    *,
+    n_pairs=None,
+    at=None,
+    gain=None,
+    read_noise=None,
+    model="fit",
 ):
     """Noise (standard deviation) of every pixel of a frame at its local level.
 
@@ -303,37 +392,30 @@ def frame_sigma(
         Levels at which to evaluate the model, if not ``level``.
     gain, read_noise : float, optional
         Override the header's GAIN (e-/ADU) and RDNOISE (e-).
+    model : NoiseModel, None or "fit", optional
+        A model already fitted (None: use the uncertainty plane); by default
+        it is fitted on `fit_rows` of this frame.
 
     Returns
     -------
     sigma : `numpy.ndarray` of float32
     """
-    good = ~known & np.isfinite(level) & np.isfinite(data)
-    factor = residual_factor(4 if n_pairs is None else n_pairs)
-    sigma = uncertainty_sigma(ccd)
-    if sigma is not None:
-        # The hypothesis tested is "this pixel is like its neighbours", so its
-        # noise is theirs: an uncertainty computed from the data itself is
-        # inflated exactly at the cosmic rays being looked for.
-        bad = known | ~np.isfinite(sigma) | (sigma <= 0)
-        neighbour_sigma = ring_median(sigma, bad)
-        neighbour_sigma = np.where(
-            np.isfinite(neighbour_sigma), neighbour_sigma, sigma
-        ).astype(np.float32)
-        if _plane_is_plausible(data, level, good, factor, neighbour_sigma):
-            return neighbour_sigma
-    model = NoiseModel.from_header(
-        ccd.meta,
-        ccd.unit,
-        data,
-        level,
-        good,
-        factor=factor,
-        gain=gain,
-        read_noise=read_noise,
-    )
+    plane = neighbour_plane(ccd, known)
+    if isinstance(model, str):
+        rows = fit_rows(np.shape(data))
+        model = fit_noise(
+            ccd.meta,
+            ccd.unit,
+            data[rows],
+            level[rows],
+            known[rows],
+            n_pairs=None if n_pairs is None else n_pairs[rows],
+            plane=None if plane is None else plane[rows],
+            gain=gain,
+            read_noise=read_noise,
+        )
     if model is None:
-        model = NoiseModel.measure(data, level, good, factor)
+        return plane
     return model.sigma(level if at is None else at)
 
 

@@ -8,7 +8,7 @@ from .badpixels import BadPixelMap, _flag_bad_pixels
 from .replace import DEFAULT_REPLACE_FLAGS, _replace_bad_pixels
 from .transients import _flag_transients, saturation_level
 
-__all__ = ["fix_pixels"]
+__all__ = ["fix_pixels", "fix_steps"]
 
 
 def fix_pixels(
@@ -31,7 +31,8 @@ def fix_pixels(
 
     Runs `flag_bad_pixels` (with ``bpm``), `flag_transients` and
     `replace_bad_pixels` in turn, with the same meaning for each argument,
-    and records itself as one HISTORY entry.
+    and records itself as one HISTORY entry. A frame whose data is a Dask
+    array is fixed chunk by chunk (`ccdpixfix.chunks.fix_pixels_dask`).
 
     Parameters
     ----------
@@ -73,11 +74,78 @@ def fix_pixels(
     >>> fixed.data.dtype, fixed.uncertainty is not None
     (dtype('float32'), True)
     """
+    if type(getattr(ccd, "data", None)).__module__.startswith("dask"):
+        from .chunks import fix_pixels_dask
+
+        return fix_pixels_dask(
+            ccd,
+            bpm,
+            transients=transients,
+            replace=replace,
+            threshold=threshold,
+            neighbour_threshold=neighbour_threshold,
+            contrast=contrast,
+            method=method,
+            flags_to_replace=flags_to_replace,
+            warm_is_bad=warm_is_bad,
+            saturation=saturation,
+            gain=gain,
+            read_noise=read_noise,
+        )
     check_ccd(ccd)
     # The saturation level of integer data is the type's maximum: take it
     # before flag_bad_pixels turns the data into floats.
     if saturation is None:
         saturation = saturation_level(ccd)
+    options = {
+        "transients": transients,
+        "replace": replace,
+        "threshold": threshold,
+        "neighbour_threshold": neighbour_threshold,
+        "contrast": contrast,
+        "method": method,
+        "flags_to_replace": flags_to_replace,
+        "warm_is_bad": warm_is_bad,
+        "saturation": saturation,
+        "gain": gain,
+        "read_noise": read_noise,
+    }
+    out, counts = fix_steps(ccd, bpm, **options)
+    parameters = {"bpm": bpm is not None, "transients": transients, "replace": replace}
+    if transients:
+        parameters.update(threshold=threshold, contrast=contrast)
+    if replace:
+        parameters.update(method=method)
+    return record_step(out, "fix_pixels", **parameters, **counts)
+
+
+def fix_steps(
+    ccd,
+    bpm,
+    *,
+    transients,
+    replace,
+    threshold,
+    neighbour_threshold,
+    contrast,
+    method,
+    flags_to_replace,
+    warm_is_bad,
+    saturation,
+    gain,
+    read_noise,
+    noise_model="fit",
+):
+    """The steps of `fix_pixels` without its checks and header record.
+
+    ``noise_model`` is "fit" (fit it on this frame) or a model fitted on the
+    whole frame (`fix_pixels_dask` runs this on chunks).
+
+    Returns
+    -------
+    (`~astropy.nddata.CCDData`, dict)
+        The new frame and the counts of what was found.
+    """
     counts = {}
     out = ccd
     if bpm is not None:
@@ -92,6 +160,7 @@ def fix_pixels(
             saturation=saturation,
             gain=gain,
             read_noise=read_noise,
+            noise_model=noise_model,
         )
         counts.update(found)
     if replace:
@@ -100,9 +169,4 @@ def fix_pixels(
         )
     if out is ccd:
         out = new_ccd(ccd)
-    parameters = {"bpm": bpm is not None, "transients": transients, "replace": replace}
-    if transients:
-        parameters.update(threshold=threshold, contrast=contrast)
-    if replace:
-        parameters.update(method=method)
-    return record_step(out, "fix_pixels", **parameters, **counts)
+    return out, counts

@@ -406,7 +406,15 @@ def flag_transients(
 
 
 def _flag_transients_quietly(
-    ccd, *, threshold, neighbour_threshold, contrast, saturation, gain, read_noise
+    ccd,
+    *,
+    threshold,
+    neighbour_threshold,
+    contrast,
+    saturation,
+    gain,
+    read_noise,
+    noise_model="fit",
 ):
     """The work of `_flag_transients`, numpy warnings left on."""
     _check_positive(
@@ -440,6 +448,7 @@ def _flag_transients_quietly(
         at=brighter,
         gain=gain,
         read_noise=read_noise,
+        model=noise_model,
     )
     hot, cold = _find_transients(
         data,

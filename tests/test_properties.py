@@ -740,7 +740,6 @@ def test_bad_pixel_map_round_trip_and_mask(flags, tmp_path_factory):
     bpm = BadPixelMap(flags, {"note": "odd"})
     assert np.array_equal(bpm.mask, (flags & BAD_PIXEL_FLAGS) != 0)
     assert np.array_equal(flags_to_mask(flags), bpm.mask)
-    assert sum(bpm.counts().values()) >= int(bpm.mask.any())
     path = tmp_path_factory.mktemp("bpm") / "map.fits"
     bpm.write(path)
     assert BadPixelMap.read(path) == bpm
