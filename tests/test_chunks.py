@@ -11,7 +11,7 @@ from ccdpixfix.chunks import fix_pixels_dask
 
 @pytest.fixture(scope="module")
 def frame(camera):
-    frame, truth = camera.science(fwhm=2.6, seed=17)
+    frame, _ = camera.science(fwhm=2.6, seed=17)
     data = frame.data.copy()
     # hits straddling the chunk borders (every 64 px): a track across a row
     # border, one across a column border, one on a chunk corner
