@@ -25,6 +25,7 @@ __all__ = [
     "new_ccd",
     "output_dtype",
     "quiet_numerics",
+    "saturation_from",
     "uncertainty_sigma",
 ]
 
@@ -75,6 +76,35 @@ def check_ccd(ccd, name="ccd"):
             f"{name}.flags shape {np.shape(flags)} does not match data shape "
             f"{data.shape}"
         )
+
+
+_SATURATION_KEYS = ("SATURATE", "SATLEVEL", "SATURATION", "MAXLIN", "DATAMAX")
+
+
+def saturation_from(header, dtype=None):
+    """Saturation level from the header's keywords, else the integer type's max.
+
+    Parameters
+    ----------
+    header : dict-like
+        ``SATURATE``, ``SATLEVEL``, ``SATURATION``, ``MAXLIN`` or ``DATAMAX``.
+    dtype : numpy dtype, optional
+        The raw data's type: for integers, the largest value it holds.
+
+    Returns
+    -------
+    float or None
+    """
+    for key in _SATURATION_KEYS:
+        try:
+            value = float(header[key])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if np.isfinite(value):
+            return value
+    if dtype is not None and np.dtype(dtype).kind in "iu":
+        return float(np.iinfo(dtype).max)
+    return None
 
 
 def output_dtype(data):

@@ -8,6 +8,8 @@ import numpy as np
 from astropy.nddata import CCDData
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ._ccdutils import saturation_from
+
 __all__ = [
     "Frame",
     "check_darks",
@@ -224,13 +226,7 @@ def check_flats(frames, saturation):
 def saturation_of(frames):
     """Saturation level of raw frames: SATURATE-like keywords or the type's max."""
     for frame in frames:
-        for key in ("SATURATE", "SATLEVEL", "SATURATION", "MAXLIN", "DATAMAX"):
-            try:
-                value = float(frame.header[key])
-            except (KeyError, TypeError, ValueError):
-                continue
-            if np.isfinite(value):
-                return value
-    if frames and frames[0].integer:
-        return float(np.iinfo(frames[0].dtype).max)
-    return None
+        level = saturation_from(frame.header)
+        if level is not None:
+            return level
+    return saturation_from({}, frames[0].dtype) if frames else None

@@ -5,7 +5,7 @@ import copy
 import numpy as np
 from astropy.nddata import CCDData, StdDevUncertainty
 
-from ._ccdutils import input_flags, output_dtype, quiet_numerics
+from ._ccdutils import input_flags, output_dtype, quiet_numerics, saturation_from
 from ._provenance import record_step
 from .badpixels import BadPixelMap
 from .flags import BAD_PIXEL_FLAGS
@@ -13,7 +13,6 @@ from .medians import local_level
 from .noise import fit_noise, fit_rows, neighbour_plane
 from .pipeline import fix_steps
 from .replace import DEFAULT_REPLACE_FLAGS
-from .transients import saturation_level
 
 __all__ = ["DEFAULT_DEPTH", "fix_pixels_dask"]
 
@@ -150,9 +149,7 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, **options):
         raise TypeError(f"unknown options: {', '.join(sorted(unknown))}")
     settings.update(options)
     if settings["saturation"] is None:
-        settings["saturation"] = saturation_level(
-            CCDData(np.zeros((1, 1), data.dtype), unit=ccd.unit, meta=ccd.meta)
-        )
+        settings["saturation"] = saturation_from(ccd.meta, data.dtype)
     flags = _input_flags(ccd, data, bpm, settings["warm_is_bad"])
     model = "fit"
     if settings["transients"]:

@@ -14,7 +14,14 @@ ray or hot pixel deposits its charge in one pixel, so ``n`` is just noise.
 import numpy as np
 from scipy import ndimage
 
-from ._ccdutils import check_ccd, input_flags, new_ccd, output_dtype, quiet_numerics
+from ._ccdutils import (
+    check_ccd,
+    input_flags,
+    new_ccd,
+    output_dtype,
+    quiet_numerics,
+    saturation_from,
+)
 from ._provenance import record_step
 from .flags import PixelFlag, flags_to_mask
 from .medians import (
@@ -28,7 +35,6 @@ from .noise import frame_sigma, residual_factor
 
 __all__ = ["flag_transients", "saturation_level"]
 
-_SATURATION_KEYS = ("SATURATE", "SATLEVEL", "SATURATION", "MAXLIN", "DATAMAX")
 # Half-width of the window whose median is the local background of the
 # sharpness test: 7x7 holds an undersampled star's core in under a fifth of
 # its pixels, so the median stays at the background around it.
@@ -73,17 +79,7 @@ def saturation_level(ccd):
     -------
     float or None
     """
-    for key in _SATURATION_KEYS:
-        try:
-            value = float(ccd.meta[key])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if np.isfinite(value):
-            return value
-    dtype = np.asarray(ccd.data).dtype
-    if dtype.kind in "iu":
-        return float(np.iinfo(dtype).max)
-    return None
+    return saturation_from(ccd.meta, ccd.data.dtype)
 
 
 def _local_background(data, known, rows, cols, sign=1.0):
