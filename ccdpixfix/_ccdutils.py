@@ -21,6 +21,7 @@ from .flags import BAD_PIXEL_FLAGS, PixelFlag, flags_to_mask
 
 __all__ = [
     "check_ccd",
+    "check_positive",
     "input_flags",
     "new_ccd",
     "output_dtype",
@@ -78,7 +79,8 @@ def check_ccd(ccd, name="ccd"):
         )
 
 
-_SATURATION_KEYS = ("SATURATE", "SATLEVEL", "SATURATION", "MAXLIN", "DATAMAX")
+# DATAMAX is left out: in most headers it is the largest value present.
+_SATURATION_KEYS = ("SATURATE", "SATLEVEL", "SATURATION", "MAXLIN")
 
 
 def saturation_from(header, dtype=None):
@@ -87,7 +89,7 @@ def saturation_from(header, dtype=None):
     Parameters
     ----------
     header : dict-like
-        ``SATURATE``, ``SATLEVEL``, ``SATURATION``, ``MAXLIN`` or ``DATAMAX``.
+        ``SATURATE``, ``SATLEVEL``, ``SATURATION`` or ``MAXLIN``.
     dtype : numpy dtype, optional
         The raw data's type: for integers, the largest value it holds.
 
@@ -105,6 +107,17 @@ def saturation_from(header, dtype=None):
     if dtype is not None and np.dtype(dtype).kind in "iu":
         return float(np.iinfo(dtype).max)
     return None
+
+
+def check_positive(**values):
+    """Raise a ValueError naming each argument that is not a positive number."""
+    for name, value in values.items():
+        try:
+            valid = np.isfinite(float(value)) and float(value) > 0
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
 def output_dtype(data):

@@ -33,13 +33,15 @@ _COLUMN_GROW_SIGMA = 2.5
 _STUCK_CHANCE_LIMIT = 0.1
 
 
-def robust_combine(stack):
+def robust_combine(stack, *, floor=0.0):
     """Combine frames of one exposure time, rejecting cosmic rays.
 
     Each pixel averages the frames that lie within 5 temporal-noise sigma of
     its median (of its lower value when there are two frames, since cosmic
     rays only add charge). The temporal noise is measured from the
-    differences between frames, so it is the noise of a single frame.
+    differences between frames, so it is the noise of a single frame; it is
+    taken as at least ``floor`` (half an ADU for integer frames, whose
+    differences are quantised).
 
     Returns
     -------
@@ -56,7 +58,7 @@ def robust_combine(stack):
         np.nanmin(stack, axis=0) if n_frames == 2 else np.nanmedian(stack, axis=0)
     )
     with np.errstate(invalid="ignore"):
-        keep = np.abs(stack - reference) <= _CLIP_SIGMA * max(noise, 0.5)
+        keep = np.abs(stack - reference) <= _CLIP_SIGMA * max(noise, floor)
     total = np.where(keep, stack, 0).sum(axis=0, dtype=np.float64)
     count = keep.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):

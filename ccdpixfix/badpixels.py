@@ -10,7 +10,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from . import _defects
-from ._ccdutils import check_ccd, input_flags, new_ccd, quiet_numerics
+from ._ccdutils import check_ccd, check_positive, input_flags, new_ccd, quiet_numerics
 from ._frames import check_darks, check_flats, load_frames, saturation_of
 from ._provenance import record_step
 from ._version import __version__
@@ -155,6 +155,8 @@ class BadPixelMap:
                     f"{path} is not a ccdpixfix bad-pixel map (no {_FORMAT_KEY} card); "
                     "make one with make_bad_pixel_map or 'ccdpixfix bpm'"
                 )
+            if hdulist[0].data is None or hdulist[0].data.ndim != 2:
+                raise ValueError(f"{path} holds no 2-D flag image")
             flags = np.asarray(hdulist[0].data, dtype=np.uint16)
             meta = {}
             if "META" in hdulist:
@@ -313,6 +315,13 @@ def make_bad_pixel_map(
     >>> bool((bpm.flags[camera.truth["hot"]] & 2048).all())
     True
     """
+    check_positive(
+        significance=significance,
+        hot_rate=hot_rate,
+        warm_rate=warm_rate,
+        column_significance=column_significance,
+        **({} if gain is None else {"gain": gain}),
+    )
     with quiet_numerics():
         return _build_map(
             darks,
@@ -360,7 +369,9 @@ def _build_map(
     groups = _group_by_exptime(dark_frames)
     masters, exptimes, noises = [], [], []
     for exptime, frames in groups.items():
-        combined, noise = _defects.robust_combine([f.data for f in frames])
+        combined, noise = _defects.robust_combine(
+            [f.data for f in frames], floor=0.5 if frames[0].integer else 0.0
+        )
         masters.append(combined)
         exptimes.append(exptime)
         noises.append(noise)
@@ -510,8 +521,8 @@ def flag_bad_pixels(ccd, bpm: BadPixelMap, *, warm_is_bad: bool = False):
     >>> from ccdpixfix import BadPixelMap, PixelFlag, flag_bad_pixels
     >>> flags = np.zeros((3, 3), np.uint16); flags[1, 1] = PixelFlag.HOT
     >>> frame = CCDData(np.ones((3, 3)), unit="adu")
-    >>> flag_bad_pixels(frame, BadPixelMap(flags)).mask.sum()
-    np.int64(1)
+    >>> int(flag_bad_pixels(frame, BadPixelMap(flags)).mask.sum())
+    1
     """
     check_ccd(ccd)
     out = _flag_bad_pixels(ccd, bpm, warm_is_bad=warm_is_bad)

@@ -41,7 +41,15 @@ def _one_line(error):
 
 
 def fix_file(
-    path, bpm, output_dir, *, overwrite=False, skip_existing=False, hdu=None, **options
+    path,
+    bpm,
+    output_dir,
+    *,
+    overwrite=False,
+    skip_existing=False,
+    hdu=None,
+    _clash=False,
+    **options,
 ):
     """Fix one FITS file and write it to ``output_dir`` under the same name.
 
@@ -82,6 +90,12 @@ def fix_file(
         "warnings": [],
         "seconds": 0.0,
     }
+    if _clash:
+        result["error"] = (
+            f"another input is also named {target.name}; its output would be "
+            "replaced: rename one of them"
+        )
+        return result
     if skip_existing and not overwrite and target.exists():
         result["status"] = "skipped"
         return result
@@ -181,16 +195,34 @@ def fix_files(paths, bpm, output_dir, *, jobs=1, client=None, progress=None, **o
         if progress is not None:
             progress(result)
 
+    # Two inputs with one name would write one output: the later ones fail.
+    seen, unique = set(), []
+    for position, path in enumerate(paths):
+        name = Path(path).name
+        if name in seen:
+            result = fix_file(path, bpm, output_dir, **options, _clash=True)
+            done(position, result)
+        else:
+            seen.add(name)
+            unique.append(position)
+    positions = unique
+    paths_left = [paths[position] for position in positions]
+
+    def done_left(index, result):
+        done(positions[index], result)
+
     try:
         if client is not None:
-            _run_on_cluster(client, paths, bpm, output_dir, options, done)
-        elif int(jobs) == 1 or len(paths) <= 1:
-            for position, path in enumerate(paths):
-                done(position, fix_file(path, bpm, output_dir, **options))
+            _run_on_cluster(client, paths_left, bpm, output_dir, options, done_left)
+        elif int(jobs) == 1 or len(paths_left) <= 1:
+            for index, path in enumerate(paths_left):
+                done_left(index, fix_file(path, bpm, output_dir, **options))
         else:
-            _run_in_processes(int(jobs), paths, bpm, output_dir, options, done)
+            _run_in_processes(
+                int(jobs), paths_left, bpm, output_dir, options, done_left
+            )
     finally:
-        _remove_stale_temporaries(paths, output_dir)
+        _remove_stale_temporaries(paths_left, output_dir)
     return results
 
 
@@ -264,5 +296,5 @@ def _remove_stale_temporaries(paths, output_dir):
     if not directory.is_dir():
         return
     for path in paths:
-        for stale in directory.glob(f".{Path(path).name}.*.tmp"):
+        for stale in directory.glob(f".{Path(path).name}.*.tmp*"):
             stale.unlink(missing_ok=True)

@@ -152,7 +152,7 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, **options):
         settings["saturation"] = saturation_from(ccd.meta, data.dtype)
     flags = _input_flags(ccd, data, bpm, settings["warm_is_bad"])
     model = "fit"
-    if settings["transients"]:
+    if settings["transients"] or ccd.uncertainty is None:
         model = _global_model(ccd, data, flags, settings)
     planes = [data, flags]
     if ccd.uncertainty is not None:

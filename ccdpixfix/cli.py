@@ -465,23 +465,24 @@ def _connect(address):
 
 def _write_report(path, results, options):
     """The JSON report, written atomically like every output."""
+    from .io import atomic_path
+
     document = {"ccdpixfix_version": __version__, "options": options, "files": results}
-    temporary = Path(path).with_name(f".{Path(path).name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2))
-    os.replace(temporary, path)
+    with atomic_path(path, overwrite=True) as temporary:
+        Path(temporary).write_text(json.dumps(document, indent=2))
 
 
 def _plot(args):
     from astropy.io import fits
 
+    from . import plotting
     from .badpixels import BadPixelMap
-    from .io import frame_from_hdu, image_hdu_index
+    from .io import atomic_path, frame_from_hdu, image_hdu_index
 
     try:
-        from . import plotting
-
-        plotting._pyplot()
-    except ImportError as error:
+        import matplotlib  # noqa: F401  (the figures need it)
+    except ImportError:
+        error = "plots need matplotlib: pip install 'ccdpixfix[plot]'"
         print(f"ccdpixfix plot: error: {error}", file=sys.stderr)
         return 1
     if args.output.exists() and not args.overwrite:
@@ -501,9 +502,8 @@ def _plot(args):
             if "FLAGS" in hdulist:
                 frame.flags = hdulist["FLAGS"].data.astype("uint16")
             figure = plotting.plot_frame(frame)
-    temporary = args.output.with_name(f".{args.output.name}.tmp.png")
-    figure.savefig(temporary)
-    os.replace(temporary, args.output)
+    with atomic_path(args.output, overwrite=True) as temporary:
+        figure.savefig(temporary, format="png")
     print(f"written to {args.output}")
     return 0
 

@@ -1,5 +1,6 @@
 """Reading frames and writing FITS files safely."""
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -9,12 +10,49 @@ import numpy as np
 __all__ = [
     "FITS_SUFFIXES",
     "OUTPUT_EXTENSIONS",
+    "atomic_path",
     "fixed_hdulist",
     "frame_from_hdu",
     "image_hdu_index",
     "is_fits_name",
     "write_hdulist_atomic",
 ]
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, overwrite=False):
+    """A temporary path beside ``path`` that becomes ``path`` on success.
+
+    Write to the path this yields; when the block ends without error the
+    file is renamed to ``path`` (permissions as for any new file), and
+    otherwise removed, so that no partial file is ever left at ``path``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{path} exists; pass overwrite=True (--overwrite) to replace it"
+        )
+    directory = path.parent if str(path.parent) else Path(".")
+    # The temporary keeps the target's suffixes: astropy compresses by name.
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=directory
+    )
+    os.close(handle)
+    try:
+        yield temporary
+        # mkstemp makes files private (0600); an output is an ordinary file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def write_hdulist_atomic(hdulist, path, *, overwrite=False, checksum=False):
@@ -40,22 +78,8 @@ def write_hdulist_atomic(hdulist, path, *, overwrite=False, checksum=False):
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(
-            f"{path} exists; pass overwrite=True (--overwrite) to replace it"
-        )
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=directory
-    )
-    os.close(handle)
-    try:
+    with atomic_path(path, overwrite=overwrite) as temporary:
         hdulist.writeto(temporary, overwrite=True, checksum=checksum)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 #: File names taken as FITS when a directory is given.
@@ -99,8 +123,10 @@ def image_hdu_index(hdulist, hdu=None):
         key = int(hdu) if str(hdu).lstrip("-").isdigit() else str(hdu)
         try:
             index = hdulist.index_of(key)
+            hdulist[index]
         except (KeyError, IndexError):
             raise ValueError(f"has no HDU {hdu!r}") from None
+        index %= len(hdulist)  # -1 is the last HDU
     candidate = hdulist[index]
     if not candidate.is_image or candidate.header.get("NAXIS", 0) == 0:
         raise ValueError(f"HDU {index} holds no image")

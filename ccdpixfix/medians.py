@@ -49,6 +49,7 @@ def _padded(data, bad, radius):
     # float32 halves the memory; float64 data keep their range and precision.
     dtype = np.float64 if data.dtype == np.float64 else np.float32
     values = data.astype(dtype, copy=True)
+    values[~np.isfinite(values)] = np.nan
     if bad is not None:
         values[np.asarray(bad, dtype=bool)] = np.nan
     return np.pad(values, radius, mode="constant", constant_values=np.nan)

@@ -165,7 +165,13 @@ def fix_steps(
         counts.update(found)
     if replace:
         out, counts["n_replaced"] = _replace_bad_pixels(
-            out, method=method, flags_to_replace=flags_to_replace, max_radius=15
+            out,
+            method=method,
+            flags_to_replace=flags_to_replace,
+            max_radius=15,
+            gain=gain,
+            read_noise=read_noise,
+            noise_model=noise_model,
         )
     if out is ccd:
         out = new_ccd(ccd)

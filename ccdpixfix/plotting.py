@@ -29,17 +29,21 @@ _ZOOM = 32
 _MARKER_SIZE = 6
 
 
-def _pyplot():
+def _figure(**options):
+    """A matplotlib Figure outside pyplot: no backend switched, nothing kept."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        from matplotlib import pyplot
+        from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover - depends on the installation
         raise ImportError(
             "plots need matplotlib: pip install 'ccdpixfix[plot]'"
         ) from None
-    return pyplot
+    return Figure(**options)
+
+
+def _rectangle(*args, **kwargs):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(*args, **kwargs)
 
 
 def _mark_flags(ax, flags, offset=(0, 0), size=_MARKER_SIZE):
@@ -136,14 +140,13 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100):
     >>> len(figure.axes)
     5
     """
-    pyplot = _pyplot()
     data = np.asarray(ccd.data, dtype=np.float64)
     flags = getattr(ccd, "flags", None)
     flags = np.zeros(data.shape, np.uint16) if flags is None else np.asarray(flags)
     norm = ImageNormalize(
         data[np.isfinite(data)], interval=ZScaleInterval(), stretch=AsinhStretch(0.5)
     )
-    figure = pyplot.figure(figsize=figsize, dpi=dpi)
+    figure = _figure(figsize=figsize, dpi=dpi)
     grid = figure.add_gridspec(3, 3, width_ratios=[2.2, 1, 1])
     main = figure.add_subplot(grid[:, 0])
     main.imshow(data, origin="lower", cmap="gray", norm=norm, interpolation="nearest")
@@ -166,9 +169,7 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100):
         ax.set_title(f"zoom x={x0}, y={y0}", fontsize=8)
         ax.tick_params(labelsize=6)
         main.add_patch(
-            pyplot.Rectangle(
-                (x0, y0), w, h, fill=False, edgecolor="white", linewidth=0.8
-            )
+            _rectangle((x0, y0), w, h, fill=False, edgecolor="white", linewidth=0.8)
         )
     histogram = figure.add_subplot(grid[:, 2])
     residual = _residuals(ccd, flags)
@@ -214,9 +215,9 @@ def plot_bad_pixel_map(bpm, *, figsize=(13.0, 5.0), dpi=100):
     >>> len(plot_bad_pixel_map(BadPixelMap(flags)).axes)
     3
     """
-    pyplot = _pyplot()
-    figure, (where, counts_ax, rates) = pyplot.subplots(
-        1, 3, figsize=figsize, dpi=dpi, gridspec_kw={"width_ratios": [1.3, 1, 1.2]}
+    figure = _figure(figsize=figsize, dpi=dpi)
+    where, counts_ax, rates = figure.subplots(
+        1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1.2]}
     )
     ny, nx = bpm.shape
     where.imshow(

@@ -165,7 +165,16 @@ def _replace_bad_pixels(ccd, **parameters):
         return _replace_quietly(ccd, **parameters)
 
 
-def _replace_quietly(ccd, *, method, flags_to_replace, max_radius):
+def _replace_quietly(
+    ccd,
+    *,
+    method,
+    flags_to_replace,
+    max_radius,
+    gain=None,
+    read_noise=None,
+    noise_model="fit",
+):
     """The work of `_replace_bad_pixels`, numpy warnings left on."""
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
@@ -175,11 +184,24 @@ def _replace_quietly(ccd, *, method, flags_to_replace, max_radius):
     data = np.asarray(ccd.data, dtype=np.float64)
     good = ((flags & np.uint16(int(BAD_PIXEL_FLAGS))) == 0) & np.isfinite(data)
     targets = (flags & np.uint16(int(flags_to_replace))) != 0
+    if not int(flags_to_replace) & int(PixelFlag.SATURATED):
+        # A saturated pixel keeps its value even if it is also hot or stuck:
+        # neighbours in a saturated core would only dig a hole in the star.
+        targets &= (flags & np.uint16(PixelFlag.SATURATED)) == 0
     sigma = uncertainty_sigma(ccd)
     if sigma is None and targets.any():
         level, n_pairs = local_level(data, ~good)
         try:
-            sigma = frame_sigma(ccd, data, level, ~good, n_pairs=n_pairs)
+            sigma = frame_sigma(
+                ccd,
+                data,
+                level,
+                ~good,
+                n_pairs=n_pairs,
+                gain=gain,
+                read_noise=read_noise,
+                model=noise_model,
+            )
             sigma = sigma.astype(np.float64)
         except ValueError:
             # No measurable noise (a constant or tiny image): the pixels are

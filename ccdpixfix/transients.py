@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from ._ccdutils import (
     check_ccd,
+    check_positive,
     input_flags,
     new_ccd,
     output_dtype,
@@ -67,8 +68,8 @@ _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 def saturation_level(ccd):
     """Level at or above which a pixel is saturated, or None if unknown.
 
-    From the header (``SATURATE``, ``SATLEVEL``, ``SATURATION``, ``MAXLIN``,
-    ``DATAMAX``) or, for raw integer data, the largest value the type holds.
+    From the header (``SATURATE``, ``SATLEVEL``, ``SATURATION``,
+    ``MAXLIN``) or, for raw integer data, the largest value the type holds.
 
     Parameters
     ----------
@@ -413,7 +414,7 @@ def _flag_transients_quietly(
     noise_model="fit",
 ):
     """The work of `_flag_transients`, numpy warnings left on."""
-    _check_positive(
+    check_positive(
         threshold=threshold, neighbour_threshold=neighbour_threshold, contrast=contrast
     )
     data = np.asarray(ccd.data, dtype=np.float64)
@@ -423,7 +424,7 @@ def _flag_transients_quietly(
     if level_cut is not None:
         with np.errstate(invalid="ignore"):
             saturated = data >= level_cut
-        flags[saturated & (flags == 0)] |= np.uint16(PixelFlag.SATURATED)
+        flags[saturated] |= np.uint16(PixelFlag.SATURATED)
     # Every flagged pixel (warm ones too) stays out of the medians and the
     # noise; masked ones cannot be transients, but a cosmic ray on a warm
     # pixel must still be found.
@@ -475,12 +476,6 @@ def _flag_transients(ccd, **parameters):
         for name in ("gain", "read_noise")
         if parameters.get(name) is not None
     }
-    _check_positive(**given)
+    check_positive(**given)
     with quiet_numerics():
         return _flag_transients_quietly(ccd, **parameters)
-
-
-def _check_positive(**values):
-    for name, value in values.items():
-        if not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
