@@ -107,7 +107,9 @@ def replace_bad_pixels(
         median's variance on clean data.
     flags_to_replace : int, optional
         `PixelFlag` bits whose pixels are replaced. By default all "do not
-        use" kinds except ``SATURATED`` (see `DEFAULT_REPLACE_FLAGS`).
+        use" kinds except ``SATURATED`` (see `DEFAULT_REPLACE_FLAGS`); unless
+        ``SATURATED`` is among them, a saturated pixel is never replaced,
+        whatever other flag it carries.
     max_radius : int, optional
         Largest half-width of the window searched for good pixels (15 fills
         clusters up to ~30 px across). Pixels with no good pixel within it
