@@ -9,6 +9,7 @@ from astropy.nddata import CCDData
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ._ccdutils import saturation_from
+from .noise import robust_sigma
 
 __all__ = [
     "Frame",
@@ -177,7 +178,7 @@ def check_darks(frames):
         medians = np.array([np.nanmedian(f.data) for f in group])
         reference = np.nanmedian(medians)
         noise = np.nanmedian(
-            [np.nanstd(f.data - group[0].data) / np.sqrt(2) for f in group[1:]]
+            [robust_sigma(f.data - group[0].data) / np.sqrt(2) for f in group[1:]]
         )
         for frame, level in zip(group, medians, strict=True):
             if abs(level - reference) > max(10 * noise, 0.02 * abs(reference)):

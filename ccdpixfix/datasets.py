@@ -58,6 +58,10 @@ def vignetting(shape: tuple[int, int], *, corner_level: float = 0.7) -> np.ndarr
     0.7
     """
     ny, nx = _validate_shape(shape)
+    _require(
+        0 < corner_level < 1,
+        f"corner_level must be a fraction between 0 and 1, got {corner_level!r}",
+    )
     rows = np.arange(ny)[:, None] - (ny - 1) / 2
     cols = np.arange(nx)[None, :] - (nx - 1) / 2
     # cos^4(theta) = (1 + tan^2 theta)^-2; the focal length puts the corner

@@ -112,10 +112,19 @@ def fix_pixels(
     }
     out, counts = fix_steps(ccd, bpm, **options)
     parameters = {"bpm": bpm is not None, "transients": transients, "replace": replace}
+    if bpm is not None:
+        parameters.update(warm_is_bad=warm_is_bad)
     if transients:
-        parameters.update(threshold=threshold, contrast=contrast)
+        parameters.update(
+            threshold=threshold,
+            neighbour_threshold=neighbour_threshold,
+            contrast=contrast,
+        )
     if replace:
-        parameters.update(method=method)
+        parameters.update(method=method, flags_to_replace=int(flags_to_replace))
+    # Only what was given: the rest is in the header or the frame's type.
+    given = {"saturation": saturation, "gain": gain, "read_noise": read_noise}
+    parameters.update({k: v for k, v in given.items() if v is not None})
     return record_step(out, "fix_pixels", **parameters, **counts)
 
 

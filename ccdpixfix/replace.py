@@ -234,10 +234,19 @@ def _replace_quietly(
 def _neighbour_sigma(sigma, good, rows, cols):
     """Typical noise of the good pixels around each replaced pixel."""
     usable = good & np.isfinite(sigma)
+    result = np.full(rows.size, np.nan)
+    todo = np.arange(rows.size)
+    # Each pixel takes the nearest window holding a good pixel, so that a
+    # large cluster elsewhere does not widen the window of the others.
     for radius in (1, 2, 4, 8):
-        values = window_values(sigma, rows, cols, radius=radius, bad=~usable)
-        if np.isfinite(values).any(axis=1).all():
+        if todo.size == 0:
             break
-    empty = ~np.isfinite(values).any(axis=1)
-    values[empty] = np.nanmedian(sigma[usable]) if usable.any() else 0.0
-    return np.nanmedian(values, axis=1)
+        values = window_values(
+            sigma, rows[todo], cols[todo], radius=radius, bad=~usable
+        )
+        found = np.isfinite(values).any(axis=1)
+        result[todo[found]] = np.nanmedian(values[found], axis=1)
+        todo = todo[~found]
+    if todo.size:
+        result[todo] = np.nanmedian(sigma[usable]) if usable.any() else 0.0
+    return result
