@@ -5,14 +5,11 @@ usage error (bad arguments, an unreadable map).
 """
 
 import argparse
-import glob
-import json
-import os
 import sys
-import time
-import warnings
 from pathlib import Path
 
+from . import _commands as handlers
+from ._commands import UsageError
 from ._version import __version__
 
 __all__ = ["main"]
@@ -46,10 +43,6 @@ examples:
   ccdpixfix info fixed/frame001.fits
 """,
 }
-
-
-class _UsageError(Exception):
-    """A problem with the arguments: exit status 2."""
 
 
 def _parser():
@@ -96,7 +89,7 @@ def _parser():
     demo.add_argument(
         "--overwrite", action="store_true", help="replace files that exist in --output"
     )
-    demo.set_defaults(handler=_demo)
+    demo.set_defaults(handler=handlers.demo)
 
     bpm = command(
         "bpm",
@@ -141,7 +134,7 @@ def _parser():
         metavar="E_PER_ADU",
         help="gain in e-/ADU, overriding the GAIN keyword of the darks",
     )
-    bpm.set_defaults(handler=_bpm)
+    bpm.set_defaults(handler=handlers.bpm)
 
     fix = command(
         "fix",
@@ -227,7 +220,7 @@ def _parser():
         action="store_true",
         help="no progress bar and no per-file lines, errors only",
     )
-    fix.set_defaults(handler=_fix)
+    fix.set_defaults(handler=handlers.fix)
 
     plot = command(
         "plot",
@@ -245,7 +238,7 @@ def _parser():
         metavar="NAME_OR_INDEX",
         help="image to draw (default: the first image)",
     )
-    plot.set_defaults(handler=_plot)
+    plot.set_defaults(handler=handlers.plot)
 
     info = command(
         "info",
@@ -254,7 +247,7 @@ def _parser():
         "was made.",
     )
     info.add_argument("file", type=Path, metavar="FILE")
-    info.set_defaults(handler=_info)
+    info.set_defaults(handler=handlers.info)
     return parser
 
 
@@ -271,7 +264,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.handler(args)
-    except _UsageError as error:
+    except UsageError as error:
         print(f"ccdpixfix {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -283,284 +276,6 @@ def main(argv=None) -> int:
     except (OSError, ValueError, TypeError) as error:
         print(f"ccdpixfix {args.command}: error: {error}", file=sys.stderr)
         return 1
-
-
-def _expand(arguments, command):
-    """Files named by the arguments: files, directories and glob patterns.
-
-    Returns the files (each once, in order) and the number of arguments that
-    matched nothing (reported on stderr).
-    """
-    from .io import is_fits_name
-
-    files, missing, seen = [], 0, set()
-    for argument in arguments:
-        if os.path.isdir(argument):
-            found = sorted(
-                str(path)
-                for path in Path(argument).iterdir()
-                if path.is_file() and is_fits_name(path)
-            )
-        elif not os.path.exists(argument) and glob.has_magic(argument):
-            found = sorted(glob.glob(argument))
-        else:
-            found = [argument]
-        if not found:
-            print(
-                f"ccdpixfix {command}: error: {argument}: no file matches",
-                file=sys.stderr,
-            )
-            missing += 1
-        for path in found:
-            key = os.path.realpath(path)
-            if key in seen:
-                print(
-                    f"ccdpixfix {command}: warning: {path}: given twice, "
-                    "processed once",
-                    file=sys.stderr,
-                )
-                continue
-            seen.add(key)
-            files.append(path)
-    return files, missing
-
-
-def _demo(args):
-    from . import demo
-
-    if args.size < 64:
-        raise _UsageError("--size must be at least 64")
-    start = time.perf_counter()
-    report = demo.run_demo(
-        size=args.size, seed=args.seed, output=args.output, overwrite=args.overwrite
-    )
-    print(report)
-    print(f"\ndone in {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-def _bpm(args):
-    from astropy.utils.exceptions import AstropyUserWarning
-
-    from .badpixels import make_bad_pixel_map
-
-    if args.output.exists() and not args.overwrite:
-        print(
-            f"ccdpixfix bpm: error: {args.output} exists; pass --overwrite to "
-            "replace it",
-            file=sys.stderr,
-        )
-        return 1
-    darks, missing_darks = _expand(args.darks, "bpm")
-    flats, missing_flats = _expand(args.flats, "bpm")
-    if missing_darks or missing_flats or not darks:
-        return 1
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AstropyUserWarning)
-        bpm = make_bad_pixel_map(
-            darks, flats or None, hot_rate=args.hot_rate, gain=args.gain
-        )
-    for warning in caught:
-        print(f"ccdpixfix bpm: warning: {warning.message}", file=sys.stderr)
-    bpm.write(args.output, overwrite=args.overwrite)
-    print(bpm.summary())
-    for note in bpm.meta.get("notes", []):
-        print(f"note: {note}")
-    print(f"written to {args.output}")
-    return 0
-
-
-def _hdu_argument(value):
-    if value is None:
-        return None
-    return int(value) if value.lstrip("-").isdigit() else value
-
-
-def _progress_bar(total, quiet):
-    from tqdm import tqdm
-
-    disable = quiet or not sys.stderr.isatty()
-    return tqdm(total=total, file=sys.stderr, unit="frame", disable=disable)
-
-
-def _fix(args):
-    from .badpixels import BadPixelMap
-    from .batch import fix_files
-
-    if args.jobs < 1:
-        raise _UsageError("--jobs must be at least 1")
-    if args.threshold <= 0:
-        raise _UsageError("--threshold must be a positive number of sigma")
-    bpm = None
-    if args.bpm is not None:
-        try:
-            bpm = BadPixelMap.read(args.bpm)
-        except (OSError, ValueError) as error:
-            raise _UsageError(f"cannot use --bpm {args.bpm}: {error}") from None
-    frames, missing = _expand(args.frames, "fix")
-    options = {
-        "transients": not args.no_transients,
-        "replace": not args.no_replace,
-        "threshold": args.threshold,
-    }
-    bar = _progress_bar(len(frames), args.quiet)
-
-    def report(result):
-        bar.update(1)
-        if result["status"] != "ok":
-            bar.write(
-                f"ccdpixfix fix: error: {result['input']}: {result['error']}",
-                file=sys.stderr,
-            )
-        for text in result["warnings"]:
-            bar.write(
-                f"ccdpixfix fix: warning: {result['input']}: {text}", file=sys.stderr
-            )
-
-    client = _connect(args.scheduler) if args.scheduler else None
-    try:
-        results = fix_files(
-            frames,
-            bpm,
-            args.output,
-            jobs=args.jobs,
-            client=client,
-            overwrite=args.overwrite,
-            skip_existing=args.skip_existing,
-            hdu=_hdu_argument(args.hdu),
-            progress=report,
-            **options,
-        )
-    finally:
-        bar.close()
-        if client is not None:
-            client.close()
-    failed = sum(result["status"] == "error" for result in results) + missing
-    skipped = sum(result["status"] == "skipped" for result in results)
-    if args.report is not None:
-        _write_report(args.report, results, options)
-    if not args.quiet:
-        fixed = len(results) - failed + missing - skipped
-        kept = f", {skipped} already there" if skipped else ""
-        print(
-            f"{fixed} of {len(results) + missing} frames fixed{kept}, written to "
-            f"{args.output}"
-        )
-    return 1 if failed else 0
-
-
-def _connect(address):
-    """A Dask client on a running scheduler, or a usage error saying why not."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise _UsageError(
-            "--scheduler needs Dask: pip install 'ccdpixfix[dask]'"
-        ) from None
-    try:
-        return Client(address, timeout="20s")
-    except (OSError, TimeoutError, ValueError) as error:
-        raise _UsageError(f"cannot reach the scheduler {address}: {error}") from None
-
-
-def _write_report(path, results, options):
-    """The JSON report, written atomically like every output."""
-    from .io import atomic_path
-
-    document = {"ccdpixfix_version": __version__, "options": options, "files": results}
-    with atomic_path(path, overwrite=True) as temporary:
-        Path(temporary).write_text(json.dumps(document, indent=2))
-
-
-def _plot(args):
-    from astropy.io import fits
-
-    from . import plotting
-    from .badpixels import BadPixelMap
-    from .io import atomic_path, frame_from_hdu, image_hdu_index
-
-    try:
-        import matplotlib  # noqa: F401  (the figures need it)
-    except ImportError:
-        error = "plots need matplotlib: pip install 'ccdpixfix[plot]'"
-        print(f"ccdpixfix plot: error: {error}", file=sys.stderr)
-        return 1
-    if args.output.exists() and not args.overwrite:
-        print(
-            f"ccdpixfix plot: error: {args.output} exists; pass --overwrite to "
-            "replace it",
-            file=sys.stderr,
-        )
-        return 1
-    with fits.open(args.file) as hdulist:
-        if "CPFBPM" in hdulist[0].header:
-            figure = plotting.plot_bad_pixel_map(BadPixelMap.read(args.file))
-        else:
-            frame = frame_from_hdu(
-                hdulist[image_hdu_index(hdulist, _hdu_argument(args.hdu))]
-            )
-            if "FLAGS" in hdulist:
-                frame.flags = hdulist["FLAGS"].data.astype("uint16")
-            figure = plotting.plot_frame(frame)
-    with atomic_path(args.output, overwrite=True) as temporary:
-        figure.savefig(temporary, format="png")
-    print(f"written to {args.output}")
-    return 0
-
-
-def _info(args):
-    from astropy.io import fits
-
-    from .badpixels import BadPixelMap
-    from .batch import flag_counts
-
-    try:
-        with fits.open(args.file) as hdulist:
-            is_map = "CPFBPM" in hdulist[0].header
-            has_flags = "FLAGS" in hdulist
-            if not is_map and has_flags:
-                counts = flag_counts(hdulist["FLAGS"].data)
-                history = [
-                    str(line)
-                    for hdu in hdulist
-                    for line in hdu.header.get("HISTORY", [])
-                    if "ccdpixfix" in str(line)
-                ]
-    except OSError as error:
-        print(f"ccdpixfix info: error: {args.file}: {error}", file=sys.stderr)
-        return 1
-    if is_map:
-        bpm = BadPixelMap.read(args.file)
-        print(bpm.summary())
-        meta = bpm.meta
-        print(
-            f"made by ccdpixfix {meta.get('ccdpixfix_version')} on "
-            f"{meta.get('created')}"
-        )
-        print(
-            f"darks: {len(meta.get('darks', []))}, flats: "
-            f"{len(meta.get('flats', []))}, gain {meta.get('gain')} e-/ADU "
-            f"({meta.get('gain_source')})"
-        )
-        print(f"parameters: {meta.get('parameters')}")
-        for note in meta.get("notes", []):
-            print(f"note: {note}")
-        return 0
-    if not has_flags:
-        print(
-            f"ccdpixfix info: error: {args.file} is neither a ccdpixfix map nor a "
-            "fixed frame (no FLAGS extension)",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"{args.file}: pixels per flag")
-    for name, count in counts.items():
-        print(f"  {name:<16}{count:>10d}")
-    if not counts:
-        print("  (no flagged pixel)")
-    for line in history:
-        print(f"history: {line}")
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

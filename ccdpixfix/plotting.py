@@ -106,7 +106,7 @@ def _residuals(ccd, flags):
     return residual[~known & np.isfinite(residual)]
 
 
-def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100):
+def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100, figure=None):
     """A figure of a frame and what was flagged in it.
 
     The image with an astronomical stretch (z-scale, asinh) and the flagged
@@ -125,6 +125,9 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100):
         Size in inches.
     dpi : int, optional
         Resolution; the PNG is ``figsize * dpi`` pixels.
+    figure : `matplotlib.figure.Figure`, optional
+        Draw into this (empty) figure, e.g. one from ``pyplot.figure()``;
+        by default a new figure outside pyplot, which nothing keeps alive.
 
     Returns
     -------
@@ -146,7 +149,8 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100):
     norm = ImageNormalize(
         data[np.isfinite(data)], interval=ZScaleInterval(), stretch=AsinhStretch(0.5)
     )
-    figure = _figure(figsize=figsize, dpi=dpi)
+    if figure is None:
+        figure = _figure(figsize=figsize, dpi=dpi)
     grid = figure.add_gridspec(3, 3, width_ratios=[2.2, 1, 1])
     main = figure.add_subplot(grid[:, 0])
     main.imshow(data, origin="lower", cmap="gray", norm=norm, interpolation="nearest")
@@ -186,7 +190,7 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100):
     return figure
 
 
-def plot_bad_pixel_map(bpm, *, figsize=(13.0, 5.0), dpi=100):
+def plot_bad_pixel_map(bpm, *, figsize=(13.0, 5.0), dpi=100, figure=None):
     """A figure of a bad-pixel map: where, how many, and from which rates.
 
     The detector with each kind of defect marked, the counts per kind, and
@@ -201,6 +205,8 @@ def plot_bad_pixel_map(bpm, *, figsize=(13.0, 5.0), dpi=100):
         Size in inches.
     dpi : int, optional
         Resolution; the PNG is ``figsize * dpi`` pixels.
+    figure : `matplotlib.figure.Figure`, optional
+        Draw into this (empty) figure; by default a new one outside pyplot.
 
     Returns
     -------
@@ -215,7 +221,8 @@ def plot_bad_pixel_map(bpm, *, figsize=(13.0, 5.0), dpi=100):
     >>> len(plot_bad_pixel_map(BadPixelMap(flags)).axes)
     3
     """
-    figure = _figure(figsize=figsize, dpi=dpi)
+    if figure is None:
+        figure = _figure(figsize=figsize, dpi=dpi)
     where, counts_ax, rates = figure.subplots(
         1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1.2]}
     )

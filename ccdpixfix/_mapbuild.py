@@ -1,0 +1,242 @@
+"""How make_bad_pixel_map builds a map: from frames to flags and metadata.
+
+The frames are loaded and checked, darks combined per exposure time, the
+excess dark signal and the flat response computed (`_defects`) in two
+passes, and every kind of defect classified.
+"""
+
+import datetime
+import warnings
+
+import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
+
+from . import _defects
+from ._frames import check_darks, check_flats, load_frames, saturation_of
+from ._version import __version__
+from .flags import PixelFlag
+from .noise import header_gain, robust_sigma
+
+__all__ = ["build_map"]
+
+# Smallest noise used as a divisor: a constant frame has none.
+_NOISE_FLOOR = 1e-30
+
+
+def _group_by_exptime(frames):
+    groups = {}
+    for frame in frames:
+        t = frame.exptime
+        groups.setdefault(None if t is None else round(t, 3), []).append(frame)
+    return groups
+
+
+def _dark_gain(frames, gain):
+    if gain is not None:
+        return float(gain), "argument"
+    for frame in frames:
+        found = header_gain(frame.header)
+        if found is not None:
+            return found, "header"
+    return 1.0, "assumed"
+
+
+def _hot_and_warm(
+    excess, per_second, gain, *, significance, hot_rate, warm_rate, quantum
+):
+    """HOT and WARM masks from the excess dark signal."""
+    noise = robust_sigma(excess)
+    # A constant dark has no scatter: nothing in it is significant.
+    noise = max(noise if np.isfinite(noise) else 0.0, quantum, _NOISE_FLOOR)
+    with np.errstate(invalid="ignore"):
+        significant = excess > significance * noise
+    if not per_second:
+        return significant, np.zeros_like(significant), noise
+    rate = excess * gain
+    with np.errstate(invalid="ignore"):
+        hot = significant & (rate >= hot_rate)
+        warm = significant & (rate >= warm_rate) & ~hot
+    return hot, warm, noise
+
+
+def _shortest(exptimes):
+    """Index of the shortest exposure time (unknown times count as longest)."""
+    return int(np.argmin([np.inf if t is None else t for t in exptimes]))
+
+
+def _dark_defects(
+    masters, exptimes, gain, bad, *, significance, hot_rate, warm_rate, quantum
+):
+    """Excess dark signal and the HOT and WARM pixels it shows."""
+    excess, per_second = _defects.dark_excess(masters, exptimes, bad)
+    if per_second:
+        longest = max((t for t in exptimes if t), default=1.0)
+        quantum = quantum / longest
+    hot, warm, noise = _hot_and_warm(
+        excess,
+        per_second,
+        gain,
+        significance=significance,
+        hot_rate=hot_rate,
+        warm_rate=warm_rate,
+        quantum=quantum,
+    )
+    return {
+        "excess": excess,
+        "per_second": per_second,
+        "noise": noise,
+        "hot": hot,
+        "warm": warm,
+    }
+
+
+def _flat_defects(flats, bias_level, bad, *, significance, dead_response, low_response):
+    """Relative response and the DEAD and LOW_RESPONSE pixels it shows."""
+    response = _defects.flat_response(flats, bias_level, bad)
+    noise = robust_sigma(response - 1.0)
+    noise = max(noise if np.isfinite(noise) else 0.0, _NOISE_FLOOR)
+    with np.errstate(invalid="ignore"):
+        dead = response < dead_response
+        low = ~dead & (response < min(low_response, 1 - significance * noise))
+    return {"response": response, "noise": noise, "dead": dead, "low": low}
+
+
+def build_map(
+    darks,
+    flats,
+    *,
+    significance,
+    hot_rate,
+    warm_rate,
+    dead_response,
+    low_response,
+    column_significance,
+    gain,
+):
+    """The flags and metadata of `make_bad_pixel_map`'s map."""
+    dark_frames = load_frames(darks, "darks")
+    check_darks(dark_frames)
+    flat_frames = [] if flats is None else load_frames(flats, "flats")
+    flat_frames = check_flats(flat_frames, saturation_of(flat_frames))
+    shape = dark_frames[0].data.shape
+    if flat_frames and flat_frames[0].data.shape != shape:
+        raise ValueError(
+            f"flats have shape {flat_frames[0].data.shape} but darks have {shape}; "
+            "use darks and flats of the same detector and binning"
+        )
+    gain, gain_source = _dark_gain(dark_frames, gain)
+    notes = []
+    if gain_source == "assumed":
+        notes.append("no usable GAIN in the darks: dark rates assume 1 e-/ADU")
+        warnings.warn(notes[-1], AstropyUserWarning, stacklevel=2)
+
+    groups = _group_by_exptime(dark_frames)
+    masters, exptimes, noises = [], [], []
+    for exptime, frames in groups.items():
+        combined, noise = _defects.robust_combine(
+            [f.data for f in frames], floor=0.5 if frames[0].integer else 0.0
+        )
+        masters.append(combined)
+        exptimes.append(exptime)
+        noises.append(noise)
+    if len(dark_frames) == 1:
+        notes.append("one dark: taken as a master; cosmic rays cannot be rejected")
+    # Integer frames cannot resolve less than their quantisation step.
+    quantum = 0.29 / np.sqrt(len(dark_frames)) if dark_frames[0].integer else 0.0
+    stuck, chance = _defects.stuck_pixels(
+        [f.data for f in dark_frames] + [f.data for f in flat_frames]
+    )
+    if stuck is None:
+        notes.append(
+            "stuck pixels not searched: need two or more frames with "
+            "noise or light that varies between them"
+        )
+        stuck = np.zeros(shape, dtype=bool)
+    bias_level = float(np.nanmedian(masters[_shortest(exptimes)]))
+    # The second pass leaves the defects of the first out of the levels of
+    # their neighbours, so that a defect never makes its neighbour look bad.
+    bad = stuck
+    for _ in range(2):
+        dark = _dark_defects(
+            masters,
+            exptimes,
+            gain,
+            bad,
+            significance=significance,
+            hot_rate=hot_rate,
+            warm_rate=warm_rate,
+            quantum=quantum,
+        )
+        found = stuck | dark["hot"] | dark["warm"]
+        if flat_frames:
+            flat = _flat_defects(
+                [f.data for f in flat_frames],
+                bias_level,
+                bad,
+                significance=significance,
+                dead_response=dead_response,
+                low_response=low_response,
+            )
+            found |= flat["dead"] | flat["low"]
+        bad = found
+    if not dark["per_second"]:
+        notes.append("no EXPTIME in the darks: every significant pixel is HOT")
+    hot, warm, dark_noise = dark["hot"], dark["warm"], dark["noise"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dark_significance = np.where(stuck, np.nan, dark["excess"] / dark_noise)
+    column_floor = warm_rate / gain / dark_noise if dark["per_second"] else None
+    columns = _defects.column_segments(
+        dark_significance, sign=1, threshold=column_significance, minimum=column_floor
+    )
+    dead = low = np.zeros(shape, dtype=bool)
+    response_noise = None
+    if flat_frames:
+        dead, low, response_noise = flat["dead"], flat["low"], flat["noise"]
+        with np.errstate(invalid="ignore"):
+            flat_significance = np.where(
+                stuck, np.nan, (flat["response"] - 1) / response_noise
+            )
+        floor = (1 - low_response) / response_noise
+        columns |= _defects.column_segments(
+            flat_significance, sign=-1, threshold=column_significance, minimum=floor
+        )
+
+    columns &= ~stuck
+    flags = np.zeros(shape, dtype=np.uint16)
+    flags[stuck] |= np.uint16(PixelFlag.STUCK)
+    flags[columns] |= np.uint16(PixelFlag.BAD_COLUMN)
+    other = ~(stuck | columns)
+    flags[hot & other] |= np.uint16(PixelFlag.HOT)
+    flags[warm & other] |= np.uint16(PixelFlag.WARM)
+    flags[dead & other] |= np.uint16(PixelFlag.DEAD)
+    flags[low & other] |= np.uint16(PixelFlag.LOW_RESPONSE)
+
+    meta = {
+        "ccdpixfix_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "darks": [f.label for f in dark_frames],
+        "flats": [f.label for f in flat_frames],
+        "dark_exptimes": [f.exptime for f in dark_frames],
+        "gain": gain,
+        "gain_source": gain_source,
+        "parameters": {
+            "significance": significance,
+            "hot_rate": hot_rate,
+            "warm_rate": warm_rate,
+            "dead_response": dead_response,
+            "low_response": low_response,
+            "column_significance": column_significance,
+        },
+        "dark_noise": float(dark_noise),
+        "dark_noise_unit": "ADU/s" if dark["per_second"] else "ADU",
+        "dark_histogram": {
+            "unit": "e-/s" if dark["per_second"] else "e-",
+            **_defects.excess_histogram(dark["excess"] * gain, dark_noise * gain),
+        },
+        "response_noise": None if response_noise is None else float(response_noise),
+        "stuck_chance": None if not np.isfinite(chance) else float(chance),
+        "notes": notes,
+    }
+    return flags, meta
