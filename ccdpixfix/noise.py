@@ -372,6 +372,7 @@ def frame_sigma(
     gain=None,
     read_noise=None,
     model="fit",
+    report=None,
 ):
     """Noise (standard deviation) of every pixel of a frame at its local level.
 
@@ -395,6 +396,9 @@ def frame_sigma(
     model : NoiseModel, None or "fit", optional
         A model already fitted (None: use the uncertainty plane); by default
         it is fitted on `fit_rows` of this frame.
+    report : dict, optional
+        Receives ``"model"``: the model used, None where the uncertainty
+        plane was.
 
     Returns
     -------
@@ -414,6 +418,8 @@ def frame_sigma(
             gain=gain,
             read_noise=read_noise,
         )
+    if report is not None:
+        report["model"] = model
     if model is None:
         return plane
     return model.sigma(level if at is None else at)
@@ -437,7 +443,7 @@ def _plane_is_plausible(data, level, good, factor, sigma):
     warnings.warn(
         f"the uncertainty plane is {ratio:.3g} times smaller than the scatter of "
         "the data (was it carried over from a master bias alone?); using the "
-        "noise model from the header or the data instead",
+        "noise model from the header or the data instead, also in the output",
         AstropyUserWarning,
         stacklevel=4,
     )

@@ -446,6 +446,7 @@ def _flag_transients_quietly(
         gain=gain,
         read_noise=read_noise,
         model=noise_model,
+        report=(used := {}),
     )
     hot, cold = _find_transients(
         data,
@@ -461,7 +462,9 @@ def _flag_transients_quietly(
     flags[hot] |= np.uint16(PixelFlag.TRANSIENT_HOT)
     flags[cold] |= np.uint16(PixelFlag.TRANSIENT_COLD)
     out_sigma = None
-    if ccd.uncertainty is None:
+    # A frame without an uncertainty plane gets one from the model, and so
+    # does a frame whose plane was found far too small.
+    if ccd.uncertainty is None or used.get("model") is not None:
         out_sigma = np.where(np.isfinite(sigma), sigma, np.nan).astype(
             output_dtype(ccd.data)
         )

@@ -374,7 +374,7 @@ def _has_finite_pixel(ccd):
     return data.dtype.kind != "f" or bool(np.isfinite(data).any())
 
 
-def assert_contract(ccd, before, out, step_name, *, may_replace=True):
+def assert_contract(ccd, before, out, step_name, *, may_replace=True, warned=()):
     """The step contract, checked on a result ``out`` of input ``ccd``."""
     assert_unchanged(ccd, before)
     assert isinstance(out, CCDData)
@@ -430,19 +430,21 @@ def assert_contract(ccd, before, out, step_name, *, may_replace=True):
         err_msg="a pixel that was not replaced changed",
     )
     # The input's uncertainty plane keeps its type, and its values (to the
-    # rounding of the output's float type) wherever no pixel was replaced.
+    # rounding of the output's float type) wherever no pixel was replaced,
+    # unless a warning said it was far too small and the model replaced it.
     if ccd.uncertainty is not None:
         assert type(out.uncertainty) is type(ccd.uncertainty)
         kept = np.asarray(out.uncertainty.array, np.float64)[~replaced]
         given = np.asarray(ccd.uncertainty.array, np.float64)[~replaced]
         precision = np.finfo(np.asarray(out.uncertainty.array).dtype).eps
-        np.testing.assert_allclose(
-            kept,
-            given,
-            rtol=8 * precision,
-            equal_nan=True,
-            err_msg="the uncertainty of a pixel not replaced changed",
-        )
+        if not any("uncertainty plane is" in message for message in warned):
+            np.testing.assert_allclose(
+                kept,
+                given,
+                rtol=8 * precision,
+                equal_nan=True,
+                err_msg="the uncertainty of a pixel not replaced changed",
+            )
     newly = replaced & ((in_flags & np.uint16(PixelFlag.REPLACED)) == 0)
     if newly.any():
         values = np.asarray(out.data[newly], dtype=np.float64)
@@ -531,7 +533,14 @@ def test_flag_transients_on_odd_frames(parts, saturation, noise):
             f"refused a usable frame with an uncertainty plane: {error}"
         )
         return
-    assert_contract(ccd, before, outcome.result, "flag_transients", may_replace=False)
+    assert_contract(
+        ccd,
+        before,
+        outcome.result,
+        "flag_transients",
+        may_replace=False,
+        warned=outcome.warned,
+    )
 
 
 @settings(max_examples=100, **SETTINGS)
@@ -599,7 +608,7 @@ def test_fix_pixels_on_odd_frames(case, use_map, transients, replace, method, no
             assert not _has_finite_pixel(ccd), f"refused a usable frame: {error}"
         return
     out = outcome.result
-    assert_contract(ccd, before, out, "fix_pixels")
+    assert_contract(ccd, before, out, "fix_pixels", warned=outcome.warned)
     if use_map:
         assert np.array_equal(out.flags & bpm.flags, bpm.flags), "map flags lost"
 

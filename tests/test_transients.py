@@ -237,3 +237,7 @@ def test_uncertainty_of_a_master_bias_alone_is_caught(camera):
     score = score_frame(frame, flagged, truth)
     assert score["false_per_mpx"] <= 300
     assert score["transient_recall"] >= 0.95
+    # the output carries the model's noise, not the far too small plane
+    good = ~camera.truth["defect"] & ~truth["transient_hot"] & ~truth["saturated"]
+    ratio = np.median(flagged.uncertainty.array[good] / truth["sigma"][good])
+    assert 0.9 < ratio < 1.15
