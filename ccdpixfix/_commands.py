@@ -21,6 +21,18 @@ class UsageError(Exception):
     """A problem with the arguments: exit status 2."""
 
 
+def _refuse_existing(path, overwrite, command):
+    """Say so and return True when ``path`` exists and may not be replaced."""
+    if path.exists() and not overwrite:
+        print(
+            f"ccdpixfix {command}: error: {path} exists; pass --overwrite to "
+            "replace it",
+            file=sys.stderr,
+        )
+        return True
+    return False
+
+
 def _expand(arguments, command):
     """Files named by the arguments: files, directories and glob patterns.
 
@@ -80,12 +92,7 @@ def bpm(args):
 
     from .badpixels import make_bad_pixel_map
 
-    if args.output.exists() and not args.overwrite:
-        print(
-            f"ccdpixfix bpm: error: {args.output} exists; pass --overwrite to "
-            "replace it",
-            file=sys.stderr,
-        )
+    if _refuse_existing(args.output, args.overwrite, "bpm"):
         return 1
     darks, missing_darks = _expand(args.darks, "bpm")
     flats, missing_flats = _expand(args.flats, "bpm")
@@ -221,12 +228,7 @@ def plot(args):
         error = "plots need matplotlib: pip install 'ccdpixfix[plot]'"
         print(f"ccdpixfix plot: error: {error}", file=sys.stderr)
         return 1
-    if args.output.exists() and not args.overwrite:
-        print(
-            f"ccdpixfix plot: error: {args.output} exists; pass --overwrite to "
-            "replace it",
-            file=sys.stderr,
-        )
+    if _refuse_existing(args.output, args.overwrite, "plot"):
         return 1
     with fits.open(args.file) as hdulist:
         if "CPFBPM" in hdulist[0].header:

@@ -155,6 +155,16 @@ def _warn(message):
     warnings.warn(message, AstropyUserWarning, stacklevel=3)
 
 
+def _warn_if_not(frame, expected, other_kinds):
+    """Warn when the frame's IMAGETYP names another kind of frame."""
+    kind = _image_type(frame)
+    if any(word in kind for word in other_kinds):
+        _warn(
+            f"{frame.label} has IMAGETYP={kind!r}: not a {expected}? It is used "
+            "as one; remove it if it is not"
+        )
+
+
 def check_darks(frames):
     """Warn, naming the file, about darks that do not look like darks.
 
@@ -163,12 +173,7 @@ def check_darks(frames):
     or a frame taken with the shutter open).
     """
     for frame in frames:
-        kind = _image_type(frame)
-        if any(word in kind for word in _NOT_DARK):
-            _warn(
-                f"{frame.label} has IMAGETYP={kind!r}: not a dark? It is used "
-                "as one; remove it if it is not"
-            )
+        _warn_if_not(frame, "dark", _NOT_DARK)
     groups = {}
     for frame in frames:
         groups.setdefault(frame.exptime, []).append(frame)
@@ -198,12 +203,7 @@ def check_flats(frames, saturation):
     """
     usable = []
     for frame in frames:
-        kind = _image_type(frame)
-        if any(word in kind for word in _NOT_FLAT):
-            _warn(
-                f"{frame.label} has IMAGETYP={kind!r}: not a flat? It is used "
-                "as one; remove it if it is not"
-            )
+        _warn_if_not(frame, "flat", _NOT_FLAT)
         if saturation is not None:
             finite = frame.data[np.isfinite(frame.data)]
             at_limit = np.count_nonzero(finite >= saturation) / max(finite.size, 1)
