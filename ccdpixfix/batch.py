@@ -40,6 +40,19 @@ def _one_line(error):
     return text[0] if text else type(error).__name__
 
 
+def _failed_result(path, output_dir, error=None):
+    """The result of a file, as it stands until it is fixed."""
+    return {
+        "input": os.fspath(path),
+        "output": os.fspath(output_path(path, output_dir)),
+        "status": "error",
+        "error": error,
+        "counts": {},
+        "warnings": [],
+        "seconds": 0.0,
+    }
+
+
 def fix_file(
     path,
     bpm,
@@ -81,15 +94,7 @@ def fix_file(
     """
     start = time.perf_counter()
     target = output_path(path, output_dir)
-    result = {
-        "input": os.fspath(path),
-        "output": os.fspath(target),
-        "status": "error",
-        "error": None,
-        "counts": {},
-        "warnings": [],
-        "seconds": 0.0,
-    }
+    result = _failed_result(path, output_dir)
     if _clash:
         result["error"] = (
             f"another input is also named {target.name}; its output would be "
@@ -278,15 +283,9 @@ def _run_on_cluster(client, paths, bpm, output_dir, options, done):
         try:
             result = future.result()
         except Exception as error:  # a task that failed on every retry
-            result = {
-                "input": os.fspath(paths[submitted[future]]),
-                "status": "error",
-                "error": _one_line(error),
-                "counts": {},
-                "warnings": [],
-                "output": os.fspath(output_path(paths[submitted[future]], output_dir)),
-                "seconds": 0.0,
-            }
+            result = _failed_result(
+                paths[submitted[future]], output_dir, _one_line(error)
+            )
         done(submitted[future], result)
 
 
