@@ -150,12 +150,18 @@ def input_flags(ccd):
     return flags
 
 
-def uncertainty_sigma(ccd):
-    """Standard deviation per pixel from ``ccd.uncertainty``, or None."""
+def uncertainty_sigma(ccd, *, native=False):
+    """Standard deviation per pixel from ``ccd.uncertainty``, or None.
+
+    float64, or with ``native`` the plane's own float type (at least
+    float32, native byte order), which saves a copy of a float32 plane.
+    """
     unc = ccd.uncertainty
     if unc is None:
         return None
-    values = np.asarray(unc.array, dtype=np.float64)
+    values = np.asarray(unc.array)
+    dtype = np.result_type(values.dtype, np.float32) if native else np.float64
+    values = values.astype(np.dtype(dtype).newbyteorder("="), copy=False)
     if values.shape != np.shape(ccd.data):
         raise ValueError(
             f"uncertainty shape {values.shape} does not match data shape "
@@ -183,9 +189,9 @@ def _uncertainty_like(template, sigma):
     dtype = np.float32
     if template is not None:
         dtype = np.result_type(np.asarray(template.array).dtype, np.float32)
-    sigma = np.asarray(sigma, dtype=np.float64)
     if template is None or isinstance(template, StdDevUncertainty):
-        return StdDevUncertainty(sigma.astype(dtype))
+        return StdDevUncertainty(np.asarray(sigma).astype(dtype, copy=False))
+    sigma = np.asarray(sigma, dtype=np.float64)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         if isinstance(template, VarianceUncertainty):
             return VarianceUncertainty((sigma**2).astype(dtype))

@@ -91,18 +91,18 @@ def _worst_windows(flags, count=3, size=_ZOOM):
 
 def _residuals(ccd, flags):
     """Noise-normalised residuals of the unflagged pixels."""
-    from ._ccdutils import uncertainty_sigma
-    from .medians import local_level
-    from .noise import frame_sigma, residual_factor
+    from .medians import RESIDUAL_FACTOR, local_level, noise_at
+    from .noise import frame_noise
 
     data = np.asarray(ccd.data, dtype=np.float64)
     known = (flags != 0) | ~np.isfinite(data)
     level, n_pairs = local_level(data, known)
-    sigma = uncertainty_sigma(ccd)
-    if sigma is None:
-        sigma = frame_sigma(ccd, data, level.astype(np.float64), known, n_pairs=n_pairs)
+    rows, cols = np.nonzero(np.ones(data.shape, bool))
+    sigma = noise_at(data, known, rows, cols, **frame_noise(ccd, data, known))
     with np.errstate(invalid="ignore", divide="ignore"):
-        residual = (data - level) / (sigma * residual_factor(n_pairs))
+        residual = (data - level) / (
+            sigma.reshape(data.shape) * RESIDUAL_FACTOR[n_pairs]
+        )
     return residual[~known & np.isfinite(residual)]
 
 

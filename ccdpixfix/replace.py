@@ -12,8 +12,8 @@ from ._ccdutils import (
 )
 from ._provenance import record_step
 from .flags import BAD_PIXEL_FLAGS, PixelFlag
-from .medians import local_level, window_values
-from .noise import frame_sigma
+from .medians import level_noise, window_values
+from .noise import frame_noise
 
 __all__ = ["DEFAULT_REPLACE_FLAGS", "replace_bad_pixels"]
 
@@ -183,35 +183,22 @@ def _replace_quietly(
     if int(max_radius) < 1:
         raise ValueError(f"max_radius must be at least 1, got {max_radius!r}")
     flags = input_flags(ccd)
-    data = np.asarray(ccd.data, dtype=np.float64)
-    good = ((flags & np.uint16(int(BAD_PIXEL_FLAGS))) == 0) & np.isfinite(data)
+    data = np.asarray(ccd.data)
+    good = (flags & np.uint16(int(BAD_PIXEL_FLAGS))) == 0
+    if data.dtype.kind not in "iub":
+        good &= np.isfinite(data)
     targets = (flags & np.uint16(int(flags_to_replace))) != 0
     if not int(flags_to_replace) & int(PixelFlag.SATURATED):
         # A saturated pixel keeps its value even if it is also hot or stuck:
         # neighbours in a saturated core would only dig a hole in the star.
         targets &= (flags & np.uint16(PixelFlag.SATURATED)) == 0
-    sigma = uncertainty_sigma(ccd)
+    sigma = uncertainty_sigma(ccd, native=True)
     if sigma is None and targets.any():
-        level, n_pairs = local_level(data, ~good)
-        try:
-            sigma = frame_sigma(
-                ccd,
-                data,
-                level,
-                ~good,
-                n_pairs=n_pairs,
-                gain=gain,
-                read_noise=read_noise,
-                model=noise_model,
-            )
-            sigma = sigma.astype(np.float64)
-        except ValueError:
-            # No measurable noise (a constant or tiny image): the pixels are
-            # still replaced, but no uncertainty plane can be made.
-            sigma = None
+        sigma = _model_sigma(ccd, data, ~good, gain, read_noise, noise_model)
     rows, cols, estimate, n_used, scatter, efficiency = _fill(
         data, good, targets, method, int(max_radius)
     )
+    del targets
     filled = np.isfinite(estimate)
     rows, cols = rows[filled], cols[filled]
     out_data = np.array(ccd.data, dtype=output_dtype(ccd.data), copy=True)
@@ -220,7 +207,9 @@ def _replace_quietly(
     out_sigma = None
     # An input plane with nothing replaced is kept exactly as it was.
     if sigma is not None and (rows.size or ccd.uncertainty is None):
-        out_sigma = np.array(sigma, dtype=np.float64, copy=True)
+        out_sigma = sigma
+        if ccd.uncertainty is not None:
+            out_sigma = np.array(sigma, copy=True)  # may share the input's memory
         if rows.size:
             neighbour_sigma = _neighbour_sigma(sigma, good, rows, cols)
             n = np.maximum(n_used[filled], 1)
@@ -229,6 +218,19 @@ def _replace_quietly(
                 neighbour_sigma**2 * (1 + efficiency / n) + structure2
             )
     return new_ccd(ccd, data=out_data, flags=flags, sigma=out_sigma), int(rows.size)
+
+
+def _model_sigma(ccd, data, bad, gain, read_noise, noise_model):
+    """The noise model of a frame without an uncertainty plane, at each pixel."""
+    try:
+        source = frame_noise(
+            ccd, data, bad, gain=gain, read_noise=read_noise, model=noise_model
+        )
+    except ValueError:
+        # No measurable noise (a constant or tiny image): the pixels are
+        # still replaced, but no uncertainty plane can be made.
+        return None
+    return level_noise(data, bad, source["model"])
 
 
 def _neighbour_sigma(sigma, good, rows, cols):

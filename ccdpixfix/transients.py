@@ -12,14 +12,12 @@ ray or hot pixel deposits its charge in one pixel, so ``n`` is just noise.
 """
 
 import numpy as np
-from scipy import ndimage
 
 from ._ccdutils import (
     check_ccd,
     check_positive,
     input_flags,
     new_ccd,
-    output_dtype,
     quiet_numerics,
     saturation_from,
 )
@@ -27,12 +25,14 @@ from ._provenance import record_step
 from .flags import PixelFlag, flags_to_mask
 from .medians import (
     _OPPOSITE_PAIRS,
-    local_level,
+    RESIDUAL_FACTOR,
+    level_noise,
     local_level_at,
-    ring_median,
+    noise_at,
+    residual_outliers,
     window_values,
 )
-from .noise import frame_sigma, residual_factor
+from .noise import frame_noise
 
 __all__ = ["flag_transients", "saturation_level"]
 
@@ -62,7 +62,6 @@ _RIDGE_DOMINANCE = 0.2
 _SPILL_FRACTION = 0.3
 # Noise of (pixel - mean of two neighbours) in units of the pixel noise.
 _PAIR_RESIDUAL = np.sqrt(1.5)
-_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
 def saturation_level(ccd):
@@ -135,7 +134,7 @@ def _pair_means(window):
     )
 
 
-def _sharp(data, level, sigma, known, rows, cols, contrast, sign, cut):
+def _sharp(data, level, noise, known, rows, cols, contrast, sign, cut):
     """Which candidates are sharper than a star, or a line, could be.
 
     - The excess over the local level must beat ``contrast`` times the
@@ -159,7 +158,7 @@ def _sharp(data, level, sigma, known, rows, cols, contrast, sign, cut):
     value = sign * data[rows, cols]
     background = _local_background(data, known, rows, cols, sign)
     background = np.nan_to_num(background, nan=-np.inf)
-    excess = value - sign * level[rows, cols]
+    excess = value - sign * level
     window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
     typical = sign * _row_nanmedian(window)
     neighbours = np.clip(np.nan_to_num(typical - background, nan=0.0), 0, None)
@@ -169,7 +168,6 @@ def _sharp(data, level, sigma, known, rows, cols, contrast, sign, cut):
     quiet = np.clip(np.nanmin(pairs, axis=1) - background, 0, None)
     brightest = np.where(has_pair, np.nanmax(pairs, axis=1), -np.inf)
     third = np.nan_to_num(_third_highest(sign * window), nan=-np.inf)
-    noise = sigma[rows, cols]
     # Not a ridge (a track has dark sides), or above even the brightest
     # direction (a hit on a spectral line or trace).
     not_a_ridge = (value - background > _RIDGE_CONTRAST * quiet) | (
@@ -221,7 +219,7 @@ def _row_nanmedian(values):
     return median
 
 
-def _spill(data, sigma, known, rows, cols, cut, sign):
+def _spill(data, noise, known, rows, cols, cut, sign):
     """Which neighbours of detections are part of the same event.
 
     The rest of a track or the charge spilled around a hit stands above the
@@ -248,7 +246,7 @@ def _spill(data, sigma, known, rows, cols, cut, sign):
     directions = np.where(np.isnan(pairs), single, pairs)
     brightest = np.max(np.nan_to_num(directions, nan=-np.inf), axis=1)
     value = sign * data[rows, cols]
-    noise = cut * sigma[rows, cols]
+    noise = cut * noise
     # Darker in some direction than half its own height: a track or a halo
     # (even with charge diffusion); never the wing of a star.
     quiet = quietest - background < np.maximum(
@@ -260,70 +258,127 @@ def _spill(data, sigma, known, rows, cols, cut, sign):
     return (quiet & above) | above_brightest
 
 
-def _update_level(data, known, level, n_pairs, pixels):
-    """Recompute the local level at ``pixels`` leaving out ``known``."""
-    rows, cols = np.nonzero(pixels)
-    if rows.size:
-        level[rows, cols], n_pairs[rows, cols] = local_level_at(
-            data, rows, cols, bad=known
+def _protected(data, flags, index):
+    """Which pixels (flat indices) can never be transients.
+
+    Masked or non-finite pixels, and the neighbours of saturated ones,
+    whose bleeding charge is not a defect.
+    """
+    rows, cols = np.unravel_index(index, np.shape(data))
+    pixel_flags = flags.ravel()[index]
+    protected = flags_to_mask(pixel_flags) | ~np.isfinite(data.ravel()[index])
+    around = window_values(flags, rows, cols, radius=1)
+    with np.errstate(invalid="ignore"):
+        saturated = np.nan_to_num(around).astype(np.uint16) & np.uint16(
+            PixelFlag.SATURATED
         )
+    return protected | saturated.any(axis=1)
+
+
+def _neighbourhood(index, shape):
+    """Flat indices of the pixels and their eight neighbours, each once."""
+    ny, nx = shape
+    rows, cols = np.unravel_index(index, shape)
+    around = []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            r, c = rows + dy, cols + dx
+            inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
+            around.append(r[inside] * nx + c[inside])
+    return np.unique(np.concatenate(around))
+
+
+def _significant(data, known, noise_source, index, sign, cut):
+    """Pixels (flat indices) whose residual exceeds ``cut`` in direction ``sign``.
+
+    Returns the pixels with their rows, columns, levels and noise, with the
+    same arithmetic as `ccdpixfix.medians.residual_outliers`.
+    """
+    rows, cols = np.unravel_index(index, np.shape(data))
+    level, n_pairs = local_level_at(data, rows, cols, known["now"])
+    noise = noise_at(data, known["start"], rows, cols, **noise_source)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        residual = np.asarray(data.ravel()[index], dtype=np.float64)
+        residual = (residual - level.astype(np.float64)) / (
+            noise * RESIDUAL_FACTOR[n_pairs]
+        )
+        keep = np.isfinite(residual) & (sign * residual > cut)
+    return index[keep], rows[keep], cols[keep], level[keep], noise[keep]
 
 
 def _find_transients(
     data,
-    level,
-    n_pairs,
-    sigma,
+    flags,
     known,
-    protected,
+    noise_source,
     threshold,
     neighbour_threshold,
     contrast,
 ):
-    """Iteratively flag sharp outliers and their above-noise neighbours.
+    """Flag sharp outliers, then grow them into their above-noise neighbours.
 
-    ``level`` and ``n_pairs`` are updated in place as flagged pixels leave
-    the neighbourhoods of the pixels around them.
+    Only candidates are ever examined: the first pass over the whole frame
+    (`residual_outliers`) keeps one byte per pixel; after it, each round
+    looks only at the neighbours of what the last one found, with the local
+    level recomputed without the pixels flagged so far.
+
+    Returns
+    -------
+    hot, cold : 1-D int arrays
+        Flat indices of the transients.
     """
-    flagged = {1.0: np.zeros(data.shape, bool), -1.0: np.zeros(data.shape, bool)}
-    # Where to look next, per sign: everywhere at first, then only beside
-    # what was found, so that a hot track grows hot neighbours, not cold ones.
-    search = {1.0: np.ones(data.shape, bool), -1.0: np.ones(data.shape, bool)}
-    cut = threshold
-    growing = False
+    shape = np.shape(data)
+    codes = residual_outliers(data, known, threshold, **noise_source).ravel()
+    candidates = np.flatnonzero(codes)
+    candidate_sign = np.where(codes[candidates] == 1, 1.0, -1.0)
+    del codes
+    unprotected = ~_protected(data, flags, candidates)
+    candidates, candidate_sign = candidates[unprotected], candidate_sign[unprotected]
+    # The noise stays that of the frame as it came; the levels leave out
+    # what is flagged as it is found.
+    known = {"start": known, "now": known.copy()}
+    label = np.zeros(shape, dtype=np.int8)
+    flat_label, flat_known = label.ravel(), known["now"].ravel()
+    found = {1.0: [], -1.0: []}
+    new = {}
+    for sign in (1.0, -1.0):
+        index, rows, cols, level, noise = _significant(
+            data,
+            known,
+            noise_source,
+            candidates[candidate_sign == sign],
+            sign,
+            threshold,
+        )
+        keep = _sharp(
+            data, level, noise, known["now"], rows, cols, contrast, sign, threshold
+        )
+        if sign < 0:
+            # A cold pixel must also lie below the sky around it, not just
+            # below the stars or lines it sits between.
+            sky = _local_background(data, known["now"], rows, cols)
+            keep &= sky - data[rows, cols] > threshold * noise
+        new[sign] = index[keep]
     for _ in range(_MAX_ITERATIONS):
-        with np.errstate(invalid="ignore"):
-            significance = (data - level) / (sigma * residual_factor(n_pairs))
-        found = flagged[1.0] | flagged[-1.0]
-        usable = ~protected & ~found & np.isfinite(significance)
-        new = {}
-        for sign in (1.0, -1.0):
-            rows, cols = np.nonzero(search[sign] & usable & (sign * significance > cut))
-            if growing:
-                keep = _spill(data, sigma, known, rows, cols, cut, sign)
-            else:
-                keep = _sharp(
-                    data, level, sigma, known, rows, cols, contrast, sign, cut
-                )
-                if sign < 0:
-                    # A cold pixel must also lie below the sky around it, not
-                    # just below the stars or lines it sits between.
-                    sky = _local_background(data, known, rows, cols)
-                    keep &= sky - data[rows, cols] > cut * sigma[rows, cols]
-            new[sign] = np.zeros(data.shape, bool)
-            new[sign][rows[keep], cols[keep]] = True
-        both = new[1.0] | new[-1.0]
-        if not both.any():
+        if not (new[1.0].size or new[-1.0].size):
             break
-        known = known | both
         for sign in (1.0, -1.0):
-            flagged[sign] |= new[sign]
-            search[sign] = ndimage.binary_dilation(new[sign], _EIGHT_CONNECTED)
-        _update_level(data, known, level, n_pairs, search[1.0] | search[-1.0])
-        cut = neighbour_threshold
-        growing = True
-    hot, cold = flagged[1.0], flagged[-1.0]
-    return hot, cold
+            flat_known[new[sign]] = True
+            flat_label[new[sign]] = sign
+            found[sign].append(new[sign])
+        for sign in (1.0, -1.0):
+            search = _neighbourhood(new[sign], shape)
+            search = search[flat_label[search] == 0]
+            search = search[~_protected(data, flags, search)]
+            index, rows, cols, _, noise = _significant(
+                data, known, noise_source, search, sign, neighbour_threshold
+            )
+            keep = _spill(
+                data, noise, known["now"], rows, cols, neighbour_threshold, sign
+            )
+            new[sign] = index[keep]
+    empty = [np.empty(0, dtype=np.intp)]
+    return np.concatenate(found[1.0] or empty), np.concatenate(found[-1.0] or empty)
 
 
 def flag_transients(
@@ -417,32 +472,22 @@ def _flag_transients_quietly(
     check_positive(
         threshold=threshold, neighbour_threshold=neighbour_threshold, contrast=contrast
     )
-    data = np.asarray(ccd.data, dtype=np.float64)
+    data = np.asarray(ccd.data)
     flags = input_flags(ccd)
     level_cut = saturation_level(ccd) if saturation is None else float(saturation)
-    saturated = np.zeros(data.shape, bool)
     if level_cut is not None:
         with np.errstate(invalid="ignore"):
-            saturated = data >= level_cut
-        flags[saturated] |= np.uint16(PixelFlag.SATURATED)
+            flags[data >= level_cut] |= np.uint16(PixelFlag.SATURATED)
     # Every flagged pixel (warm ones too) stays out of the medians and the
     # noise; masked ones cannot be transients, but a cosmic ray on a warm
     # pixel must still be found.
-    known = (flags != 0) | ~np.isfinite(data)
-    protected = ndimage.binary_dilation(saturated, _EIGHT_CONNECTED)
-    protected |= flags_to_mask(flags) | ~np.isfinite(data)
-    level, n_pairs = local_level(data, known)
-    level = level.astype(np.float64)
-    # Beside a step (an overscan or slit edge) the interpolated level sits
-    # half-way while the pixel's side is brighter; its noise is that side's.
-    brighter = np.fmax(level, ring_median(data, known))
-    sigma = frame_sigma(
+    known = flags != 0
+    if data.dtype.kind not in "iub":
+        known |= ~np.isfinite(data)
+    noise_source = frame_noise(
         ccd,
         data,
-        level,
         known,
-        n_pairs=n_pairs,
-        at=brighter,
         gain=gain,
         read_noise=read_noise,
         model=noise_model,
@@ -450,26 +495,23 @@ def _flag_transients_quietly(
     )
     hot, cold = _find_transients(
         data,
-        level,
-        n_pairs,
-        sigma,
+        flags,
         known,
-        protected,
+        noise_source,
         threshold,
         neighbour_threshold,
         contrast,
     )
-    flags[hot] |= np.uint16(PixelFlag.TRANSIENT_HOT)
-    flags[cold] |= np.uint16(PixelFlag.TRANSIENT_COLD)
+    flags.ravel()[hot] |= np.uint16(PixelFlag.TRANSIENT_HOT)
+    flags.ravel()[cold] |= np.uint16(PixelFlag.TRANSIENT_COLD)
     out_sigma = None
-    # A frame without an uncertainty plane gets one from the model, and so
-    # does a frame whose plane was found far too small.
-    if ccd.uncertainty is None or used.get("model") is not None:
-        out_sigma = np.where(np.isfinite(sigma), sigma, np.nan).astype(
-            output_dtype(ccd.data)
-        )
+    # A frame without an uncertainty plane gets one from the model (at each
+    # pixel's local level), and so does a frame whose plane was found far
+    # too small.
+    if used["model"] is not None:
+        out_sigma = level_noise(data, known, noise_source["model"])
     out = new_ccd(ccd, flags=flags, sigma=out_sigma)
-    return out, {"n_hot": int(hot.sum()), "n_cold": int(cold.sum())}
+    return out, {"n_hot": int(hot.size), "n_cold": int(cold.size)}
 
 
 def _flag_transients(ccd, **parameters):

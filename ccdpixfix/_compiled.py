@@ -1,0 +1,360 @@
+"""Compiled (numba) twins of the numpy kernels in `ccdpixfix.medians`.
+
+Only `ccdpixfix.medians` imports this module. Every kernel here gives, bit
+for bit, what its numpy twin gives (tests/test_engines.py checks it): the
+same values are cast to the same float type, the same pair means are taken,
+and the median of ``n`` sorted values is
+``half * v[(n - 1) // 2] + half * v[n // 2]`` in that type, as numpy computes
+it. ``halves`` is a one-element array holding 0.5 in the working float type
+(numba would promote a Python float to float64).
+
+Why it is fast: each row of the image is converted once into a buffer with
+NaN for bad, non-finite and outside pixels, so the inner loop reads plain
+floats; where all four pairs of a pixel are complete (nearly everywhere) the
+median of four is taken with min and max, without sorting; and the outlier
+kernels first compare each residual with a cheap lower bound of its noise
+(the smallest neighbour noise, or the model at the pixel's own level) and
+compute the exact noise only where that bound lets the pixel through. No
+neighbour stack is built: the kernels need no memory beyond their output.
+
+Each row kernel works on the rows ``y0`` to ``y1`` (its last two arguments)
+and releases the GIL, so that `ccdpixfix.medians` runs blocks of rows in
+threads.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+_jit = njit(nogil=True, cache=True, error_model="numpy")
+_FLOAT64_MAX = np.finfo(np.float64).max
+
+
+@njit(inline="always", error_model="numpy")
+def _insert(buffer, count, value):
+    """Insert ``value`` into the sorted first ``count`` entries of ``buffer``."""
+    position = count
+    while position > 0 and buffer[position - 1] > value:
+        buffer[position] = buffer[position - 1]
+        position -= 1
+    buffer[position] = value
+    return count + 1
+
+
+@njit(inline="always", error_model="numpy")
+def _median(buffer, count, half):
+    return half * buffer[(count - 1) // 2] + half * buffer[count // 2]
+
+
+@njit(inline="always", error_model="numpy")
+def _fill_row(data, bad, y, row):
+    """Row ``y`` as floats, NaN where bad or not finite, one NaN on each side."""
+    nx = data.shape[1]
+    row[0] = np.nan
+    row[nx + 1] = np.nan
+    if y < 0 or y >= data.shape[0]:
+        for x in range(nx):
+            row[x + 1] = np.nan
+        return
+    for x in range(nx):
+        row[x + 1] = data[y, x]
+        if bad[y, x] or not math.isfinite(row[x + 1]):
+            row[x + 1] = np.nan
+
+
+@njit(error_model="numpy")
+def _ring(up, centre, down, x, buffer, half):
+    """Median of the valid neighbours of pixel x of the centre row; NaN if none."""
+    count = 0
+    for row in (up, down):
+        for k in range(x, x + 3):
+            if not math.isnan(row[k]):
+                count = _insert(buffer, count, row[k])
+    for k in (x, x + 2):
+        if not math.isnan(centre[k]):
+            count = _insert(buffer, count, centre[k])
+    if count == 0:
+        return up[0]  # a NaN of the working type
+    return _median(buffer, count, half)
+
+
+@njit(inline="always", error_model="numpy")
+def _smaller(a, b):
+    # a conditional expression compiles to a branch-free select; the builtin
+    # min, with its NaN handling, to branches that random data mispredict
+    return a if a < b else b
+
+
+@njit(inline="always", error_model="numpy")
+def _larger(a, b):
+    return a if a > b else b
+
+
+@njit(inline="always", error_model="numpy")
+def _complete_level(up, centre, down, x, half):
+    """Level of pixel x of the centre row if its four pairs are complete, else NaN.
+
+    The middle two of four values, without sorting. The caller falls back
+    on `_level` where this is NaN: keeping that rare path out of line (and
+    returning one value) keeps this one branch-free, ten times faster.
+    """
+    m0 = half * up[x] + half * down[x + 2]
+    m1 = half * up[x + 1] + half * down[x + 1]
+    m2 = half * up[x + 2] + half * down[x]
+    m3 = half * centre[x] + half * centre[x + 2]
+    total = m0 + m1 + m2 + m3
+    if total != total:
+        return total
+    low = _larger(_smaller(m0, m1), _smaller(m2, m3))
+    high = _smaller(_larger(m0, m1), _larger(m2, m3))
+    return half * low + half * high
+
+
+@njit(error_model="numpy")
+def _level(up, centre, down, x, buffer, half):
+    """Local level and number of complete pairs of pixel x of the centre row."""
+    count = 0
+    for a, b in ((x, x + 2), (x + 1, x + 1), (x + 2, x)):
+        mean = half * up[a] + half * down[b]
+        if not math.isnan(mean):
+            count = _insert(buffer, count, mean)
+    mean = half * centre[x] + half * centre[x + 2]
+    if not math.isnan(mean):
+        count = _insert(buffer, count, mean)
+    if count > 0:
+        return _median(buffer, count, half), count
+    return _ring(up, centre, down, x, buffer, half), 0
+
+
+@njit(inline="always", error_model="numpy")
+def _model_sigma(level, floor, slope, offset):
+    signal = np.float64(level) - offset
+    if signal < 0 or math.isnan(signal):
+        signal = 0.0
+    # as numpy.nan_to_num: an infinite level counts as the largest float
+    signal = min(signal, _FLOAT64_MAX)
+    return np.float32(math.sqrt(floor + slope * signal))
+
+
+@njit(inline="always", error_model="numpy")
+def _code(value, level, noise, cut):
+    residual = (np.float64(value) - np.float64(level)) / np.float64(noise)
+    if math.isfinite(residual):
+        if residual > cut:
+            return 1
+        if residual < -cut:
+            return 2
+    return 0
+
+
+@njit(inline="always", error_model="numpy")
+def _rows(nx, halves):
+    return (
+        np.empty(nx + 2, halves.dtype),
+        np.empty(nx + 2, halves.dtype),
+        np.empty(nx + 2, halves.dtype),
+    )
+
+
+@_jit
+def level_rows(data, bad, halves, level, n_pairs, y0, y1):
+    half = halves[0]
+    up, centre, down = _rows(data.shape[1], halves)
+    buffer = np.empty(8, halves.dtype)
+    _fill_row(data, bad, y0 - 1, up)
+    _fill_row(data, bad, y0, centre)
+    for y in range(y0, y1):
+        _fill_row(data, bad, y + 1, down)
+        for x in range(data.shape[1]):
+            value, count = _complete_level(up, centre, down, x, half), 4
+            if value != value:
+                value, count = _level(up, centre, down, x, buffer, half)
+            level[y, x], n_pairs[y, x] = value, count
+        up, centre, down = centre, down, up
+
+
+@njit(inline="always", error_model="numpy")
+def _fill_stretch(data, bad, y, x, up, centre, down):
+    """The 3x3 window around (y, x) into the row buffers, where _level reads it."""
+    ny, nx = data.shape
+    for row, yy in ((up, y - 1), (centre, y), (down, y + 1)):
+        for k in range(3):
+            xx = x + k - 1
+            row[x + k] = np.nan
+            if 0 <= yy < ny and 0 <= xx < nx and not bad[yy, xx]:
+                row[x + k] = data[yy, xx]
+                if not math.isfinite(row[x + k]):
+                    row[x + k] = np.nan
+    up[0] = np.nan
+
+
+@_jit
+def level_points(data, bad, halves, rows, cols, level, n_pairs):
+    half = halves[0]
+    up, centre, down = _rows(data.shape[1], halves)
+    buffer = np.empty(8, halves.dtype)
+    for i in range(rows.size):
+        _fill_stretch(data, bad, rows[i], cols[i], up, centre, down)
+        level[i], n_pairs[i] = _level(up, centre, down, cols[i], buffer, half)
+
+
+@_jit
+def plane_points(plane, bad, halves, rows, cols, sigma):
+    half = halves[0]
+    up, centre, down = _rows(plane.shape[1], halves)
+    buffer = np.empty(8, halves.dtype)
+    for i in range(rows.size):
+        y, x = rows[i], cols[i]
+        _fill_stretch(plane, bad, y, x, up, centre, down)
+        for row in (up, centre, down):
+            for k in range(x, x + 3):
+                if row[k] <= 0:
+                    row[k] = np.nan
+        value = _ring(up, centre, down, x, buffer, half)
+        sigma[i] = plane[y, x] if math.isnan(value) else value
+
+
+@_jit
+def model_points(data, bad, halves, floor, slope, offset, rows, cols, sigma):
+    half = halves[0]
+    up, centre, down = _rows(data.shape[1], halves)
+    buffer = np.empty(8, halves.dtype)
+    for i in range(rows.size):
+        _fill_stretch(data, bad, rows[i], cols[i], up, centre, down)
+        level, _ = _level(up, centre, down, cols[i], buffer, half)
+        ring = _ring(up, centre, down, cols[i], buffer, half)
+        if math.isnan(level) or ring > level:
+            level = ring
+        sigma[i] = _model_sigma(level, floor, slope, offset)
+
+
+@_jit
+def ring_rows(data, bad, halves, radius, result, y0, y1):
+    half = halves[0]
+    ny, nx = data.shape
+    size = 2 * radius + 1
+    window = np.empty(size * size, halves.dtype)
+    buffer = np.empty(size * size, halves.dtype)
+    for y in range(y0, y1):
+        for x in range(nx):
+            count = 0
+            for dy in range(-radius, radius + 1):
+                for dx in range(-radius, radius + 1):
+                    yy, xx = y + dy, x + dx
+                    if (dy or dx) and 0 <= yy < ny and 0 <= xx < nx and not bad[yy, xx]:
+                        window[0] = data[yy, xx]
+                        if math.isfinite(window[0]):
+                            count = _insert(buffer, count, window[0])
+            result[y, x] = _median(buffer, count, half) if count else np.nan
+
+
+@_jit
+def outlier_plane_rows(
+    data, bad, halves, plane, plane_halves, factor, cut, codes, y0, y1
+):
+    half, plane_half = halves[0], plane_halves[0]
+    nx = data.shape[1]
+    up, centre, down = _rows(nx, halves)
+    plane_up, plane_centre, plane_down = _rows(nx, plane_halves)
+    buffer = np.empty(8, halves.dtype)
+    plane_buffer = np.empty(8, plane_halves.dtype)
+    _fill_row(data, bad, y0 - 1, up)
+    _fill_row(data, bad, y0, centre)
+    _fill_plane_row(plane, bad, y0 - 1, plane_up)
+    _fill_plane_row(plane, bad, y0, plane_centre)
+    for y in range(y0, y1):
+        _fill_row(data, bad, y + 1, down)
+        _fill_plane_row(plane, bad, y + 1, plane_down)
+        for x in range(nx):
+            level, count = _complete_level(up, centre, down, x, half), 4
+            if level != level:
+                level, count = _level(up, centre, down, x, buffer, half)
+            # The smallest neighbour noise bounds the median from below.
+            lowest = _smallest(plane_up, plane_centre, plane_down, x)
+            if not math.isnan(lowest):
+                bound = np.float32(lowest) * factor[count]
+                residual = abs(np.float64(data[y, x]) - np.float64(level))
+                if residual / np.float64(bound) <= cut:
+                    codes[y, x] = 0
+                    continue
+            sigma = _ring(
+                plane_up, plane_centre, plane_down, x, plane_buffer, plane_half
+            )
+            if math.isnan(sigma):
+                sigma = plane[y, x]
+            codes[y, x] = _code(
+                data[y, x], level, np.float32(sigma) * factor[count], cut
+            )
+        up, centre, down = centre, down, up
+        plane_up, plane_centre, plane_down = plane_centre, plane_down, plane_up
+
+
+@njit(inline="always", error_model="numpy")
+def _fill_plane_row(plane, bad, y, row):
+    """An uncertainty row: NaN also where the noise is not positive."""
+    _fill_row(plane, bad, y, row)
+    for x in range(1, row.size - 1):
+        if row[x] <= 0:
+            row[x] = np.nan
+
+
+@njit(inline="always", error_model="numpy")
+def _smallest(up, centre, down, x):
+    lowest = np.inf
+    for row in (up, down):
+        for k in range(x, x + 3):
+            if row[k] < lowest:
+                lowest = row[k]
+    for k in (x, x + 2):
+        if centre[k] < lowest:
+            lowest = centre[k]
+    return lowest if lowest < np.inf else np.nan
+
+
+@_jit
+def outlier_model_rows(
+    data, bad, halves, floor, slope, offset, factor, cut, codes, y0, y1
+):
+    half = halves[0]
+    nx = data.shape[1]
+    up, centre, down = _rows(nx, halves)
+    buffer = np.empty(8, halves.dtype)
+    _fill_row(data, bad, y0 - 1, up)
+    _fill_row(data, bad, y0, centre)
+    for y in range(y0, y1):
+        _fill_row(data, bad, y + 1, down)
+        for x in range(nx):
+            level, count = _complete_level(up, centre, down, x, half), 4
+            if level != level:
+                level, count = _level(up, centre, down, x, buffer, half)
+            sigma = _model_sigma(level, floor, slope, offset)
+            if not math.isnan(level):
+                # The model grows with the level: at the level it is a lower
+                # bound of the noise at the brighter of level and ring.
+                residual = abs(np.float64(data[y, x]) - np.float64(level))
+                if residual / np.float64(sigma * factor[count]) <= cut:
+                    codes[y, x] = 0
+                    continue
+                ring = _ring(up, centre, down, x, buffer, half)
+                if ring > level:
+                    sigma = _model_sigma(ring, floor, slope, offset)
+            codes[y, x] = _code(data[y, x], level, sigma * factor[count], cut)
+        up, centre, down = centre, down, up
+
+
+@_jit
+def model_rows(data, bad, halves, floor, slope, offset, sigma, y0, y1):
+    half = halves[0]
+    up, centre, down = _rows(data.shape[1], halves)
+    buffer = np.empty(8, halves.dtype)
+    _fill_row(data, bad, y0 - 1, up)
+    _fill_row(data, bad, y0, centre)
+    for y in range(y0, y1):
+        _fill_row(data, bad, y + 1, down)
+        for x in range(data.shape[1]):
+            level = _complete_level(up, centre, down, x, half)
+            if level != level:
+                level = _level(up, centre, down, x, buffer, half)[0]
+            sigma[y, x] = _model_sigma(level, floor, slope, offset)
+        up, centre, down = centre, down, up
