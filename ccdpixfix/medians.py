@@ -10,6 +10,7 @@ repeated, so a cosmic ray on the edge never becomes part of its own
 reference.
 """
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -117,7 +118,7 @@ def _by_row_blocks(kernel, shape, *arguments):
     edges = np.linspace(0, ny, n_blocks + 1).astype(int)
     futures = [
         _POOL.submit(kernel, *arguments, int(y0), int(y1))
-        for y0, y1 in zip(edges[:-1], edges[1:], strict=True)
+        for y0, y1 in itertools.pairwise(edges)
     ]
     for future in futures:
         future.result()
