@@ -148,6 +148,29 @@ def _code(value, level, noise, cut):
     return 0
 
 
+@njit(error_model="numpy")
+def _stands_out(value, up, centre, down, x, wide, code, sigma, cut):
+    """``code`` if the pixel is beyond the median of its neighbours by ``cut``
+    times its noise ``sigma``, else 0.
+
+    The median in float64, as `ccdpixfix.medians.row_median` takes it.
+    """
+    count = 0
+    for row in (up, down):
+        for k in range(x, x + 3):
+            if not math.isnan(row[k]):
+                count = _insert(wide, count, np.float64(row[k]))
+    for k in (x, x + 2):
+        if not math.isnan(centre[k]):
+            count = _insert(wide, count, np.float64(centre[k]))
+    if count == 0:
+        return 0
+    difference = np.float64(value) - _median(wide, count, 0.5)
+    if code == 2:
+        difference = -difference
+    return code if difference > np.float32(cut) * sigma else 0
+
+
 @njit(inline="always", error_model="numpy")
 def _rows(nx, halves):
     return (
@@ -187,6 +210,22 @@ def _fill_stretch(data, bad, y, x, up, centre, down):
                 if not math.isfinite(row[x + k]):
                     row[x + k] = np.nan
     up[0] = np.nan
+
+
+@_jit
+def level_listed_rows(data, bad, halves, rows, level, n_pairs):
+    half = halves[0]
+    up, centre, down = _rows(data.shape[1], halves)
+    buffer = np.empty(8, halves.dtype)
+    for i in range(rows.size):
+        _fill_row(data, bad, rows[i] - 1, up)
+        _fill_row(data, bad, rows[i], centre)
+        _fill_row(data, bad, rows[i] + 1, down)
+        for x in range(data.shape[1]):
+            value, count = _complete_level(up, centre, down, x, half), 4
+            if value != value:
+                value, count = _level(up, centre, down, x, buffer, half)
+            level[i, x], n_pairs[i, x] = value, count
 
 
 @_jit
@@ -258,6 +297,7 @@ def outlier_plane_rows(
     up, centre, down = _rows(nx, halves)
     plane_up, plane_centre, plane_down = _rows(nx, plane_halves)
     buffer = np.empty(8, halves.dtype)
+    wide = np.empty(8, np.float64)
     plane_buffer = np.empty(8, plane_halves.dtype)
     _fill_row(data, bad, y0 - 1, up)
     _fill_row(data, bad, y0, centre)
@@ -283,9 +323,12 @@ def outlier_plane_rows(
             )
             if math.isnan(sigma):
                 sigma = plane[y, x]
-            codes[y, x] = _code(
-                data[y, x], level, np.float32(sigma) * factor[count], cut
-            )
+            noise = np.float32(sigma)
+            codes[y, x] = _code(data[y, x], level, noise * factor[count], cut)
+            if codes[y, x]:
+                codes[y, x] = _stands_out(
+                    data[y, x], up, centre, down, x, wide, codes[y, x], noise, cut
+                )
         up, centre, down = centre, down, up
         plane_up, plane_centre, plane_down = plane_centre, plane_down, plane_up
 
@@ -320,6 +363,7 @@ def outlier_model_rows(
     nx = data.shape[1]
     up, centre, down = _rows(nx, halves)
     buffer = np.empty(8, halves.dtype)
+    wide = np.empty(8, np.float64)
     _fill_row(data, bad, y0 - 1, up)
     _fill_row(data, bad, y0, centre)
     for y in range(y0, y1):
@@ -340,6 +384,10 @@ def outlier_model_rows(
                 if ring > level:
                     sigma = _model_sigma(ring, floor, slope, offset)
             codes[y, x] = _code(data[y, x], level, sigma * factor[count], cut)
+            if codes[y, x]:
+                codes[y, x] = _stands_out(
+                    data[y, x], up, centre, down, x, wide, codes[y, x], sigma, cut
+                )
         up, centre, down = centre, down, up
 
 
@@ -358,3 +406,21 @@ def model_rows(data, bad, halves, floor, slope, offset, sigma, y0, y1):
                 level = _level(up, centre, down, x, buffer, half)[0]
             sigma[y, x] = _model_sigma(level, floor, slope, offset)
         up, centre, down = centre, down, up
+
+
+@_jit
+def gather_windows(data, bad, rows, cols, radius, include_centre, values):
+    ny, nx = data.shape
+    size = 2 * radius + 1
+    for i in range(rows.size):
+        for dy in range(size):
+            yy = rows[i] + dy - radius
+            for dx in range(size):
+                xx = cols[i] + dx - radius
+                k = dy * size + dx
+                if 0 <= yy < ny and 0 <= xx < nx and not bad[yy, xx]:
+                    values[i, k] = data[yy, xx]
+                else:
+                    values[i, k] = np.nan
+        if not include_centre:
+            values[i, size * size // 2] = np.nan

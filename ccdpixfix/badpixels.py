@@ -311,6 +311,11 @@ def flag_bad_pixels(ccd, bpm: BadPixelMap, *, warm_is_bad: bool = False):
 
 def _flag_bad_pixels(ccd, bpm, *, warm_is_bad):
     """`flag_bad_pixels` without the header record."""
+    return new_ccd(ccd, flags=_map_flags(ccd, bpm, warm_is_bad=warm_is_bad))
+
+
+def _map_flags(ccd, bpm, *, warm_is_bad):
+    """The flags `flag_bad_pixels` gives a frame."""
     if not isinstance(bpm, BadPixelMap):
         raise TypeError(
             f"bpm must be a BadPixelMap, not {type(bpm).__name__}; read one with "
@@ -326,4 +331,4 @@ def _flag_bad_pixels(ccd, bpm, *, warm_is_bad):
         flags[(bpm.flags & np.uint16(int(PixelFlag.WARM))) != 0] |= np.uint16(
             PixelFlag.DO_NOT_USE
         )
-    return new_ccd(ccd, flags=flags)
+    return flags

@@ -5,12 +5,18 @@ import copy
 import numpy as np
 from astropy.nddata import CCDData, StdDevUncertainty
 
-from ._ccdutils import input_flags, output_dtype, quiet_numerics, saturation_from
+from ._ccdutils import (
+    input_flags,
+    output_dtype,
+    quiet_numerics,
+    saturation_from,
+    uncertainty_sigma,
+)
 from ._provenance import record_step
 from .badpixels import BadPixelMap
 from .flags import BAD_PIXEL_FLAGS
 from .medians import local_level
-from .noise import fit_noise, fit_rows, neighbour_plane
+from .noise import fit_noise, fit_rows
 from .pipeline import fix_steps
 from .replace import DEFAULT_REPLACE_FLAGS
 
@@ -34,7 +40,7 @@ def _global_model(ccd, data, flags, options):
     """The noise model of the whole frame, from `fit_rows` as in memory."""
     ny, nx = data.shape
     rows = fit_rows((ny, nx))
-    data_rows = np.asarray(_strip(data, rows, ny), dtype=np.float64)
+    data_rows = np.asarray(_strip(data, rows, ny))
     flags_rows = np.asarray(_strip(flags, rows, ny))
     saturation = options["saturation"]
     with np.errstate(invalid="ignore"):
@@ -53,7 +59,7 @@ def _global_model(ccd, data, flags, options):
                 np.asarray(_strip(ccd.uncertainty.array, rows, ny))
             ),
         )
-        plane = neighbour_plane(plane_ccd, known)
+        plane = uncertainty_sigma(plane_ccd, native=True)
     levels, pairs = [], []
     middle = []
     for position in range(rows.size):
@@ -72,7 +78,7 @@ def _global_model(ccd, data, flags, options):
         return fit_noise(
             ccd.meta,
             ccd.unit,
-            data_rows[middle],
+            np.asarray(data_rows[middle], dtype=np.float64),
             np.asarray(levels, np.float64),
             known[middle],
             n_pairs=np.asarray(pairs),
@@ -214,8 +220,6 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, **options):
 
 
 def _sigma_of(uncertainty):
-    from ._ccdutils import uncertainty_sigma
-
     return uncertainty_sigma(
         CCDData(np.zeros(uncertainty.array.shape), unit="adu", uncertainty=uncertainty)
     )

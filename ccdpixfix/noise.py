@@ -26,8 +26,7 @@ from ._ccdutils import uncertainty_sigma
 from .medians import (
     RESIDUAL_FACTOR,
     _neighbour_noise,
-    local_level_at,
-    noise_at,
+    local_level_rows,
 )
 
 __all__ = [
@@ -332,7 +331,7 @@ def fit_noise(
     n_pairs : 2-D int array, optional
         Pairs behind each level.
     plane : 2-D float array, optional
-        The uncertainty plane (as the median of each pixel's neighbours).
+        The uncertainty plane (standard deviations).
     gain, read_noise : float, optional
         Override the header's GAIN and RDNOISE.
 
@@ -415,23 +414,16 @@ def frame_noise(
 
 def _fit_on_rows(ccd, data, known, plane, gain, read_noise):
     """`fit_noise` on the `fit_rows` of a frame."""
-    ny, nx = np.shape(data)
-    rows = fit_rows((ny, nx))
-    pixel_rows = np.repeat(rows, nx)
-    pixel_cols = np.tile(np.arange(nx), rows.size)
-    level, n_pairs = local_level_at(data, pixel_rows, pixel_cols, known)
-    shape = (rows.size, nx)
-    if plane is not None:
-        plane = noise_at(data, known, pixel_rows, pixel_cols, plane=plane)
-        plane = plane.reshape(shape)
+    rows = fit_rows(np.shape(data))
+    level, n_pairs = local_level_rows(data, rows, known)
     return fit_noise(
         ccd.meta,
         ccd.unit,
         np.asarray(data[rows], dtype=np.float64),
-        level.reshape(shape).astype(np.float64),
+        level.astype(np.float64),
         np.asarray(known[rows]),
-        n_pairs=n_pairs.reshape(shape),
-        plane=plane,
+        n_pairs=n_pairs,
+        plane=None if plane is None else plane[rows],
         gain=gain,
         read_noise=read_noise,
     )

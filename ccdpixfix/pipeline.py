@@ -1,12 +1,13 @@
 """fix_pixels: the whole step, from a raw or calibrated frame to a repaired one."""
 
 import numpy as np
+from astropy.nddata import CCDData, StdDevUncertainty
 
 from ._ccdutils import check_ccd, new_ccd
 from ._provenance import record_step
-from .badpixels import BadPixelMap, _flag_bad_pixels
-from .replace import DEFAULT_REPLACE_FLAGS, _replace_bad_pixels
-from .transients import _flag_transients, saturation_level
+from .badpixels import BadPixelMap, _map_flags
+from .replace import DEFAULT_REPLACE_FLAGS, _replaced_planes
+from .transients import _transient_planes, saturation_level
 
 __all__ = ["fix_pixels", "fix_steps"]
 
@@ -156,13 +157,17 @@ def fix_steps(
         The new frame and the counts of what was found.
     """
     counts = {}
-    out = ccd
+    # Between the steps the frame travels as a light view sharing the
+    # input's data, header and uncertainty: only the planes a step changes
+    # are new, and the output is built once, at the end.
+    view, flags, sigma, data = ccd, None, None, None
     if bpm is not None:
-        out = _flag_bad_pixels(out, bpm, warm_is_bad=warm_is_bad)
+        flags = _map_flags(ccd, bpm, warm_is_bad=warm_is_bad)
+        view = _view(ccd, flags, sigma)
         counts["n_map"] = int(np.count_nonzero(bpm.flags))
     if transients:
-        out, found = _flag_transients(
-            out,
+        flags, new_sigma, found = _transient_planes(
+            view,
             threshold=threshold,
             neighbour_threshold=neighbour_threshold,
             contrast=contrast,
@@ -171,10 +176,12 @@ def fix_steps(
             read_noise=read_noise,
             noise_model=noise_model,
         )
+        sigma = sigma if new_sigma is None else new_sigma
+        view = _view(ccd, flags, sigma)
         counts.update(found)
     if replace:
-        out, counts["n_replaced"] = _replace_bad_pixels(
-            out,
+        data, flags, new_sigma, counts["n_replaced"] = _replaced_planes(
+            view,
             method=method,
             flags_to_replace=flags_to_replace,
             max_radius=15,
@@ -182,6 +189,19 @@ def fix_steps(
             read_noise=read_noise,
             noise_model=noise_model,
         )
-    if out is ccd:
-        out = new_ccd(ccd)
-    return out, counts
+        sigma = sigma if new_sigma is None else new_sigma
+    return new_ccd(ccd, data=data, flags=flags, sigma=sigma), counts
+
+
+def _view(ccd, flags, sigma):
+    """``ccd`` with new flags (and noise), sharing its data and header."""
+    if sigma is not None:
+        uncertainty = StdDevUncertainty(sigma, copy=False)
+    elif ccd.uncertainty is not None:
+        # A new uncertainty object: CCDData would adopt the input's own.
+        uncertainty = type(ccd.uncertainty)(ccd.uncertainty.array, copy=False)
+    else:
+        uncertainty = None
+    return CCDData(
+        ccd.data, unit=ccd.unit, meta=ccd.meta, flags=flags, uncertainty=uncertainty
+    )

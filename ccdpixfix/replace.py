@@ -12,7 +12,7 @@ from ._ccdutils import (
 )
 from ._provenance import record_step
 from .flags import BAD_PIXEL_FLAGS, PixelFlag
-from .medians import level_noise, window_values
+from .medians import level_noise, row_median, window_values
 from .noise import frame_noise
 
 __all__ = ["DEFAULT_REPLACE_FLAGS", "replace_bad_pixels"]
@@ -34,7 +34,7 @@ def _estimate(values, method):
     """Estimate and its variance from window values (NaN = not usable)."""
     n_good = np.count_nonzero(np.isfinite(values), axis=1)
     if method == "median":
-        estimate = np.nanmedian(values, axis=1)
+        estimate = row_median(values)
         efficiency = _MEDIAN_VARIANCE
     else:
         # long double: the sum of values near the float64 maximum must not
@@ -43,8 +43,10 @@ def _estimate(values, method):
         efficiency = 1.0
     scatter = np.zeros(values.shape[0])
     several = n_good > 1
+    # long double only where squares could overflow float64 (it is slow)
+    wide = np.longdouble if np.nanmax(np.abs(values), initial=0) > 1e150 else None
     scatter[several] = np.nanstd(
-        values[several].astype(np.longdouble), axis=1, ddof=1
+        values[several].astype(wide or np.float64), axis=1, ddof=1
     ).astype(np.float64)
     return estimate, n_good, np.nan_to_num(scatter), efficiency
 
@@ -56,7 +58,7 @@ def _fill(data, good, targets, method, max_radius):
     enough to reach good pixels on its sides, so it is filled from the
     outside in, and never from another flagged pixel.
     """
-    rows, cols = np.nonzero(targets)
+    rows, cols = np.divmod(np.flatnonzero(targets), targets.shape[1])
     estimate = np.full(rows.size, np.nan)
     n_used = np.zeros(rows.size, dtype=int)
     scatter = np.zeros(rows.size)
@@ -163,6 +165,15 @@ def replace_bad_pixels(
 
 def _replace_bad_pixels(ccd, **parameters):
     """`replace_bad_pixels` without the header record: (new ccd, count)."""
+    data, flags, sigma, n_replaced = _replaced_planes(ccd, **parameters)
+    return new_ccd(ccd, data=data, flags=flags, sigma=sigma), n_replaced
+
+
+def _replaced_planes(ccd, **parameters):
+    """The planes `replace_bad_pixels` makes: (data, flags, sigma or None, count).
+
+    ``sigma`` is None where the frame's uncertainty plane stays as it is.
+    """
     with quiet_numerics():
         return _replace_quietly(ccd, **parameters)
 
@@ -217,7 +228,7 @@ def _replace_quietly(
             out_sigma[rows, cols] = np.sqrt(
                 neighbour_sigma**2 * (1 + efficiency / n) + structure2
             )
-    return new_ccd(ccd, data=out_data, flags=flags, sigma=out_sigma), int(rows.size)
+    return out_data, flags, out_sigma, int(rows.size)
 
 
 def _model_sigma(ccd, data, bad, gain, read_noise, noise_model):
@@ -247,7 +258,7 @@ def _neighbour_sigma(sigma, good, rows, cols):
             sigma, rows[todo], cols[todo], radius=radius, bad=~usable
         )
         found = np.isfinite(values).any(axis=1)
-        result[todo[found]] = np.nanmedian(values[found], axis=1)
+        result[todo[found]] = row_median(values[found])
         todo = todo[~found]
     if todo.size:
         result[todo] = np.nanmedian(sigma[usable]) if usable.any() else 0.0

@@ -30,6 +30,7 @@ from .medians import (
     local_level_at,
     noise_at,
     residual_outliers,
+    row_median,
     window_values,
 )
 from .noise import frame_noise
@@ -101,7 +102,7 @@ def _local_background(data, known, rows, cols, sign=1.0):
     square = values.reshape(-1, size, size)
     sides = np.stack(
         [
-            _row_nanmedian(side)
+            row_median(side)
             for side in (square[:, 0], square[:, -1], square[:, :, 0], square[:, :, -1])
         ],
         axis=1,
@@ -155,30 +156,35 @@ def _sharp(data, level, noise, known, rows, cols, contrast, sign, cut):
       edge of an overscan, a slit or a masked area) the level interpolated
       across the step sits half-way, but the pixel is like most neighbours.
     """
-    value = sign * data[rows, cols]
-    background = _local_background(data, known, rows, cols, sign)
-    background = np.nan_to_num(background, nan=-np.inf)
-    excess = value - sign * level
+    value = sign * np.asarray(data[rows, cols], dtype=np.float64)
     window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
-    typical = sign * _row_nanmedian(window)
+    typical = sign * row_median(window)
+    third = np.nan_to_num(_third_highest(sign * window), nan=-np.inf)
+    # The tests on the 3x3 window first: most candidates (the wings of
+    # stars, the neighbours of a hit) fail them, and the 7x7 background is
+    # then needed only for the rest.
+    sharp = (value - third > _PEAK_MARGIN * noise) & (
+        value - np.nan_to_num(typical, nan=np.inf) > cut * noise
+    )
+    chosen = np.flatnonzero(sharp)
+    value, window, typical = value[chosen], window[chosen], typical[chosen]
+    noise = noise[chosen]
+    background = _local_background(data, known, rows[chosen], cols[chosen], sign)
+    background = np.nan_to_num(background, nan=-np.inf)
+    excess = value - sign * level[chosen]
     neighbours = np.clip(np.nan_to_num(typical - background, nan=0.0), 0, None)
     pairs = sign * _pair_means(window)
     has_pair = np.isfinite(pairs).any(axis=1)
     pairs[~has_pair] = -np.inf
     quiet = np.clip(np.nanmin(pairs, axis=1) - background, 0, None)
     brightest = np.where(has_pair, np.nanmax(pairs, axis=1), -np.inf)
-    third = np.nan_to_num(_third_highest(sign * window), nan=-np.inf)
     # Not a ridge (a track has dark sides), or above even the brightest
     # direction (a hit on a spectral line or trace).
     not_a_ridge = (value - background > _RIDGE_CONTRAST * quiet) | (
         value - brightest > cut * _PAIR_RESIDUAL * noise
     )
-    return (
-        (excess > contrast * neighbours)
-        & not_a_ridge
-        & (value - third > _PEAK_MARGIN * noise)
-        & (value - np.nan_to_num(typical, nan=np.inf) > cut * noise)
-    )
+    sharp[chosen] = (excess > contrast * neighbours) & not_a_ridge
+    return sharp
 
 
 def _on_ridge(window, sign, background):
@@ -207,16 +213,6 @@ def _on_ridge(window, sign, background):
             & (imbalance < _RIDGE_BALANCE * height)
             & (dominance > _RIDGE_DOMINANCE * height)
         )
-
-
-def _row_nanmedian(values):
-    """Median of the finite values of each row; NaN for rows with none."""
-    empty = np.isnan(values).all(axis=1)
-    values = values.copy()
-    values[empty] = 0.0
-    median = np.nanmedian(values, axis=1)
-    median[empty] = np.nan
-    return median
 
 
 def _spill(data, noise, known, rows, cols, cut, sign):
@@ -264,15 +260,18 @@ def _protected(data, flags, index):
     Masked or non-finite pixels, and the neighbours of saturated ones,
     whose bleeding charge is not a defect.
     """
-    rows, cols = np.unravel_index(index, np.shape(data))
-    pixel_flags = flags.ravel()[index]
-    protected = flags_to_mask(pixel_flags) | ~np.isfinite(data.ravel()[index])
-    around = window_values(flags, rows, cols, radius=1)
-    with np.errstate(invalid="ignore"):
-        saturated = np.nan_to_num(around).astype(np.uint16) & np.uint16(
-            PixelFlag.SATURATED
-        )
-    return protected | saturated.any(axis=1)
+    ny, nx = np.shape(data)
+    rows, cols = np.unravel_index(index, (ny, nx))
+    flat_flags = flags.ravel()
+    protected = flags_to_mask(flat_flags[index])
+    protected |= ~np.isfinite(np.asarray(data).ravel()[index])
+    saturated = np.uint16(PixelFlag.SATURATED)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            # Clipping repeats an edge pixel, itself in the window anyway.
+            around = np.clip(rows + dy, 0, ny - 1) * nx + np.clip(cols + dx, 0, nx - 1)
+            protected |= (flat_flags[around] & saturated) != 0
+    return protected
 
 
 def _neighbourhood(index, shape):
@@ -509,13 +508,22 @@ def _flag_transients_quietly(
     # pixel's local level), and so does a frame whose plane was found far
     # too small.
     if used["model"] is not None:
-        out_sigma = level_noise(data, known, noise_source["model"])
-    out = new_ccd(ccd, flags=flags, sigma=out_sigma)
-    return out, {"n_hot": int(hot.size), "n_cold": int(cold.size)}
+        del known
+        out_sigma = level_noise(data, flags != 0, noise_source["model"])
+    return flags, out_sigma, {"n_hot": int(hot.size), "n_cold": int(cold.size)}
 
 
 def _flag_transients(ccd, **parameters):
     """`flag_transients` without the header record: (new ccd, counts)."""
+    flags, sigma, counts = _transient_planes(ccd, **parameters)
+    return new_ccd(ccd, flags=flags, sigma=sigma), counts
+
+
+def _transient_planes(ccd, **parameters):
+    """The planes `flag_transients` makes: (flags, sigma or None, counts).
+
+    ``sigma`` is None where the frame's uncertainty plane stays as it is.
+    """
     given = {
         name: parameters[name]
         for name in ("gain", "read_noise")

@@ -26,7 +26,8 @@ def run(*args, **kwargs):
 
 
 def leftovers(directory):
-    return [name for name in os.listdir(directory) if name.endswith(".tmp")]
+    """Temporary files (".NAME.XXXX.tmp.fits") left in ``directory``."""
+    return [name for name in os.listdir(directory) if ".tmp" in name]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,10 @@ def test_ctrl_c_leaves_whole_files_and_a_rerun_continues(frames, tmp_path):
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if out.exists() and any(n.endswith(".fits") for n in os.listdir(out)):
+        # a finished output, not the temporary being written
+        if out.exists() and any(
+            n.endswith(".fits") and ".tmp" not in n for n in os.listdir(out)
+        ):
             break
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
