@@ -25,6 +25,7 @@ says so.
 """
 
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -160,15 +161,15 @@ def scaling_table(sizes, repeat):
     print(f"{'size':<14}{'time s':>9}{'s / Mpx':>10}{'peak / frame':>14}")
     for size in sizes:
         ccd, bpm = _frame(size)
-        fix_pixels(ccd, bpm)
-        seconds = _median_time(lambda: fix_pixels(ccd, bpm), repeat)
-        peak = _peak_bytes(lambda: fix_pixels(ccd, bpm)) / ccd.data.nbytes
+        run = functools.partial(fix_pixels, ccd, bpm)
+        run()
+        seconds = _median_time(run, repeat)
+        peak = _peak_bytes(run) / ccd.data.nbytes
         megapixels = size * size / 1e6
         print(
             f"{f'{size} x {size}':<14}{seconds:>9.3f}{seconds / megapixels:>10.4f}"
             f"{peak:>14.2f}"
         )
-        del ccd, bpm
 
 
 def map_table(size, n_darks, repeat):
@@ -196,9 +197,7 @@ def map_table(size, n_darks, repeat):
             seconds = _median_time(function, repeat)
             peak = _peak_bytes(function) / frame_bytes
             reference = reference or seconds
-            print(
-                f"{name:<38}{seconds:>9.3f}{seconds / reference:>9.2f}{peak:>13.2f}"
-            )
+            print(f"{name:<38}{seconds:>9.3f}{seconds / reference:>9.2f}{peak:>13.2f}")
     print(f"(the stack of darks itself: {n_darks} darks)")
 
 
