@@ -12,6 +12,7 @@ import pytest
 from ccdpixfix import fix_pixels, make_bad_pixel_map, medians
 from ccdpixfix.datasets import SimulatedCamera
 
+
 def _both(monkeypatch, function):
     """``function()`` with the numpy engine, then with the compiled one."""
     monkeypatch.setenv("CCDPIXFIX_ENGINE", "numpy")
