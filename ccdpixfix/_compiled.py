@@ -424,3 +424,29 @@ def gather_windows(data, bad, rows, cols, radius, include_centre, values):
                     values[i, k] = np.nan
         if not include_centre:
             values[i, size * size // 2] = np.nan
+
+
+@_jit
+def clipped_mean_rows(stack, limit, lowest, combined, y0, y1):
+    n_frames = stack.shape[0]
+    half = np.float32(0.5)
+    buffer = np.empty(n_frames, np.float32)
+    for y in range(y0, y1):
+        for x in range(stack.shape[2]):
+            count = 0
+            for frame in range(n_frames):
+                value = np.float32(stack[frame, y, x])
+                if not math.isnan(value):
+                    count = _insert(buffer, count, value)
+            if count == 0:
+                combined[y, x] = np.nan
+                continue
+            reference = buffer[0] if lowest else _median(buffer, count, half)
+            total = 0.0
+            kept = 0
+            for frame in range(n_frames):
+                value = np.float32(stack[frame, y, x])
+                if abs(value - reference) <= limit:
+                    total += np.float64(value)
+                    kept += 1
+            combined[y, x] = total / kept if kept else reference

@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 from scipy import ndimage
 
-from .medians import local_level
+from .medians import clipped_stack_mean, local_level
 from .noise import robust_sigma
 
 __all__ = [
@@ -49,21 +49,17 @@ def robust_combine(stack, *, floor=0.0):
     noise : float
         Temporal noise of one frame (data units).
     """
-    stack = np.asarray(stack, dtype=np.float32)
-    n_frames = stack.shape[0]
+    n_frames = len(stack)
     if n_frames == 1:
-        return stack[0].astype(np.float64), np.nan
-    noise = robust_sigma(stack[1] - stack[0]) / np.sqrt(2)
-    reference = (
-        np.nanmin(stack, axis=0) if n_frames == 2 else np.nanmedian(stack, axis=0)
-    )
-    with np.errstate(invalid="ignore"):
-        keep = np.abs(stack - reference) <= _CLIP_SIGMA * max(noise, floor)
-    total = np.where(keep, stack, 0).sum(axis=0, dtype=np.float64)
-    count = keep.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        combined = np.where(count > 0, total / count, reference)
-    return combined, noise
+        return np.asarray(stack[0]).astype(np.float32).astype(np.float64), np.nan
+    # The frames as they are (raw integers need no float copy); a regular
+    # sample of their difference gives the noise.
+    stack = np.stack(stack)
+    step = max(1, stack[0].size // 500_000)
+    sample = stack[1].ravel()[::step].astype(np.float64)
+    noise = robust_sigma(sample - stack[0].ravel()[::step]) / np.sqrt(2)
+    limit = _CLIP_SIGMA * max(noise, floor)
+    return clipped_stack_mean(stack, limit, lowest=n_frames == 2), noise
 
 
 def local_excess(image, bad=None):
@@ -191,13 +187,29 @@ def column_segments(significance, *, sign, threshold, minimum=None):
     window = min(_COLUMN_WINDOW, ny if ny % 2 else ny - 1)
     if window < 3:
         return np.zeros(values.shape, dtype=bool)
-    running = ndimage.median_filter(values, size=(window, 1), mode="mirror")
     column_offsets = np.median(values, axis=0)
     offset_var = max(robust_sigma(column_offsets) ** 2 - np.pi / (2 * ny), 0.0)
     noise = np.sqrt(np.pi / (2 * window) + offset_var)
-    seeds = running > threshold * noise
-    if minimum is not None:
-        seeds &= running > minimum
+    # A running median above the cut needs half its window above it: only
+    # the columns with that many such pixels are filtered (the rest cannot
+    # hold a seed), which spares the slow filter most of the frame.
+    cut = threshold * noise
+    above = ndimage.convolve1d(
+        (values > cut).astype(np.int16),
+        np.ones(window, np.int16),
+        axis=0,
+        mode="mirror",
+    )
+    columns = np.flatnonzero((above >= window // 2 + 1).any(axis=0))
+    seeds = np.zeros(values.shape, dtype=bool)
+    if columns.size:
+        running = ndimage.median_filter(
+            values[:, columns], size=(window, 1), mode="mirror"
+        )
+        found = running > cut
+        if minimum is not None:
+            found &= running > np.broadcast_to(minimum, values.shape)[:, columns]
+        seeds[:, columns] = found
     # Keep runs at least one window long.
     vertical = np.ones((window, 1), dtype=bool)
     seeds = ndimage.binary_opening(seeds, structure=vertical)

@@ -24,6 +24,7 @@ except ImportError:  # numba is missing or broken: the numpy engine does it all
 __all__ = [
     "LEVEL_VARIANCE",
     "RESIDUAL_FACTOR",
+    "clipped_stack_mean",
     "engine",
     "level_noise",
     "local_level",
@@ -550,6 +551,51 @@ def level_noise(data, bad, model):
         )
         return sigma
     return _model_sigma(local_level(data, bad)[0], model)
+
+
+def clipped_stack_mean(stack, limit, *, lowest=False):
+    """Mean of each pixel's values in a stack of frames, outliers left out.
+
+    The values within ``limit`` of the pixel's median over the frames (of
+    its lowest value with ``lowest``) are averaged; NaN values never count.
+
+    Parameters
+    ----------
+    stack : 3-D array
+        Frames along the first axis, taken as float32.
+    limit : float
+        Largest distance from the reference kept, in data units.
+    lowest : bool, optional
+        Take the lowest value as the reference (two frames, where a cosmic
+        ray, which only adds charge, would drag the median).
+
+    Returns
+    -------
+    `numpy.ndarray` of float64
+        The pixel's reference where no value is kept, NaN where all are NaN.
+    """
+    stack = np.asarray(stack)
+    if stack.dtype not in _COMPILED_TYPES or engine() == "numpy":
+        stack = stack.astype(np.float32)
+    stack = np.ascontiguousarray(stack)
+    shape = stack.shape[1:]
+    limit = np.float32(limit)  # compared with float32 differences
+    if engine() == "numba":
+        combined = np.empty(shape, dtype=np.float64)
+        _by_row_blocks(
+            _compiled.clipped_mean_rows, shape, stack, limit, bool(lowest), combined
+        )
+        return combined
+    if lowest:
+        reference = np.nanmin(stack, axis=0)
+    else:
+        reference = _nanmedian_axis0(stack)[0]
+    with np.errstate(invalid="ignore"):
+        keep = np.abs(stack - reference) <= limit
+    total = np.where(keep, stack, 0).sum(axis=0, dtype=np.float64)
+    count = keep.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, reference)
 
 
 def window_values(

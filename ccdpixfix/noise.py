@@ -107,7 +107,11 @@ def robust_sigma(values):
     >>> print(f"{robust_sigma(values):.1f}  {values.std():.0f}")
     2.0  705
     """
-    values = np.asarray(values, dtype=np.float64).ravel()
+    values = np.asarray(values).ravel()
+    # Subsampled before the conversion, which would copy a whole frame.
+    if values.size > 2 * _MAX_SAMPLES:
+        values = values[:: values.size // (2 * _MAX_SAMPLES)]
+    values = values.astype(np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return np.nan
@@ -342,8 +346,13 @@ def fit_noise(
     """
     good = ~known & np.isfinite(level) & np.isfinite(data)
     factor = residual_factor(4 if n_pairs is None else n_pairs)
-    if plane is not None and _plane_is_plausible(data, level, good, factor, plane):
-        return None
+    if plane is not None:
+        check = check_rows(np.shape(data))
+        factor_check = factor[check] if np.ndim(factor) == 2 else factor
+        if _plane_checked(
+            data[check], level[check], good[check], factor_check, plane[check]
+        ):
+            return None
     model = NoiseModel.from_header(
         meta, unit, data, level, good, factor=factor, gain=gain, read_noise=read_noise
     )
@@ -412,9 +421,38 @@ def frame_noise(
     return {"model": (model.floor_variance, model.slope, model.offset)}
 
 
+def check_rows(shape):
+    """Rows, out of `fit_rows`, on which an uncertainty plane is checked.
+
+    Parameters
+    ----------
+    shape : tuple
+        Shape of the rows fitted (as many as `fit_rows` gave, full width).
+
+    Returns
+    -------
+    slice
+    """
+    n_rows, nx = shape
+    return slice(None, None, max(1, (n_rows * nx) // _CHECK_SAMPLES))
+
+
 def _fit_on_rows(ccd, data, known, plane, gain, read_noise):
-    """`fit_noise` on the `fit_rows` of a frame."""
+    """`fit_noise` on the `fit_rows` of a frame.
+
+    A plane is checked first on a few of the rows; the levels of them all
+    are needed only where it fails or there is none.
+    """
     rows = fit_rows(np.shape(data))
+    if plane is not None:
+        sample = rows[check_rows((rows.size, np.shape(data)[1]))]
+        level, n_pairs = local_level_rows(data, sample, known)
+        values = np.asarray(data[sample], dtype=np.float64)
+        level = level.astype(np.float64)
+        good = ~np.asarray(known[sample]) & np.isfinite(level) & np.isfinite(values)
+        factor = residual_factor(n_pairs)
+        if _plane_checked(values, level, good, factor, plane[sample]):
+            return None
     level, n_pairs = local_level_rows(data, rows, known)
     return fit_noise(
         ccd.meta,
@@ -423,18 +461,12 @@ def _fit_on_rows(ccd, data, known, plane, gain, read_noise):
         level.astype(np.float64),
         np.asarray(known[rows]),
         n_pairs=n_pairs,
-        plane=None if plane is None else plane[rows],
         gain=gain,
         read_noise=read_noise,
     )
 
 
-def _sample(values, size):
-    """At most about ``size`` of ``values``, on a regular stride."""
-    return values[:: max(1, values.size // size)]
-
-
-def _plane_is_plausible(data, level, good, factor, sigma):
+def _plane_checked(data, level, good, factor, sigma):
     """Whether an uncertainty plane does not underestimate the data's scatter.
 
     An uncertainty that ccdproc carried over from a master bias alone, say,
@@ -445,8 +477,9 @@ def _plane_is_plausible(data, level, good, factor, sigma):
     usable = good & np.isfinite(sigma) & (sigma > 0)
     if np.count_nonzero(usable) < 25:
         return True
+    factor = np.broadcast_to(factor, np.shape(data))
     residual = (np.asarray(data, np.float64) - level) / factor
-    ratio = robust_sigma(_sample(residual[usable] / sigma[usable], _CHECK_SAMPLES))
+    ratio = robust_sigma(residual[usable] / sigma[usable])
     if not np.isfinite(ratio) or ratio <= _PLANE_TOLERANCE:
         return True
     warnings.warn(

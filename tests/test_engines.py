@@ -135,3 +135,24 @@ def test_engine_can_be_chosen_by_environment(monkeypatch):
     assert medians.engine() == "numpy"
     monkeypatch.setenv("CCDPIXFIX_ENGINE", "")
     assert medians.engine() == "numba"
+
+
+@pytest.mark.parametrize("n_frames", [2, 3, 6])
+@pytest.mark.parametrize("kind", ["uint16", "float32", "float64"])
+def test_clipped_stack_mean(monkeypatch, n_frames, kind):
+    rng = np.random.default_rng(n_frames)
+    stack = rng.normal(1000.0, 2.0, (n_frames, 23, 31))
+    stack[0, 5, 5] = 60000.0  # a cosmic ray in one frame
+    if kind == "uint16":
+        stack = np.round(stack).astype(np.uint16)
+    else:
+        stack[rng.random(stack.shape) < 0.05] = np.nan
+        stack[:, 0, 0] = np.nan  # no valid value at all
+        stack = stack.astype(kind)
+    for lowest in (False, True):
+        reference, compiled = _both(
+            monkeypatch, lambda: medians.clipped_stack_mean(stack, 8.0, lowest=lowest)
+        )
+        _assert_identical(reference, compiled)
+    combined = medians.clipped_stack_mean(stack, 8.0, lowest=n_frames == 2)
+    assert abs(combined[5, 5] - 1000.0) < 10  # the cosmic ray is left out
