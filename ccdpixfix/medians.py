@@ -587,7 +587,7 @@ def clipped_stack_mean(stack, limit, *, lowest=False):
         )
         return combined
     if lowest:
-        reference = np.nanmin(stack, axis=0)
+        reference = np.fmin.reduce(stack, axis=0)  # NaN only where all are
     else:
         reference = _nanmedian_axis0(stack)[0]
     with np.errstate(invalid="ignore"):

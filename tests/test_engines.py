@@ -151,7 +151,8 @@ def test_clipped_stack_mean(monkeypatch, n_frames, kind):
         stack = stack.astype(kind)
     for lowest in (False, True):
         reference, compiled = _both(
-            monkeypatch, lambda: medians.clipped_stack_mean(stack, 8.0, lowest=lowest)
+            monkeypatch,
+            lambda lowest=lowest: medians.clipped_stack_mean(stack, 8.0, lowest=lowest),
         )
         _assert_identical(reference, compiled)
     combined = medians.clipped_stack_mean(stack, 8.0, lowest=n_frames == 2)
