@@ -189,14 +189,17 @@ def _uncertainty_like(template, sigma):
     dtype = np.float32
     if template is not None:
         dtype = np.result_type(np.asarray(template.array).dtype, np.float32)
+    # copy=False: the arrays are new; an uncertainty copies its array otherwise
     if template is None or isinstance(template, StdDevUncertainty):
-        return StdDevUncertainty(np.asarray(sigma).astype(dtype, copy=False))
+        return StdDevUncertainty(
+            np.asarray(sigma).astype(dtype, copy=False), copy=False
+        )
     sigma = np.asarray(sigma, dtype=np.float64)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         if isinstance(template, VarianceUncertainty):
-            return VarianceUncertainty((sigma**2).astype(dtype))
+            return VarianceUncertainty((sigma**2).astype(dtype), copy=False)
         inverse = np.where(sigma > 0, 1 / sigma**2, 0)
-        return InverseVariance(inverse.astype(dtype))
+        return InverseVariance(inverse.astype(dtype), copy=False)
 
 
 def _copy_meta(meta):

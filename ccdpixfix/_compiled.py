@@ -450,3 +450,18 @@ def clipped_mean_rows(stack, limit, lowest, combined, y0, y1):
                     total += np.float64(value)
                     kept += 1
             combined[y, x] = total / kept if kept else reference
+
+
+@_jit
+def neighbourhood(index, nx, ny, seen, stamp, result):
+    count = 0
+    for i in range(index.size):
+        y, x = index[i] // nx, index[i] % nx
+        for yy in range(max(y - 1, 0), min(y + 2, ny)):
+            for xx in range(max(x - 1, 0), min(x + 2, nx)):
+                pixel = yy * nx + xx
+                if seen[pixel] != stamp:
+                    seen[pixel] = stamp
+                    result[count] = pixel
+                    count += 1
+    return count

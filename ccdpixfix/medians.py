@@ -30,6 +30,7 @@ __all__ = [
     "local_level",
     "local_level_at",
     "local_level_rows",
+    "neighbourhood",
     "noise_at",
     "residual_outliers",
     "ring_median",
@@ -551,6 +552,47 @@ def level_noise(data, bad, model):
         )
         return sigma
     return _model_sigma(local_level(data, bad)[0], model)
+
+
+def neighbourhood(index, shape, seen):
+    """Flat indices of the pixels and their eight neighbours, each once.
+
+    Parameters
+    ----------
+    index : 1-D int array
+        Flat indices of pixels of an image of ``shape``.
+    shape : tuple
+        The image's shape.
+    seen : dict
+        Scratch space kept by the caller from call to call (a frame of
+        one-byte stamps, for the compiled engine; the numpy engine sorts).
+
+    Returns
+    -------
+    `numpy.ndarray` of int
+        The indices, in an order that depends on the engine, never their set.
+    """
+    ny, nx = shape
+    index = np.asarray(index, dtype=np.intp)
+    if engine() == "numba":
+        if "frame" not in seen:
+            seen["frame"], seen["stamp"] = np.zeros(ny * nx, dtype=np.uint8), 0
+        seen["stamp"] = seen["stamp"] % 255 + 1
+        if seen["stamp"] == 1:
+            seen["frame"][:] = 0  # the stamps wrapped round
+        result = np.empty(9 * index.size, dtype=np.intp)
+        count = _compiled.neighbourhood(
+            index, nx, ny, seen["frame"], np.uint8(seen["stamp"]), result
+        )
+        return result[:count]
+    rows, cols = np.unravel_index(index, shape)
+    around = []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            r, c = rows + dy, cols + dx
+            inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
+            around.append(r[inside] * nx + c[inside])
+    return np.unique(np.concatenate(around))
 
 
 def clipped_stack_mean(stack, limit, *, lowest=False):

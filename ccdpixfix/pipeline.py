@@ -190,6 +190,7 @@ def fix_steps(
             noise_model=noise_model,
         )
         sigma = sigma if new_sigma is None else new_sigma
+    del view  # its planes are no longer needed: free them before the output
     return new_ccd(ccd, data=data, flags=flags, sigma=sigma), counts
 
 

@@ -28,6 +28,7 @@ from .medians import (
     RESIDUAL_FACTOR,
     level_noise,
     local_level_at,
+    neighbourhood,
     noise_at,
     residual_outliers,
     row_median,
@@ -274,19 +275,6 @@ def _protected(data, flags, index):
     return protected
 
 
-def _neighbourhood(index, shape):
-    """Flat indices of the pixels and their eight neighbours, each once."""
-    ny, nx = shape
-    rows, cols = np.unravel_index(index, shape)
-    around = []
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            r, c = rows + dy, cols + dx
-            inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
-            around.append(r[inside] * nx + c[inside])
-    return np.unique(np.concatenate(around))
-
-
 def _significant(data, known, noise_source, index, sign, cut):
     """Pixels (flat indices) whose residual exceeds ``cut`` in direction ``sign``.
 
@@ -339,7 +327,7 @@ def _find_transients(
     label = np.zeros(shape, dtype=np.int8)
     flat_label, flat_known = label.ravel(), known["now"].ravel()
     found = {1.0: [], -1.0: []}
-    new = {}
+    new, seen = {}, {}
     for sign in (1.0, -1.0):
         index, rows, cols, level, noise = _significant(
             data,
@@ -366,7 +354,7 @@ def _find_transients(
             flat_label[new[sign]] = sign
             found[sign].append(new[sign])
         for sign in (1.0, -1.0):
-            search = _neighbourhood(new[sign], shape)
+            search = neighbourhood(new[sign], shape, seen)
             search = search[flat_label[search] == 0]
             search = search[~_protected(data, flags, search)]
             index, rows, cols, _, noise = _significant(

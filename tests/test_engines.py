@@ -157,3 +157,19 @@ def test_clipped_stack_mean(monkeypatch, n_frames, kind):
         _assert_identical(reference, compiled)
     combined = medians.clipped_stack_mean(stack, 8.0, lowest=n_frames == 2)
     assert abs(combined[5, 5] - 1000.0) < 10  # the cosmic ray is left out
+
+
+def test_neighbourhood_holds_the_same_pixels(monkeypatch):
+    shape = (9, 7)
+    index = np.array([0, 6, 62, 31, 31, 32])  # corners, a repeat, a neighbour
+    reference, compiled = _both(
+        monkeypatch, lambda: medians.neighbourhood(index, shape, {})
+    )
+    assert np.array_equal(np.sort(compiled), reference)
+    assert reference.size == np.unique(reference).size
+    # the stamps let a second call see every pixel again
+    seen = {}
+    first = medians.neighbourhood(index, shape, seen)
+    assert np.array_equal(
+        np.sort(medians.neighbourhood(index, shape, seen)), np.sort(first)
+    )
