@@ -428,14 +428,14 @@ def gather_windows(data, bad, rows, cols, radius, include_centre, values):
 
 @_jit
 def clipped_mean_rows(stack, limit, lowest, combined, y0, y1):
-    n_frames = stack.shape[0]
+    n_frames = len(stack)
     half = np.float32(0.5)
     buffer = np.empty(n_frames, np.float32)
     for y in range(y0, y1):
-        for x in range(stack.shape[2]):
+        for x in range(combined.shape[1]):
             count = 0
             for frame in range(n_frames):
-                value = np.float32(stack[frame, y, x])
+                value = np.float32(stack[frame][y, x])
                 if not math.isnan(value):
                     count = _insert(buffer, count, value)
             if count == 0:
@@ -445,7 +445,7 @@ def clipped_mean_rows(stack, limit, lowest, combined, y0, y1):
             total = 0.0
             kept = 0
             for frame in range(n_frames):
-                value = np.float32(stack[frame, y, x])
+                value = np.float32(stack[frame][y, x])
                 if abs(value - reference) <= limit:
                     total += np.float64(value)
                     kept += 1

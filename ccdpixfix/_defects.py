@@ -45,19 +45,17 @@ def robust_combine(stack, *, floor=0.0):
 
     Returns
     -------
-    combined : 2-D float64 array
+    combined : 2-D float32 array
     noise : float
         Temporal noise of one frame (data units).
     """
     n_frames = len(stack)
     if n_frames == 1:
-        return np.asarray(stack[0]).astype(np.float32).astype(np.float64), np.nan
-    # The frames as they are (raw integers need no float copy); a regular
-    # sample of their difference gives the noise.
-    stack = np.stack(stack)
-    step = max(1, stack[0].size // 500_000)
-    sample = stack[1].ravel()[::step].astype(np.float64)
-    noise = robust_sigma(sample - stack[0].ravel()[::step]) / np.sqrt(2)
+        return np.asarray(stack[0]).astype(np.float32), np.nan
+    # A regular sample of the difference of two frames gives the noise.
+    step = max(1, np.size(stack[0]) // 500_000)
+    first, second = (np.asarray(frame).ravel()[::step] for frame in stack[:2])
+    noise = robust_sigma(second.astype(np.float64) - first) / np.sqrt(2)
     limit = _CLIP_SIGMA * max(noise, floor)
     return clipped_stack_mean(stack, limit, lowest=n_frames == 2), noise
 
@@ -182,23 +180,26 @@ def column_segments(significance, *, sign, threshold, minimum=None):
         The pixels of the segments, at least `_COLUMN_WINDOW` long, extended
         at their ends while single pixels stay above 2.5 sigma.
     """
-    values = sign * np.nan_to_num(np.asarray(significance, dtype=np.float64), nan=0.0)
-    ny = values.shape[0]
+    values = np.nan_to_num(np.asarray(significance, dtype=np.float32), nan=0.0)
+    if sign < 0:
+        np.negative(values, out=values)  # in place: a frame less at the peak
+    ny, nx = values.shape
     window = min(_COLUMN_WINDOW, ny if ny % 2 else ny - 1)
     if window < 3:
         return np.zeros(values.shape, dtype=bool)
-    column_offsets = np.median(values, axis=0)
+    # in blocks of columns: a median over the whole frame would copy it
+    column_offsets = np.concatenate(
+        [np.median(values[:, x : x + 256], axis=0) for x in range(0, nx, 256)]
+    )
     offset_var = max(robust_sigma(column_offsets) ** 2 - np.pi / (2 * ny), 0.0)
     noise = np.sqrt(np.pi / (2 * window) + offset_var)
     # A running median above the cut needs half its window above it: only
     # the columns with that many such pixels are filtered (the rest cannot
     # hold a seed), which spares the slow filter most of the frame.
     cut = threshold * noise
+    # counts up to the window length (< 256) fit in one byte
     above = ndimage.convolve1d(
-        (values > cut).astype(np.int16),
-        np.ones(window, np.int16),
-        axis=0,
-        mode="mirror",
+        (values > cut).view(np.uint8), np.ones(window, np.uint8), axis=0, mode="mirror"
     )
     columns = np.flatnonzero((above >= window // 2 + 1).any(axis=0))
     seeds = np.zeros(values.shape, dtype=bool)
@@ -223,21 +224,25 @@ def column_segments(significance, *, sign, threshold, minimum=None):
     )
 
 
-def excess_histogram(excess, noise, *, bins=40):
+def excess_histogram(excess, noise, *, scale=1.0, bins=40):
     """Histogram of a positive excess on log-spaced bins, for the record.
 
-    From half the noise up to the largest value; pixels below the first edge
-    are counted apart. Compact enough for a map's metadata, so that its plot
-    can show the distribution without the image.
+    From half the noise up to the largest value (both times ``scale``);
+    pixels below the first edge are counted apart. Compact enough for a
+    map's metadata, so that its plot can show the distribution without the
+    image. Taken in blocks of rows, so that it costs no copy of the image.
     """
-    values = np.asarray(excess, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    low = max(0.5 * float(noise), 1e-12)
-    high = max(float(values.max()) if values.size else low, 2 * low)
+    excess = np.asarray(excess)
+    blocks = [excess[start : start + 256] for start in range(0, len(excess), 256)]
+    finite = [block[np.isfinite(block)] * scale for block in blocks]
+    largest = max((float(part.max()) for part in finite if part.size), default=None)
+    low = max(0.5 * float(noise) * scale, 1e-12)
+    high = max(largest if largest is not None else low, 2 * low)
     edges = np.geomspace(low, high * 1.0001, bins + 1)
-    counts, _ = np.histogram(values, edges)
+    counts = sum(np.histogram(part, edges)[0] for part in finite)
+    below = sum(int(np.count_nonzero(part < low)) for part in finite)
     return {
         "edges": [float(f"{edge:.6g}") for edge in edges],
-        "counts": [int(count) for count in counts],
-        "below": int(np.count_nonzero(values < low)),
+        "counts": [int(count) for count in np.broadcast_to(counts, bins)],
+        "below": below,
     }

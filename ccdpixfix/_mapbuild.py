@@ -157,6 +157,7 @@ def build_map(
     # their neighbours, so that a defect never makes its neighbour look bad.
     bad = stuck
     for _ in range(2):
+        dark = flat = None  # the first pass's planes are not needed any more
         dark = _dark_defects(
             masters,
             exptimes,
@@ -182,8 +183,13 @@ def build_map(
     if not dark["per_second"]:
         notes.append("no EXPTIME in the darks: every significant pixel is HOT")
     hot, warm, dark_noise = dark["hot"], dark["warm"], dark["noise"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dark_significance = np.where(stuck, np.nan, dark["excess"] / dark_noise)
+    # The record first: the excess then becomes the significance in place,
+    # and the masters are let go, so that the column search has room.
+    histogram = _defects.excess_histogram(dark["excess"], dark_noise, scale=gain)
+    del masters
+    dark_significance = dark.pop("excess")
+    dark_significance /= dark_noise
+    dark_significance[stuck] = np.nan
     column_floor = warm_rate / gain / dark_noise if dark["per_second"] else None
     columns = _defects.column_segments(
         dark_significance, sign=1, threshold=column_significance, minimum=column_floor
@@ -233,7 +239,7 @@ def build_map(
         "dark_noise_unit": "ADU/s" if dark["per_second"] else "ADU",
         "dark_histogram": {
             "unit": "e-/s" if dark["per_second"] else "e-",
-            **_defects.excess_histogram(dark["excess"] * gain, dark_noise * gain),
+            **histogram,
         },
         "response_noise": None if response_noise is None else float(response_noise),
         "stuck_chance": None if not np.isfinite(chance) else float(chance),

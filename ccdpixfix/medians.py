@@ -603,8 +603,9 @@ def clipped_stack_mean(stack, limit, *, lowest=False):
 
     Parameters
     ----------
-    stack : 3-D array
-        Frames along the first axis, taken as float32.
+    stack : sequence of 2-D arrays
+        The frames (or a 3-D array, frames along the first axis), taken as
+        float32. The compiled engine reads frames of one type as they are.
     limit : float
         Largest distance from the reference kept, in data units.
     lowest : bool, optional
@@ -613,21 +614,25 @@ def clipped_stack_mean(stack, limit, *, lowest=False):
 
     Returns
     -------
-    `numpy.ndarray` of float64
-        The pixel's reference where no value is kept, NaN where all are NaN.
+    `numpy.ndarray` of float32
+        The mean (summed in float64), the pixel's reference where no value
+        is kept, NaN where all are NaN.
     """
-    stack = np.asarray(stack)
-    if stack.dtype not in _COMPILED_TYPES or engine() == "numpy":
-        stack = stack.astype(np.float32)
-    stack = np.ascontiguousarray(stack)
-    shape = stack.shape[1:]
+    frames = [np.asarray(frame) for frame in stack]
+    shape = frames[0].shape
     limit = np.float32(limit)  # compared with float32 differences
-    if engine() == "numba":
-        combined = np.empty(shape, dtype=np.float64)
+    combined = np.empty(shape, dtype=np.float32)
+    dtypes = {frame.dtype for frame in frames}
+    if engine() == "numba" and len(dtypes) == 1 and dtypes <= _COMPILED_TYPES:
+        # The frames as they are, without a stacked copy.
+        from numba.typed import List
+
+        frames = List(np.ascontiguousarray(frame) for frame in frames)
         _by_row_blocks(
-            _compiled.clipped_mean_rows, shape, stack, limit, bool(lowest), combined
+            _compiled.clipped_mean_rows, shape, frames, limit, bool(lowest), combined
         )
         return combined
+    stack = np.stack(frames).astype(np.float32)
     if lowest:
         reference = np.fmin.reduce(stack, axis=0)  # NaN only where all are
     else:
@@ -637,7 +642,8 @@ def clipped_stack_mean(stack, limit, *, lowest=False):
     total = np.where(keep, stack, 0).sum(axis=0, dtype=np.float64)
     count = keep.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, reference)
+        combined[:] = np.where(count > 0, total / count, reference)
+    return combined
 
 
 def window_values(
