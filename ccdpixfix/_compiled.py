@@ -429,15 +429,23 @@ def gather_windows(data, bad, rows, cols, radius, include_centre, values):
 @_jit
 def clipped_mean_rows(stack, limit, lowest, combined, y0, y1):
     n_frames = len(stack)
+    nx = combined.shape[1]
     half = np.float32(0.5)
     buffer = np.empty(n_frames, np.float32)
+    # One row of every frame at a time, as float32: a frame is looked up
+    # once per row, not once per pixel.
+    rows = np.empty((nx, n_frames), np.float32)
     for y in range(y0, y1):
-        for x in range(combined.shape[1]):
+        for frame in range(n_frames):
+            row = stack[frame][y]
+            for x in range(nx):
+                rows[x, frame] = row[x]
+        for x in range(nx):
+            values = rows[x]
             count = 0
             for frame in range(n_frames):
-                value = np.float32(stack[frame][y, x])
-                if not math.isnan(value):
-                    count = _insert(buffer, count, value)
+                if not math.isnan(values[frame]):
+                    count = _insert(buffer, count, values[frame])
             if count == 0:
                 combined[y, x] = np.nan
                 continue
@@ -445,9 +453,8 @@ def clipped_mean_rows(stack, limit, lowest, combined, y0, y1):
             total = 0.0
             kept = 0
             for frame in range(n_frames):
-                value = np.float32(stack[frame][y, x])
-                if abs(value - reference) <= limit:
-                    total += np.float64(value)
+                if abs(values[frame] - reference) <= limit:
+                    total += np.float64(values[frame])
                     kept += 1
             combined[y, x] = total / kept if kept else reference
 

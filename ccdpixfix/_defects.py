@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 from scipy import ndimage
 
-from .medians import clipped_stack_mean, local_level
+from .medians import clipped_stack_mean, local_level, stack_median
 from .noise import robust_sigma
 
 __all__ = [
@@ -126,8 +126,10 @@ def flat_response(flats, bias_level, bad=None):
         if not np.isfinite(scale) or scale <= 0:
             raise ValueError("a flat has no signal above the bias level")
         normalised.append(signal / scale)
-    stack = np.asarray(normalised)
-    combined = np.nanmedian(stack, axis=0) if len(flats) >= 3 else stack.mean(axis=0)
+    if len(flats) >= 3:
+        combined = stack_median(normalised)
+    else:
+        combined = np.mean(normalised, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return combined / local_level(combined, bad)[0]
 

@@ -35,6 +35,7 @@ __all__ = [
     "residual_outliers",
     "ring_median",
     "row_median",
+    "stack_median",
     "window_values",
 ]
 
@@ -644,6 +645,18 @@ def clipped_stack_mean(stack, limit, *, lowest=False):
     with np.errstate(invalid="ignore", divide="ignore"):
         combined[:] = np.where(count > 0, total / count, reference)
     return combined
+
+
+def stack_median(stack):
+    """Median of each pixel over a stack of frames, NaN values left out.
+
+    Returns
+    -------
+    `numpy.ndarray` of float32
+        NaN where every frame is NaN.
+    """
+    # No value lies within a negative distance: the reference is returned.
+    return clipped_stack_mean(stack, -np.inf)
 
 
 def window_values(
