@@ -6,10 +6,12 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from . import _frames
 from ._ccdutils import check_ccd, check_positive, input_flags, new_ccd, quiet_numerics
 from ._mapbuild import build_map
 from ._provenance import record_step
 from ._version import __version__
+from .cfa import cfa_pattern, planes, sub_frame
 from .flags import BAD_PIXEL_FLAGS, PixelFlag, flags_to_mask
 from .io import write_hdulist_atomic
 
@@ -168,6 +170,7 @@ def make_bad_pixel_map(
     low_response: float = 0.9,
     column_significance: float = 5.0,
     gain: float | None = None,
+    cfa: str | None = None,
 ) -> BadPixelMap:
     """Find the persistent defects of a detector from its darks and flats.
 
@@ -206,6 +209,13 @@ def make_bad_pixel_map(
     gain : float, optional
         e-/ADU, to express dark rates in e-/s; by default from the darks'
         GAIN or EGAIN keyword, else 1 with a warning.
+    cfa : str, optional
+        Bayer pattern of a colour camera (``"RGGB"``, ...): each colour of
+        the mosaic is analysed on its own, so that flats of any colour
+        balance find low-response pixels against same-colour neighbours.
+        By default from the first dark's ``BAYERPAT``; ``"none"`` ignores
+        the header. The map records the pattern (``meta["cfa"]``), and
+        `fix_pixels` uses it.
 
     Returns
     -------
@@ -238,21 +248,68 @@ def make_bad_pixel_map(
         **({} if gain is None else {"gain": gain}),
     )
     _check_fractions(dead_response=dead_response, low_response=low_response)
+    options = dict(
+        significance=significance,
+        hot_rate=hot_rate,
+        warm_rate=warm_rate,
+        dead_response=dead_response,
+        low_response=low_response,
+        column_significance=column_significance,
+        gain=gain,
+    )
     with quiet_numerics():
-        flags, meta = build_map(
-            darks,
-            flats,
-            significance=significance,
-            hot_rate=hot_rate,
-            warm_rate=warm_rate,
-            dead_response=dead_response,
-            low_response=low_response,
-            column_significance=column_significance,
-            gain=gain,
-        )
+        pattern, darks, flats = _colour_frames(darks, flats, cfa)
+        if pattern is None:
+            flags, meta = build_map(darks, flats, **options)
+        else:
+            flags, meta = _colour_map(darks, flats, pattern, options)
     bpm = BadPixelMap(flags, meta)
     bpm.meta["counts"] = bpm.counts()
     return bpm
+
+
+def _colour_frames(darks, flats, cfa):
+    """The Bayer pattern of the darks, and the frames read if there is one."""
+    if cfa is not None and cfa_pattern(None, cfa) is None:
+        return None, darks, flats
+    dark_items = _frames._as_list(darks)
+    if not dark_items:
+        return None, darks, flats  # build_map says what is wrong
+    first, _ = _frames._read(dark_items[0], "darks", 0)
+    pattern = cfa_pattern(first.meta, cfa)
+    if pattern is None:
+        return None, darks, flats
+    flat_items = [] if flats is None else _frames._as_list(flats)
+    darks = [_frames._read(item, "darks", i)[0] for i, item in enumerate(dark_items)]
+    flats = [_frames._read(item, "flats", i)[0] for i, item in enumerate(flat_items)]
+    return pattern, darks, flats or None
+
+
+def _colour_map(darks, flats, pattern, options):
+    """`build_map` on each same-colour sub-plane, put together."""
+    shapes = {np.shape(frame.data) for frame in darks + (flats or [])}
+    if len(shapes) > 1:
+        raise ValueError(f"darks and flats differ in shape: {sorted(shapes)}")
+    shape = shapes.pop()
+    flags = np.zeros(shape, dtype=np.uint16)
+    meta, colours = None, {}
+    for name, plane in planes(shape, pattern):
+        dy, dx = plane[0].start, plane[1].start
+        plane_flags, plane_meta = build_map(
+            [sub_frame(frame, dy, dx) for frame in darks],
+            None if flats is None else [sub_frame(frame, dy, dx) for frame in flats],
+            **options,
+        )
+        flags[plane] = plane_flags
+        colours[name] = {
+            key: plane_meta[key] for key in ("dark_noise", "response_noise", "notes")
+        }
+        if meta is None:
+            meta = plane_meta
+        else:
+            meta["notes"] += [n for n in plane_meta["notes"] if n not in meta["notes"]]
+    meta.update(cfa=pattern, colours=colours)
+    return flags, meta
 
 
 def _check_fractions(**values):
@@ -314,8 +371,8 @@ def _flag_bad_pixels(ccd, bpm, *, warm_is_bad):
     return new_ccd(ccd, flags=_map_flags(ccd, bpm, warm_is_bad=warm_is_bad))
 
 
-def _map_flags(ccd, bpm, *, warm_is_bad):
-    """The flags `flag_bad_pixels` gives a frame."""
+def _check_map(ccd, bpm):
+    """A BadPixelMap of the frame's shape, or a TypeError or ValueError."""
     if not isinstance(bpm, BadPixelMap):
         raise TypeError(
             f"bpm must be a BadPixelMap, not {type(bpm).__name__}; read one with "
@@ -326,6 +383,11 @@ def _map_flags(ccd, bpm, *, warm_is_bad):
             f"bpm shape {bpm.shape} does not match image shape {np.shape(ccd.data)}; "
             "use the map made for this detector and binning"
         )
+
+
+def _map_flags(ccd, bpm, *, warm_is_bad):
+    """The flags `flag_bad_pixels` gives a frame."""
+    _check_map(ccd, bpm)
     flags = input_flags(ccd) | bpm.flags
     if warm_is_bad:
         flags[(bpm.flags & np.uint16(int(PixelFlag.WARM))) != 0] |= np.uint16(

@@ -22,11 +22,13 @@ from ._simulate_checks import (
     _validate_seed,
     _validate_shape,
 )
+from ._simulate_colour import LAMP, NEBULA, SKY, coloured_star_light, tint
 from ._simulate_defects import _cosmic_rays, _defect_maps, _defect_masks, _transients
 from ._simulate_header import PIXEL_SCALE_ARCSEC as PIXEL_SCALE_ARCSEC
 from ._simulate_header import _celestial_wcs, _frame_header
 from ._simulate_sky import MOFFAT_BETA as MOFFAT_BETA
 from ._simulate_sky import _nebulosity, _spectrum_light, _stars
+from .cfa import cfa_pattern, colour_of_pixels
 
 __all__ = ["DEFECT_KEYS", "Night", "SimulatedCamera", "make_night", "vignetting"]
 
@@ -99,6 +101,11 @@ class SimulatedCamera:
         Photo-response non-uniformity (relative standard deviation).
     temperature : float, optional
         Sensor temperature in Celsius, written to ``CCD-TEMP``.
+    cfa : str, optional
+        Bayer pattern (``"RGGB"``, ...) of a one-shot colour camera: sky,
+        lamp, nebula and every star get colours, the header gets
+        ``BAYERPAT``, and ``colours`` (and each frame's truth ``colour``) the
+        colour of each pixel.
 
     Examples
     --------
@@ -128,8 +135,11 @@ class SimulatedCamera:
         bad_column: bool = True,
         prnu: float = 0.01,
         temperature: float = -10.0,
+        cfa: str | None = None,
     ) -> None:
         self.shape = _validate_shape(shape)
+        self.cfa = None if cfa is None else cfa_pattern(None, cfa)
+        self.colours = None if self.cfa is None else colour_of_pixels(shape, self.cfa)
         self.seed = _validate_seed(seed)
         fractions = {
             "hot": hot_fraction,
@@ -235,7 +245,8 @@ class SimulatedCamera:
         _require(level >= 0, f"level must be non-negative electrons, got {level}")
         seed, generator = self._frame_generator("flat", seed)
         exptime = 2.0
-        mean = level * self.illumination * self.response + self.dark_rate * exptime
+        light = level * self.illumination * tint(self.colours, LAMP)
+        mean = light * self.response + self.dark_rate * exptime
         electrons = generator.poisson(mean).astype(float)
         adu = self._digitise(electrons, generator.standard_normal(self.shape))
         return self._frame(self._apply_stuck(adu), "flat", exptime, seed)
@@ -309,10 +320,20 @@ class SimulatedCamera:
         if nebulosity:
             nebula = _nebulosity(self.shape, sky, generator)
         stars, star_light = _stars(self.shape, counts["n_stars"], fwhm, generator)
-        light = (sky + nebula + star_light) * self.illumination
+        if self.colours is not None:
+            star_light = coloured_star_light(
+                self.shape, stars, fwhm, self.colours, generator
+            )
+            sky_light = sky * tint(self.colours, SKY)
+            nebula = nebula * tint(self.colours, NEBULA)
+        else:
+            sky_light = sky
+        light = (sky_light + nebula + star_light) * self.illumination
         data, truth, mean_clean = self._expose(light, exptime, counts, generator)
         self._finish_star_table(stars, mean_clean)
         truth.update(stars=stars, nebulosity=nebula, sky=float(sky))
+        if self.colours is not None:
+            truth["colour"] = self.colours.copy()
         return self._frame(data, "science", exptime, seed), truth
 
     def spectrum(
@@ -437,6 +458,10 @@ class SimulatedCamera:
 
     def _frame(self, adu: np.ndarray, kind: str, exptime: float, seed: int):
         header = _frame_header(self, kind, exptime, seed)
+        if self.cfa is not None:
+            header["BAYERPAT"] = (self.cfa, "Bayer pattern of the colour filter array")
+            header["XBAYROFF"] = (0, "X offset of the Bayer pattern")
+            header["YBAYROFF"] = (0, "Y offset of the Bayer pattern")
         wcs = None
         if kind == "science":
             wcs = _celestial_wcs(self.shape, header)

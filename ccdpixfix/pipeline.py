@@ -5,7 +5,8 @@ from astropy.nddata import CCDData, StdDevUncertainty
 
 from ._ccdutils import check_ccd, new_ccd
 from ._provenance import record_step
-from .badpixels import BadPixelMap, _map_flags
+from .badpixels import BadPixelMap, _check_map, _map_flags
+from .cfa import cfa_pattern, per_colour, unflag_stars
 from .replace import DEFAULT_REPLACE_FLAGS, _replaced_planes
 from .transients import _transient_planes, saturation_level
 
@@ -27,6 +28,7 @@ def fix_pixels(
     saturation: float | None = None,
     gain: float | None = None,
     read_noise: float | None = None,
+    cfa: str | None = None,
 ):
     """Flag and repair the bad pixels of one frame.
 
@@ -51,6 +53,11 @@ def fix_pixels(
         See `replace_bad_pixels`.
     warm_is_bad : bool, optional
         See `flag_bad_pixels`.
+    cfa : str, optional
+        Bayer pattern of a colour camera's raw mosaic (``"RGGB"``, ...): every
+        step then works on each colour against same-colour neighbours only.
+        By default from the header's ``BAYERPAT`` (with ``XBAYROFF`` and
+        ``YBAYROFF``), else from the map's; ``"none"`` for grey data.
 
     Returns
     -------
@@ -77,6 +84,12 @@ def fix_pixels(
     """
     if type(getattr(ccd, "data", None)).__module__.startswith("dask"):
         from .chunks import fix_pixels_dask
+
+        if _pattern(ccd, bpm, cfa) is not None:
+            raise ValueError(
+                "Bayer mosaics held as Dask arrays are not supported yet: fix them "
+                "in memory, or give cfa='none' to treat the data as grey"
+            )
 
         return fix_pixels_dask(
             ccd,
@@ -111,8 +124,16 @@ def fix_pixels(
         "gain": gain,
         "read_noise": read_noise,
     }
-    out, counts = fix_steps(ccd, bpm, **options)
+    pattern = _pattern(ccd, bpm, cfa)
+    if pattern is None:
+        out, counts = fix_steps(ccd, bpm, **options)
+    else:
+        if bpm is not None:
+            _check_map(ccd, bpm)
+        out, counts = _fix_colours(ccd, bpm, pattern, options)
     parameters = {"bpm": bpm is not None, "transients": transients, "replace": replace}
+    if pattern is not None:
+        parameters["cfa"] = pattern
     if bpm is not None:
         parameters.update(warm_is_bad=warm_is_bad)
     if transients:
@@ -127,6 +148,43 @@ def fix_pixels(
     given = {"saturation": saturation, "gain": gain, "read_noise": read_noise}
     parameters.update({k: v for k, v in given.items() if v is not None})
     return record_step(out, "fix_pixels", **parameters, **counts)
+
+
+def _pattern(ccd, bpm, cfa):
+    """The frame's Bayer pattern: argument, header, or the map's record."""
+    pattern = cfa_pattern(getattr(ccd, "meta", None), cfa)
+    if pattern is None and cfa is None and bpm is not None:
+        pattern = cfa_pattern(None, bpm.meta.get("cfa"))
+    return pattern
+
+
+def _fix_colours(ccd, bpm, pattern, options):
+    """`fix_steps` on each colour of a mosaic, stars judged on the whole mosaic.
+
+    The colours are flagged on their own, then hot transients that are lit
+    like a star in the full mosaic are unflagged (`ccdpixfix.cfa.unflag_stars`),
+    and only then is each colour repaired.
+    """
+    flag_only = {**options, "replace": False}
+    out, counts = per_colour(
+        ccd,
+        pattern,
+        lambda sub, plane: fix_steps(sub, _sub_map(bpm, plane), **flag_only),
+    )
+    if options["transients"]:
+        out, n_stars = unflag_stars(out, pattern)
+        counts["n_hot"] -= n_stars
+    if options["replace"]:
+        repair = {**options, "transients": False}
+        out, replaced = per_colour(
+            out, pattern, lambda sub, _: fix_steps(sub, None, **repair)
+        )
+        counts["n_replaced"] = replaced["n_replaced"]
+    return out, counts
+
+
+def _sub_map(bpm, plane):
+    return None if bpm is None else BadPixelMap(bpm.flags[plane], bpm.meta)
 
 
 def fix_steps(

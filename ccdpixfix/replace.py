@@ -11,6 +11,7 @@ from ._ccdutils import (
     uncertainty_sigma,
 )
 from ._provenance import record_step
+from .cfa import cfa_pattern, per_colour
 from .flags import BAD_PIXEL_FLAGS, PixelFlag
 from .medians import level_noise, row_median, window_values
 from .noise import frame_noise
@@ -95,6 +96,7 @@ def replace_bad_pixels(
     method: str = "median",
     flags_to_replace: int = DEFAULT_REPLACE_FLAGS,
     max_radius: int = 15,
+    cfa: str | None = None,
 ):
     """Replace flagged pixels with estimates from good neighbours only.
 
@@ -116,6 +118,11 @@ def replace_bad_pixels(
         Largest half-width of the window searched for good pixels (15 fills
         clusters up to ~30 px across). Pixels with no good pixel within it
         keep their value and get no ``REPLACED`` flag.
+    cfa : str, optional
+        Bayer pattern of a colour camera's raw mosaic (``"RGGB"``, ...): a
+        pixel is replaced from neighbours of its own colour only (the radius
+        then counts same-colour pixels). By default from the header's
+        ``BAYERPAT``; ``"none"`` ignores the header.
 
     Returns
     -------
@@ -151,16 +158,33 @@ def replace_bad_pixels(
     (10.0, True)
     """
     check_ccd(ccd)
-    out, n_replaced = _replace_bad_pixels(
-        ccd, method=method, flags_to_replace=flags_to_replace, max_radius=max_radius
+    options = dict(
+        method=method, flags_to_replace=flags_to_replace, max_radius=max_radius
     )
+    pattern = cfa_pattern(ccd.meta, cfa)
+    if pattern is None:
+        out, n_replaced = _replace_bad_pixels(ccd, **options)
+        colour = {}
+    else:
+        out, counts = per_colour(
+            ccd,
+            pattern,
+            lambda sub, _: _counted(_replace_bad_pixels(sub, **options)),
+        )
+        n_replaced, colour = counts["n_replaced"], {"cfa": pattern}
     return record_step(
         out,
         "replace_bad_pixels",
         method=method,
         flags_to_replace=int(flags_to_replace),
         n_replaced=n_replaced,
+        **colour,
     )
+
+
+def _counted(result):
+    out, n_replaced = result
+    return out, {"n_replaced": n_replaced}
 
 
 def _replace_bad_pixels(ccd, **parameters):

@@ -122,3 +122,49 @@ def score_frame(raw, fixed, truth):
         "mse_before": float(np.mean(before[usable] ** 2)) / noise**2,
         "mse_after": float(np.mean(after[usable] ** 2)) / noise**2,
     }
+
+
+def score_frame_by_colour(raw, fixed, truth):
+    """`score_frame`'s detection figures for each colour of a Bayer mosaic.
+
+    Parameters
+    ----------
+    raw, fixed, truth
+        As for `score_frame`; ``truth`` must hold ``colour`` (the colour of
+        each pixel: a simulated colour camera's frame).
+
+    Returns
+    -------
+    dict
+        For ``"R"``, ``"G"`` and ``"B"``: ``transient_recall`` (transients
+        above 5 sigma on pixels of that colour), ``false_per_mpx`` (per
+        megapixel of that colour) and ``bright_stars_hit`` (fraction of the
+        bright stars with a false flag of that colour within 1.5 FWHM).
+    """
+    flags = fixed.flags
+    flagged = flags != 0
+    persistent = np.zeros(flags.shape, bool)
+    for kind in _MAP_KINDS:
+        persistent |= truth[kind]
+    strong = truth["transient_hot"] & (
+        truth["transient_amplitude"] > TRANSIENT_SNR * truth["sigma"]
+    )
+    strong |= truth["transient_cold"]
+    saturated = (flags & np.uint16(PixelFlag.SATURATED)) != 0
+    explained = persistent | truth["transient_hot"] | truth["transient_cold"]
+    false = flagged & ~explained & ~saturated & ~truth["saturated"]
+    noise = float(np.median(truth["sigma"]))
+    scores = {}
+    for colour in "RGB":
+        mine = truth["colour"] == colour
+        hit, n_bright = _bright_stars_hit(false & mine, truth["stars"], noise)
+        targets = strong & mine
+        scores[colour] = {
+            "transient_recall": float(flagged[targets].mean())
+            if targets.any()
+            else 1.0,
+            "false_per_mpx": (false & mine).sum() / mine.sum() * 1e6,
+            "bright_stars": n_bright,
+            "bright_stars_hit": hit / n_bright if n_bright else 0.0,
+        }
+    return scores

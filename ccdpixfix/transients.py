@@ -22,6 +22,7 @@ from ._ccdutils import (
     saturation_from,
 )
 from ._provenance import record_step
+from .cfa import cfa_pattern, per_colour, unflag_stars
 from .flags import PixelFlag, flags_to_mask
 from .medians import (
     _OPPOSITE_PAIRS,
@@ -377,6 +378,7 @@ def flag_transients(
     saturation: float | None = None,
     gain: float | None = None,
     read_noise: float | None = None,
+    cfa: str | None = None,
 ):
     """Flag pixels hit by cosmic rays or hot or cold for this exposure only.
 
@@ -407,6 +409,11 @@ def flag_transients(
     gain, read_noise : float, optional
         Gain (e-/ADU) and read noise (e-) overriding the header's ``GAIN``
         and ``RDNOISE``. Used only if the frame has no uncertainty plane.
+    cfa : str, optional
+        Bayer pattern of a colour camera's raw mosaic (``"RGGB"``, ...): each
+        colour is searched on its own, against same-colour neighbours only
+        (`ccdpixfix.cfa`). By default from the header's ``BAYERPAT``;
+        ``"none"`` ignores the header.
 
     Returns
     -------
@@ -438,9 +445,19 @@ def flag_transients(
     parameters = dict(
         threshold=threshold, neighbour_threshold=neighbour_threshold, contrast=contrast
     )
-    out, counts = _flag_transients(
-        ccd, saturation=saturation, gain=gain, read_noise=read_noise, **parameters
-    )
+    options = dict(saturation=saturation, gain=gain, read_noise=read_noise)
+    pattern = cfa_pattern(ccd.meta, cfa)
+    if pattern is None:
+        out, counts = _flag_transients(ccd, **options, **parameters)
+    else:
+        out, counts = per_colour(
+            ccd,
+            pattern,
+            lambda sub, _: _flag_transients(sub, **options, **parameters),
+        )
+        out, n_stars = unflag_stars(out, pattern)
+        counts["n_hot"] -= n_stars
+        counts["cfa"] = pattern
     return record_step(out, "flag_transients", **parameters, **counts)
 
 
