@@ -13,12 +13,22 @@ import warnings
 from pathlib import Path
 
 from ._version import __version__
+from .cfa import cfa_pattern
 
 __all__ = ["UsageError", "bpm", "demo", "fix", "info", "plot"]
 
 
 class UsageError(Exception):
     """A problem with the arguments: exit status 2."""
+
+
+def _checked_pattern(cfa):
+    """``--cfa`` as given, or a usage error for a pattern that does not exist."""
+    try:
+        cfa_pattern(None, cfa)
+    except ValueError as error:
+        raise UsageError(f"--cfa: {error}") from None
+    return cfa
 
 
 def _refuse_existing(path, overwrite, command):
@@ -94,6 +104,8 @@ def bpm(args):
 
     if _refuse_existing(args.output, args.overwrite, "bpm"):
         return 1
+    if args.cfa is not None:
+        _checked_pattern(args.cfa)
     darks, missing_darks = _expand(args.darks, "bpm")
     flats, missing_flats = _expand(args.flats, "bpm")
     if missing_darks or missing_flats or not darks:
@@ -101,7 +113,7 @@ def bpm(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AstropyUserWarning)
         bpm = make_bad_pixel_map(
-            darks, flats or None, hot_rate=args.hot_rate, gain=args.gain
+            darks, flats or None, hot_rate=args.hot_rate, gain=args.gain, cfa=args.cfa
         )
     for warning in caught:
         print(f"ccdpixfix bpm: warning: {warning.message}", file=sys.stderr)
@@ -146,6 +158,8 @@ def fix(args):
         "replace": not args.no_replace,
         "threshold": args.threshold,
     }
+    if args.cfa is not None:
+        options["cfa"] = _checked_pattern(args.cfa)
     bar = _progress_bar(len(frames), args.quiet)
 
     def report(result):

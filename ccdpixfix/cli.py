@@ -121,6 +121,13 @@ def _parser():
     )
     bpm.add_argument("--overwrite", action="store_true", help="replace BPM.fits")
     bpm.add_argument(
+        "--cfa",
+        metavar="PATTERN",
+        help="Bayer pattern of a colour camera's raw frames (RGGB, BGGR, GRBG, "
+        "GBRG): each colour is handled with same-colour neighbours only; by "
+        "default from the BAYERPAT keyword; 'none' treats the data as grey",
+    )
+    bpm.add_argument(
         "--hot-rate",
         type=float,
         default=0.5,
@@ -179,6 +186,13 @@ def _parser():
         default=1,
         metavar="N",
         help="frames processed at once, one process each (default: 1)",
+    )
+    fix.add_argument(
+        "--cfa",
+        metavar="PATTERN",
+        help="Bayer pattern of a colour camera's raw frames (RGGB, BGGR, GRBG, "
+        "GBRG): each colour is handled with same-colour neighbours only; by "
+        "default from the BAYERPAT keyword; 'none' treats the data as grey",
     )
     fix.add_argument(
         "--no-transients",

@@ -8,6 +8,7 @@ from ._provenance import record_step
 from .badpixels import BadPixelMap, _check_map, _map_flags
 from .cfa import cfa_pattern, per_colour, unflag_stars
 from .replace import DEFAULT_REPLACE_FLAGS, _replaced_planes
+from .rgb import is_rgb_cube, per_plane
 from .transients import _transient_planes, saturation_level
 
 __all__ = ["fix_pixels", "fix_steps"]
@@ -35,12 +36,15 @@ def fix_pixels(
     Runs `flag_bad_pixels` (with ``bpm``), `flag_transients` and
     `replace_bad_pixels` in turn, with the same meaning for each argument,
     and records itself as one HISTORY entry. A frame whose data is a Dask
-    array is fixed chunk by chunk (`ccdpixfix.chunks.fix_pixels_dask`).
+    array is fixed chunk by chunk (`ccdpixfix.chunks.fix_pixels_dask`); a
+    ``(3, ny, nx)`` colour cube plane by plane (`ccdpixfix.rgb`), the map
+    applying to every plane.
 
     Parameters
     ----------
     ccd : `~astropy.nddata.CCDData`
-        One exposure, raw or calibrated.
+        One exposure, raw or calibrated: an image, a Bayer mosaic or a
+        ``(3, ny, nx)`` colour cube.
     bpm : BadPixelMap, optional
         Persistent defects of the detector.
     transients : bool, optional
@@ -82,35 +86,6 @@ def fix_pixels(
     >>> fixed.data.dtype, fixed.uncertainty is not None
     (dtype('float32'), True)
     """
-    if type(getattr(ccd, "data", None)).__module__.startswith("dask"):
-        from .chunks import fix_pixels_dask
-
-        if _pattern(ccd, bpm, cfa) is not None:
-            raise ValueError(
-                "Bayer mosaics held as Dask arrays are not supported yet: fix them "
-                "in memory, or give cfa='none' to treat the data as grey"
-            )
-
-        return fix_pixels_dask(
-            ccd,
-            bpm,
-            transients=transients,
-            replace=replace,
-            threshold=threshold,
-            neighbour_threshold=neighbour_threshold,
-            contrast=contrast,
-            method=method,
-            flags_to_replace=flags_to_replace,
-            warm_is_bad=warm_is_bad,
-            saturation=saturation,
-            gain=gain,
-            read_noise=read_noise,
-        )
-    check_ccd(ccd)
-    # The saturation level of integer data is the type's maximum: take it
-    # before flag_bad_pixels turns the data into floats.
-    if saturation is None:
-        saturation = saturation_level(ccd)
     options = {
         "transients": transients,
         "replace": replace,
@@ -124,6 +99,22 @@ def fix_pixels(
         "gain": gain,
         "read_noise": read_noise,
     }
+    if type(getattr(ccd, "data", None)).__module__.startswith("dask"):
+        from .chunks import fix_pixels_dask
+
+        if _pattern(ccd, bpm, cfa) is not None:
+            raise ValueError(
+                "Bayer mosaics held as Dask arrays are not supported yet: fix them "
+                "in memory, or give cfa='none' to treat the data as grey"
+            )
+        return fix_pixels_dask(ccd, bpm, **options)
+    if is_rgb_cube(ccd):
+        return _fix_rgb(ccd, bpm, cfa=cfa, **options)
+    check_ccd(ccd)
+    # The saturation level of integer data is the type's maximum: take it
+    # before flag_bad_pixels turns the data into floats.
+    if saturation is None:
+        saturation = options["saturation"] = saturation_level(ccd)
     pattern = _pattern(ccd, bpm, cfa)
     if pattern is None:
         out, counts = fix_steps(ccd, bpm, **options)
@@ -150,10 +141,37 @@ def fix_pixels(
     return record_step(out, "fix_pixels", **parameters, **counts)
 
 
+def _fix_rgb(ccd, bpm, *, cfa, **options):
+    """`fix_pixels` on each plane of a colour cube, recorded once."""
+    if cfa_pattern(None, cfa) is not None:
+        raise ValueError("a cube of three colour planes has no Bayer pattern")
+    if type(ccd.data).__module__.startswith("dask"):
+        raise ValueError("colour cubes held as Dask arrays are not supported yet")
+    if bpm is not None and (
+        not isinstance(bpm, BadPixelMap) or bpm.shape != np.shape(ccd.data)[1:]
+    ):
+        _check_map(_first_plane(ccd), bpm)
+    out, counts = per_plane(
+        ccd,
+        lambda plane: _fixed_plane(plane, bpm, options),
+    )
+    return record_step(out, "fix_pixels", bpm=bpm is not None, planes=3, **counts)
+
+
+def _first_plane(ccd):
+    return CCDData(np.asarray(ccd.data)[0], unit=ccd.unit)
+
+
+def _fixed_plane(plane, bpm, options):
+    if options["saturation"] is None:
+        options = {**options, "saturation": saturation_level(plane)}
+    return fix_steps(plane, bpm, **options)
+
+
 def _pattern(ccd, bpm, cfa):
     """The frame's Bayer pattern: argument, header, or the map's record."""
     pattern = cfa_pattern(getattr(ccd, "meta", None), cfa)
-    if pattern is None and cfa is None and bpm is not None:
+    if pattern is None and cfa is None and isinstance(bpm, BadPixelMap):
         pattern = cfa_pattern(None, bpm.meta.get("cfa"))
     return pattern
 

@@ -6,6 +6,7 @@ from astropy.nddata import CCDData
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ccdpixfix import (
+    BadPixelMap,
     PixelFlag,
     fix_pixels,
     flag_transients,
@@ -140,3 +141,76 @@ def test_dask_mosaics_are_refused_clearly():
     ccd = CCDData(da.zeros((16, 16), chunks=8), unit="adu", meta={"BAYERPAT": "RGGB"})
     with pytest.raises(ValueError, match="Bayer mosaics held as Dask arrays"):
         fix_pixels(ccd)
+
+
+def _run(*args):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "ccdpixfix", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_command_line_honours_the_header_and_cfa(tmp_path):
+    from astropy.io import fits
+
+    camera = SimulatedCamera((128, 128), seed=9, cfa="RGGB")
+    darks = []
+    for seed in range(3):
+        path = tmp_path / f"dark{seed}.fits"
+        camera.dark(300.0, seed=seed).write(path)
+        darks.append(path)
+    frame, _ = camera.science(fwhm=2.6, seed=3)
+    frame.write(tmp_path / "light.fits")
+    result = _run("bpm", *darks, "-o", tmp_path / "bpm.fits")
+    assert result.returncode == 0, result.stderr
+    bpm = BadPixelMap.read(tmp_path / "bpm.fits")
+    assert bpm.meta["cfa"] == "RGGB"  # from the darks' BAYERPAT
+    result = _run(
+        "fix",
+        tmp_path / "light.fits",
+        "--bpm",
+        tmp_path / "bpm.fits",
+        "-o",
+        tmp_path / "out",
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    with fits.open(tmp_path / "out" / "light.fits") as hdulist:
+        flags = hdulist["FLAGS"].data
+        assert "cfa" in str(hdulist[0].header["HISTORY"])
+    # the same as the library with the pattern of the header
+    np.testing.assert_array_equal(flags, fix_pixels(frame, bpm).flags)
+    assert np.count_nonzero(flags & PixelFlag.TRANSIENT_HOT) > 10
+    refused = _run(
+        "fix", tmp_path / "light.fits", "-o", tmp_path / "x", "--cfa", "RGBW"
+    )
+    assert refused.returncode == 2
+    assert "--cfa: unknown Bayer pattern 'RGBW'" in refused.stderr
+
+
+def test_colour_cube_is_fixed_plane_by_plane():
+    camera = SimulatedCamera((96, 96), seed=2)
+    bpm = make_bad_pixel_map([camera.dark(300.0, seed=s) for s in range(3)])
+    planes, truths = zip(
+        *(camera.science(fwhm=2.6, seed=20 + k, n_cosmic_rays=0) for k in range(3)),
+        strict=True,
+    )
+    cube = np.stack([np.asarray(p.data, np.float32) for p in planes])
+    # a hit in the green plane only
+    cube[1, 40, 50] += 3000.0
+    ccd = CCDData(cube, unit="adu", meta=planes[0].meta)
+    before = cube.copy()
+    fixed = fix_pixels(ccd, bpm)
+    np.testing.assert_array_equal(ccd.data, before)
+    assert fixed.data.shape == fixed.flags.shape == (3, 96, 96)
+    assert fixed.uncertainty.array.shape == (3, 96, 96)
+    assert fixed.flags[1, 40, 50] & PixelFlag.TRANSIENT_HOT
+    assert not fixed.flags[0, 40, 50] & PixelFlag.TRANSIENT_HOT
+    assert not fixed.flags[2, 40, 50] & PixelFlag.TRANSIENT_HOT
+    assert abs(fixed.data[1, 40, 50] - truths[1]["expected"][40, 50]) < 50
+    for plane in range(3):  # each plane equals the plane fixed alone
+        alone = fix_pixels(CCDData(cube[plane], unit="adu", meta=planes[0].meta), bpm)
+        np.testing.assert_array_equal(fixed.data[plane], alone.data)
+        np.testing.assert_array_equal(fixed.flags[plane], alone.flags)
+    assert "planes" in str(fixed.meta["HISTORY"])

@@ -65,8 +65,9 @@ def test_input_that_is_not_ccddata(step, not_a_ccd, empty_map):
 
 @pytest.mark.parametrize("step", list(STEPS))
 def test_three_dimensional_data(step, empty_map):
-    cube = CCDData(np.ones((3, *SHAPE)), unit="adu")
-    with pytest.raises(ValueError, match=re.escape(f"shape {(3, *SHAPE)}")):
+    # five planes: not an image, nor a colour cube of three
+    cube = CCDData(np.ones((5, *SHAPE)), unit="adu")
+    with pytest.raises(ValueError, match=re.escape(f"shape {(5, *SHAPE)}")):
         STEPS[step](cube, empty_map)
     with pytest.raises(ValueError, match="2-D image"):
         STEPS[step](cube, empty_map)
