@@ -49,6 +49,7 @@ def _expand(arguments, command):
     Returns the files (each once, in order) and the number of arguments that
     matched nothing (reported on stderr).
     """
+    from .images import is_image_name
     from .io import is_fits_name
 
     files, missing, seen = [], 0, set()
@@ -57,7 +58,7 @@ def _expand(arguments, command):
             found = sorted(
                 str(path)
                 for path in Path(argument).iterdir()
-                if path.is_file() and is_fits_name(path)
+                if path.is_file() and (is_fits_name(path) or is_image_name(path))
             )
         elif not os.path.exists(argument) and glob.has_magic(argument):
             found = sorted(glob.glob(argument))

@@ -10,6 +10,7 @@ import numpy as np
 from astropy.io import fits
 
 from .flags import PixelFlag
+from .images import is_image_name, read_image, sidecar_path, write_image, write_sidecar
 from .io import fixed_hdulist, frame_from_hdu, image_hdu_index, write_hdulist_atomic
 from .pipeline import fix_pixels
 
@@ -131,6 +132,8 @@ def _fix_and_write(path, target, bpm, overwrite, hdu, options):
         )
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
+    if is_image_name(path):
+        return _fix_image(path, target, bpm, overwrite, options)
     with fits.open(path, memmap=False) as hdulist:
         index = image_hdu_index(hdulist, hdu)
         frame = frame_from_hdu(hdulist[index])
@@ -144,6 +147,17 @@ def _fix_and_write(path, target, bpm, overwrite, hdu, options):
             overwrite=overwrite,
             checksum=checksum,
         )
+    return flag_counts(fixed.flags)
+
+
+def _fix_image(path, target, bpm, overwrite, options):
+    """A TIFF or PNG file: the same format out, the flags in a FITS sidecar."""
+    sidecar = sidecar_path(target)
+    if sidecar.exists() and not overwrite:
+        raise FileExistsError(f"{sidecar} exists; pass --overwrite to replace it")
+    fixed = fix_pixels(read_image(path), bpm, **options)
+    write_sidecar(fixed, sidecar, overwrite=overwrite)
+    write_image(fixed, target, overwrite=overwrite)
     return flag_counts(fixed.flags)
 
 
