@@ -63,8 +63,8 @@ def check_ccd(ccd, name="ccd"):
     if data.ndim != 2:
         raise ValueError(
             f"{name} must hold a 2-D image, got data of shape {data.shape}; "
-            "pass one plane of a cube at a time (fix_pixels also takes a "
-            "(3, ny, nx) colour cube)"
+            "pass one plane of a cube at a time (a (3, ny, nx) colour cube is "
+            "taken plane by plane)"
         )
     if data.dtype.kind not in "biuf":
         raise TypeError(f"{name} data must be numeric, got dtype {data.dtype}")

@@ -108,7 +108,8 @@ def image_hdu_index(hdulist, hdu=None):
     Raises
     ------
     ValueError
-        If there is no such HDU, it holds no image, or the image is not 2-D.
+        If there is no such HDU, it holds no image, or the image is neither
+        2-D nor a cube of three colour planes.
     """
     if hdu is None:
         images = [
@@ -130,11 +131,13 @@ def image_hdu_index(hdulist, hdu=None):
     candidate = hdulist[index]
     if not candidate.is_image or candidate.header.get("NAXIS", 0) == 0:
         raise ValueError(f"HDU {index} holds no image")
-    if candidate.header["NAXIS"] != 2:
+    naxis = candidate.header["NAXIS"]
+    colour_cube = naxis == 3 and candidate.header.get("NAXIS3") == 3
+    if naxis != 2 and not colour_cube:
         shape = tuple(candidate.header.get(f"NAXIS{i}") for i in range(1, 4))
         raise ValueError(
-            f"HDU {index} is not a 2-D image (NAXIS={candidate.header['NAXIS']}, "
-            f"{shape}); choose a 2-D image with --hdu"
+            f"HDU {index} is not a 2-D image nor a colour cube of three planes "
+            f"(NAXIS={naxis}, {shape}); choose an image with --hdu"
         )
     return index
 

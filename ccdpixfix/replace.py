@@ -15,6 +15,7 @@ from .cfa import cfa_pattern, per_colour
 from .flags import BAD_PIXEL_FLAGS, PixelFlag
 from .medians import level_noise, row_median, window_values
 from .noise import frame_noise
+from .rgb import is_rgb_cube, per_plane
 
 __all__ = ["DEFAULT_REPLACE_FLAGS", "replace_bad_pixels"]
 
@@ -157,10 +158,22 @@ def replace_bad_pixels(
     >>> float(fixed.data[2, 2]), PixelFlag.REPLACED in PixelFlag(fixed.flags[2, 2])
     (10.0, True)
     """
-    check_ccd(ccd)
     options = dict(
         method=method, flags_to_replace=flags_to_replace, max_radius=max_radius
     )
+    if is_rgb_cube(ccd):
+        out, counts = per_plane(
+            ccd, lambda plane: _counted(_replace_bad_pixels(plane, **options))
+        )
+        return record_step(
+            out,
+            "replace_bad_pixels",
+            method=method,
+            flags_to_replace=int(flags_to_replace),
+            planes=3,
+            **counts,
+        )
+    check_ccd(ccd)
     pattern = cfa_pattern(ccd.meta, cfa)
     if pattern is None:
         out, n_replaced = _replace_bad_pixels(ccd, **options)

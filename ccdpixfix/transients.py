@@ -36,6 +36,7 @@ from .medians import (
     window_values,
 )
 from .noise import frame_noise
+from .rgb import is_rgb_cube, per_plane
 
 __all__ = ["flag_transients", "saturation_level"]
 
@@ -385,7 +386,8 @@ def flag_transients(
     Parameters
     ----------
     ccd : `~astropy.nddata.CCDData`
-        One exposure, raw (integers with the bias still in) or calibrated.
+        One exposure, raw (integers with the bias still in) or calibrated; a
+        ``(3, ny, nx)`` colour cube is searched plane by plane.
         Pixels already flagged or masked never enter the medians or the
         noise estimate.
     threshold : float, optional
@@ -441,11 +443,16 @@ def flag_transients(
     >>> bool(hits[truth["transient_amplitude"] > 50 * truth["sigma"]].all())
     True
     """
-    check_ccd(ccd)
     parameters = dict(
         threshold=threshold, neighbour_threshold=neighbour_threshold, contrast=contrast
     )
     options = dict(saturation=saturation, gain=gain, read_noise=read_noise)
+    if is_rgb_cube(ccd):
+        out, counts = per_plane(
+            ccd, lambda plane: _flag_transients(plane, **options, **parameters)
+        )
+        return record_step(out, "flag_transients", planes=3, **parameters, **counts)
+    check_ccd(ccd)
     pattern = cfa_pattern(ccd.meta, cfa)
     if pattern is None:
         out, counts = _flag_transients(ccd, **options, **parameters)

@@ -214,3 +214,40 @@ def test_colour_cube_is_fixed_plane_by_plane():
         np.testing.assert_array_equal(fixed.data[plane], alone.data)
         np.testing.assert_array_equal(fixed.flags[plane], alone.flags)
     assert "planes" in str(fixed.meta["HISTORY"])
+
+
+def test_colour_cube_fits_file_through_the_command_line(tmp_path):
+    from astropy.io import fits
+
+    camera = SimulatedCamera((64, 80), seed=8)
+    planes = [camera.science(fwhm=2.6, seed=40 + k)[0] for k in range(3)]
+    cube = np.stack([np.asarray(p.data, np.float32) for p in planes])
+    cube[2, 30, 30] += 4000.0  # a hit in the blue plane only
+    header = fits.Header({"OBJECT": "M 27", "EXPTIME": 300.0})
+    fits.PrimaryHDU(cube, header=header).writeto(tmp_path / "m27.fits")
+    result = _run("fix", tmp_path / "m27.fits", "-o", tmp_path / "out", "--quiet")
+    assert result.returncode == 0, result.stderr
+    with fits.open(tmp_path / "out" / "m27.fits") as hdulist:
+        assert hdulist[0].data.shape == (3, 64, 80)
+        assert hdulist[0].header["OBJECT"] == "M 27"
+        flags = hdulist["FLAGS"].data
+        assert flags.shape == hdulist["MASK"].data.shape == (3, 64, 80)
+        assert hdulist["UNCERT"].data.shape == (3, 64, 80)
+    assert flags[2, 30, 30] & PixelFlag.TRANSIENT_HOT
+    assert not (flags[:2, 30, 30] & PixelFlag.TRANSIENT_HOT).any()
+
+
+def test_colour_cube_step_by_step():
+    camera = SimulatedCamera((64, 64), seed=3)
+    planes = [camera.science(fwhm=2.6, seed=50 + k)[0] for k in range(3)]
+    cube = np.stack([np.asarray(p.data, np.float32) for p in planes])
+    cube[0, 20, 20] += 3000.0  # red only
+    flagged = flag_transients(CCDData(cube, unit="adu"))
+    assert flagged.flags.shape == (3, 64, 64)
+    assert flagged.flags[0, 20, 20] & PixelFlag.TRANSIENT_HOT
+    assert not (flagged.flags[1:, 20, 20] & PixelFlag.TRANSIENT_HOT).any()
+    fixed = replace_bad_pixels(flagged)
+    assert fixed.flags[0, 20, 20] & PixelFlag.REPLACED
+    assert abs(fixed.data[0, 20, 20] - np.median(cube[0, 18:23, 18:23])) < 100
+    replaced = (fixed.flags & PixelFlag.REPLACED) != 0
+    np.testing.assert_array_equal(fixed.data[~replaced], cube[~replaced])

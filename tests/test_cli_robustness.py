@@ -48,7 +48,8 @@ def test_odd_fits_files_get_one_line_each(tmp_path):
         [fits.Column(name="a", format="E", array=np.ones(3))]
     )
     fits.HDUList([fits.PrimaryHDU(), table]).writeto(odd / "table.fits")
-    fits.PrimaryHDU(np.ones((3, 16, 16), np.float32)).writeto(odd / "cube.fits")
+    # five planes: neither an image nor a colour cube
+    fits.PrimaryHDU(np.ones((5, 16, 16), np.float32)).writeto(odd / "cube.fits")
     result = run("fix", odd, "-o", tmp_path / "out")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -58,7 +59,7 @@ def test_odd_fits_files_get_one_line_each(tmp_path):
         "empty.fits": "",
         "header_only.fits": "no image",
         "table.fits": "no image",
-        "cube.fits": "not a 2-D image",
+        "cube.fits": "not a 2-D image nor a colour cube",
     }
     for name, reason in reasons.items():
         assert any(name in line and reason in line for line in lines), name
