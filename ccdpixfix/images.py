@@ -74,8 +74,11 @@ def read_image(path):
     `~astropy.nddata.CCDData`
         Grey ``(ny, nx)`` or colour ``(3, ny, nx)`` data in the file's type,
         unit ``adu``; ``meta`` holds ``IMAGEFMT`` (``TIFF``, ``PNG``), and the
-        file's own metadata under ``image_info`` (PNG text chunks, TIFF tags),
-        which `write_image` writes back.
+        file's own metadata, which `write_image` writes back: ``image_info``
+        (PNG text chunks; the TIFF description, photometric interpretation
+        and resolution) and ``image_save`` (PNG resolution, colour profile
+        and gamma). Other TIFF tags (EXIF, colour profile) and any pages
+        after the first are not kept.
 
     Raises
     ------
@@ -91,9 +94,14 @@ def read_image(path):
 
         with Image.open(path) as image:
             info = {k: v for k, v in image.info.items() if isinstance(v, str)}
-            mode = image.mode
+            # resolution and colour profile travel as save() arguments
+            extra = {
+                key: image.info[key]
+                for key in ("dpi", "icc_profile", "gamma")
+                if key in image.info
+            }
             pixels = np.asarray(image)
-        meta = {"IMAGEFMT": "PNG", "image_info": info, "image_mode": mode}
+        meta = {"IMAGEFMT": "PNG", "image_info": info, "image_save": extra}
     else:
         tifffile = _needs("tifffile")
         with tifffile.TiffFile(path) as tif:
@@ -150,7 +158,8 @@ def write_image(ccd, path, *, overwrite=False):
             text = PngImagePlugin.PngInfo()
             for key, value in info.items():
                 text.add_text(key, value)
-            Image.fromarray(pixels).save(temporary, format="PNG", pnginfo=text)
+            extra = ccd.meta.get("image_save", {})
+            Image.fromarray(pixels).save(temporary, format="PNG", pnginfo=text, **extra)
         else:
             tifffile = _needs("tifffile")
             tifffile.imwrite(

@@ -75,7 +75,7 @@ def test_rgb_png_keeps_depth_text_and_alpha(tmp_path, camera_and_map):
     source = tmp_path / "nebula.png"
     text = PngImagePlugin.PngInfo()
     text.add_text("Software", "SharpCap")
-    Image.fromarray(rgba, "RGBA").save(source, pnginfo=text)
+    Image.fromarray(rgba, "RGBA").save(source, pnginfo=text, dpi=(300, 300))
     frame = read_image(source)
     assert frame.data.shape == cube.shape and frame.data.dtype == np.uint8
     fixed = fix_pixels(frame)
@@ -86,6 +86,7 @@ def test_rgb_png_keeps_depth_text_and_alpha(tmp_path, camera_and_map):
     with Image.open(output) as image:
         assert image.mode == "RGBA"
         assert image.info.get("Software") == "SharpCap"
+        assert np.allclose(image.info["dpi"], (300, 300), atol=0.1)
         pixels = np.asarray(image)
     np.testing.assert_array_equal(pixels[..., 3], alpha)
     replaced = (fixed.flags & PixelFlag.REPLACED) != 0
