@@ -9,8 +9,9 @@ import itertools
 import numpy as np
 from scipy import ndimage
 
-from .medians import clipped_stack_mean, local_level, stack_median
+from .medians import local_level
 from .noise import robust_sigma
+from .stacks import clipped_stack_mean, stack_median
 
 __all__ = [
     "column_segments",

@@ -23,11 +23,8 @@ from astropy.stats import sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ._ccdutils import uncertainty_sigma
-from .medians import (
-    RESIDUAL_FACTOR,
-    _neighbour_noise,
-    local_level_rows,
-)
+from .medians import RESIDUAL_FACTOR, local_level_rows
+from .residuals import _neighbour_noise
 
 __all__ = [
     "NoiseModel",
@@ -408,8 +405,8 @@ def frame_noise(
     -------
     dict
         ``{"plane": sigma}`` or ``{"model": (floor_variance, slope, offset)}``,
-        the keyword arguments of `ccdpixfix.medians.residual_outliers` and
-        `ccdpixfix.medians.noise_at`.
+        the keyword arguments of `ccdpixfix.residuals.residual_outliers` and
+        `ccdpixfix.residuals.noise_at`.
     """
     plane = uncertainty_sigma(ccd, native=True)
     if isinstance(model, str):

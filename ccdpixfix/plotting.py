@@ -91,8 +91,9 @@ def _worst_windows(flags, count=3, size=_ZOOM):
 
 def _residuals(ccd, flags):
     """Noise-normalised residuals of the unflagged pixels."""
-    from .medians import RESIDUAL_FACTOR, local_level, noise_at
+    from .medians import RESIDUAL_FACTOR, local_level
     from .noise import frame_noise
+    from .residuals import noise_at
 
     data = np.asarray(ccd.data, dtype=np.float64)
     known = (flags != 0) | ~np.isfinite(data)

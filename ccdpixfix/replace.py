@@ -13,8 +13,9 @@ from ._ccdutils import (
 from ._provenance import record_step
 from .cfa import cfa_pattern, per_colour
 from .flags import BAD_PIXEL_FLAGS, PixelFlag
-from .medians import level_noise, row_median, window_values
+from .medians import row_median, window_values
 from .noise import frame_noise
+from .residuals import level_noise
 from .rgb import is_rgb_cube, per_plane
 
 __all__ = ["DEFAULT_REPLACE_FLAGS", "replace_bad_pixels"]

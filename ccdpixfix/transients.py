@@ -27,15 +27,13 @@ from .flags import PixelFlag, flags_to_mask
 from .medians import (
     _OPPOSITE_PAIRS,
     RESIDUAL_FACTOR,
-    level_noise,
     local_level_at,
     neighbourhood,
-    noise_at,
-    residual_outliers,
     row_median,
     window_values,
 )
 from .noise import frame_noise
+from .residuals import level_noise, noise_at, residual_outliers
 from .rgb import is_rgb_cube, per_plane
 
 __all__ = ["flag_transients", "saturation_level"]
@@ -281,7 +279,7 @@ def _significant(data, known, noise_source, index, sign, cut):
     """Pixels (flat indices) whose residual exceeds ``cut`` in direction ``sign``.
 
     Returns the pixels with their rows, columns, levels and noise, with the
-    same arithmetic as `ccdpixfix.medians.residual_outliers`.
+    same arithmetic as `ccdpixfix.residuals.residual_outliers`.
     """
     rows, cols = np.unravel_index(index, np.shape(data))
     level, n_pairs = local_level_at(data, rows, cols, known["now"])

@@ -9,7 +9,7 @@ corner. The outputs must be identical to the last bit, not merely close.
 import numpy as np
 import pytest
 
-from ccdpixfix import fix_pixels, make_bad_pixel_map, medians
+from ccdpixfix import fix_pixels, make_bad_pixel_map, medians, residuals, stacks
 from ccdpixfix.datasets import SimulatedCamera
 
 
@@ -83,8 +83,8 @@ def test_kernels_at_pixels_and_rows(monkeypatch, kind):
     for function in (
         lambda: medians.local_level_at(data, rows, cols, bad),
         lambda: medians.local_level_rows(data, [0, 7, 40], bad),
-        lambda: medians.noise_at(data, bad, rows, cols, plane=plane),
-        lambda: medians.noise_at(data, bad, rows, cols, model=(4.0, 0.5, 990.0)),
+        lambda: residuals.noise_at(data, bad, rows, cols, plane=plane),
+        lambda: residuals.noise_at(data, bad, rows, cols, model=(4.0, 0.5, 990.0)),
         lambda: medians.window_values(data, rows, cols, radius=3, bad=bad),
         lambda: medians.window_values(
             data, rows, cols, radius=1, bad=bad, include_centre=False
@@ -106,14 +106,14 @@ def test_residual_outliers_and_level_noise(monkeypatch, kind, shape):
     plane[rng.random(shape) < 0.05] = np.nan
     model = (2.0, 0.3, 995.0)
     for function in (
-        lambda: medians.residual_outliers(data, bad, 2.0, plane=plane),
-        lambda: medians.residual_outliers(data, bad, 2.0, plane=plane.astype(float)),
-        lambda: medians.residual_outliers(data, bad, 2.0, model=model),
-        lambda: medians.level_noise(data, bad, model),
+        lambda: residuals.residual_outliers(data, bad, 2.0, plane=plane),
+        lambda: residuals.residual_outliers(data, bad, 2.0, plane=plane.astype(float)),
+        lambda: residuals.residual_outliers(data, bad, 2.0, model=model),
+        lambda: residuals.level_noise(data, bad, model),
     ):
         reference, compiled = _both(monkeypatch, function)
         _assert_identical(reference, compiled)
-    codes = medians.residual_outliers(data, bad, 2.0, plane=plane)
+    codes = residuals.residual_outliers(data, bad, 2.0, plane=plane)
     if shape[0] > 1 and shape[1] > 1:
         assert {1, 2} <= set(np.unique(codes))  # both signs occur
 
@@ -152,10 +152,10 @@ def test_clipped_stack_mean(monkeypatch, n_frames, kind):
     for lowest in (False, True):
         reference, compiled = _both(
             monkeypatch,
-            lambda lowest=lowest: medians.clipped_stack_mean(stack, 8.0, lowest=lowest),
+            lambda lowest=lowest: stacks.clipped_stack_mean(stack, 8.0, lowest=lowest),
         )
         _assert_identical(reference, compiled)
-    combined = medians.clipped_stack_mean(stack, 8.0, lowest=n_frames == 2)
+    combined = stacks.clipped_stack_mean(stack, 8.0, lowest=n_frames == 2)
     assert abs(combined[5, 5] - 1000.0) < 10  # the cosmic ray is left out
 
 
