@@ -21,6 +21,7 @@ from astropy.nddata import CCDData
 from scipy import ndimage
 
 from ._ccdutils import input_flags, new_ccd, output_dtype, uncertainty_sigma
+from ._sharpness import _local_background
 from .flags import PixelFlag, flags_to_mask
 
 __all__ = [
@@ -218,8 +219,6 @@ def _background_excess(data, known, pattern, index):
     the four sides of the 7x7 same-colour window (14 mosaic pixels across),
     which lie off a star's core where the local level would not.
     """
-    from .transients import _local_background
-
     shape = np.shape(data)
     rows, cols = np.unravel_index(index, shape)
     excess = np.full(index.size, np.nan)

@@ -1,0 +1,208 @@
+"""The tests that tell a defect from a star, a line or a step.
+
+A candidate of `ccdpixfix.transients` passes `_sharp` to become a transient
+(L.A.Cosmic's fine-structure test at pixel scale, a ridge test for spectral
+lines and traces, a local-peak test for the wings of stars, a step test for
+overscan and slit edges); a neighbour of a transient passes `_spill` to join
+it. All work on lists of pixels, never on whole frames.
+"""
+
+import numpy as np
+
+from .medians import _OPPOSITE_PAIRS, row_median, window_values
+
+# Half-width of the window whose median is the local background of the
+# sharpness test: 7x7 holds an undersampled star's core in under a fifth of
+# its pixels, so the median stays at the background around it.
+_BACKGROUND_RADIUS = 3
+# A transient must exceed the third brightest of its good neighbours by this
+# many sigma: two brighter neighbours are allowed for the rest of a track.
+_PEAK_RANK = 3
+_PEAK_MARGIN = 1.0
+# In its quietest direction a transient must stand above the background by
+# this factor more than the neighbours there. Across a line with a FWHM of
+# 1 px the ratio is 6; across a 1.5-px star (on its diagonal) 7.5, where the
+# ``contrast`` test already spares it; across a track it is unbounded.
+_RIDGE_CONTRAST = 3.0
+# Along a ridge the brightest pair of neighbours is balanced within this
+# fraction of its height above the background, and above the next pair by
+# the second fraction.
+_RIDGE_BALANCE = 0.3
+_RIDGE_DOMINANCE = 0.2
+# A neighbour of a detection joins it when, in its darkest direction, its
+# neighbours rise above the background by less than this fraction of its own
+# excess (or by less than the noise).
+_SPILL_FRACTION = 0.3
+# Noise of (pixel - mean of two neighbours) in units of the pixel noise.
+_PAIR_RESIDUAL = np.sqrt(1.5)
+
+
+def _local_background(data, known, rows, cols, sign=1.0):
+    """Background around each pixel, as seen from a bright (sign 1) or dark one.
+
+    The median of each side of the 7x7 window around the pixel; of the four,
+    the lowest for a bright pixel, the highest for a dark one (the lowest of
+    ``sign * data``). Next to a star all four sides lie on the background;
+    across a spectral line or a trace two of them do, where the median of
+    the whole window would sit on the feature's shoulders.
+
+    Returns
+    -------
+    `numpy.ndarray`
+        The background times ``sign``.
+    """
+    values = window_values(data, rows, cols, radius=_BACKGROUND_RADIUS, bad=known)
+    size = 2 * _BACKGROUND_RADIUS + 1
+    square = values.reshape(-1, size, size)
+    sides = np.stack(
+        [
+            row_median(side)
+            for side in (square[:, 0], square[:, -1], square[:, :, 0], square[:, :, -1])
+        ],
+        axis=1,
+    )
+    sides = sign * sides
+    empty = np.isnan(sides).all(axis=1)
+    sides[empty] = 0.0
+    background = np.nanmin(sides, axis=1)
+    background[empty] = np.nan
+    return background
+
+
+def _third_highest(values):
+    """Third highest non-NaN value of each row (the lowest one if fewer)."""
+    ranked = np.where(np.isnan(values), -np.inf, values)
+    ranked.sort(axis=1)
+    n_valid = np.count_nonzero(np.isfinite(ranked), axis=1)
+    index = ranked.shape[1] - np.clip(np.minimum(n_valid, _PEAK_RANK), 1, None)
+    third = ranked[np.arange(ranked.shape[0]), index]
+    return np.where(n_valid > 0, third, np.nan)
+
+
+def _pair_means(window):
+    """Means of the four pairs of opposite neighbours in flattened 3x3 windows.
+
+    NaN where a pair is incomplete.
+    """
+    return np.stack(
+        [0.5 * (window[:, a] + window[:, b]) for a, b in _OPPOSITE_PAIRS], axis=1
+    )
+
+
+def _sharp(data, level, noise, known, rows, cols, contrast, sign, cut):
+    """Which candidates are sharper than a star, or a line, could be.
+
+    - The excess over the local level must beat ``contrast`` times the
+      excess of the typical neighbour (the median of the good ones) over the
+      local background: the peak of a star shares its light with all its
+      neighbours, a cosmic ray (even a thick track, with two or three bright
+      neighbours) does not.
+    - In its quietest direction (the darkest pair of opposite neighbours)
+      the pixel must stand out by `_RIDGE_CONTRAST`: across a spectral
+      trace or an emission line the neighbours carry a good part of the
+      peak, across a cosmic-ray track they are at the background. A pixel
+      above even its brightest pair by the threshold passes anyway: a hit on
+      a line or a trace.
+    - The pixel must be a local peak, above all but two of its good
+      neighbours (room for the rest of a track), so that a pixel on the
+      steep wing of a bright star is never taken for a defect.
+    - It must stand out from the median of its neighbours: on a step (the
+      edge of an overscan, a slit or a masked area) the level interpolated
+      across the step sits half-way, but the pixel is like most neighbours.
+    """
+    value = sign * np.asarray(data[rows, cols], dtype=np.float64)
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    typical = sign * row_median(window)
+    third = np.nan_to_num(_third_highest(sign * window), nan=-np.inf)
+    # The tests on the 3x3 window first: most candidates (the wings of
+    # stars, the neighbours of a hit) fail them, and the 7x7 background is
+    # then needed only for the rest.
+    sharp = (value - third > _PEAK_MARGIN * noise) & (
+        value - np.nan_to_num(typical, nan=np.inf) > cut * noise
+    )
+    chosen = np.flatnonzero(sharp)
+    value, window, typical = value[chosen], window[chosen], typical[chosen]
+    noise = noise[chosen]
+    background = _local_background(data, known, rows[chosen], cols[chosen], sign)
+    background = np.nan_to_num(background, nan=-np.inf)
+    excess = value - sign * level[chosen]
+    neighbours = np.clip(np.nan_to_num(typical - background, nan=0.0), 0, None)
+    pairs = sign * _pair_means(window)
+    has_pair = np.isfinite(pairs).any(axis=1)
+    pairs[~has_pair] = -np.inf
+    quiet = np.clip(np.nanmin(pairs, axis=1) - background, 0, None)
+    brightest = np.where(has_pair, np.nanmax(pairs, axis=1), -np.inf)
+    # Not a ridge (a track has dark sides), or above even the brightest
+    # direction (a hit on a spectral line or trace).
+    not_a_ridge = (value - background > _RIDGE_CONTRAST * quiet) | (
+        value - brightest > cut * _PAIR_RESIDUAL * noise
+    )
+    sharp[chosen] = (excess > contrast * neighbours) & not_a_ridge
+    return sharp
+
+
+def _on_ridge(window, sign, background):
+    """Whether each pixel lies along a line-like feature (a spectral line).
+
+    Along a ridge one pair of opposite neighbours is clearly the brightest
+    and its two members are alike; around the peak of a star the brightest
+    pairs are two alike (a centred star) or unbalanced (an off-centre one).
+    """
+    values = sign * window
+    first = np.array([a for a, _ in _OPPOSITE_PAIRS])
+    second = np.array([b for _, b in _OPPOSITE_PAIRS])
+    means = 0.5 * (values[:, first] + values[:, second])
+    ranked = np.where(np.isfinite(means), means, -np.inf)
+    order = np.argsort(ranked, axis=1)
+    index = np.arange(values.shape[0])
+    top, runner_up = order[:, -1], order[:, -2]
+    best = ranked[index, top]
+    height = best - background
+    with np.errstate(invalid="ignore"):
+        imbalance = np.abs(values[index, first[top]] - values[index, second[top]])
+        dominance = best - ranked[index, runner_up]
+        return (
+            np.isfinite(best)
+            & (height > 0)
+            & (imbalance < _RIDGE_BALANCE * height)
+            & (dominance > _RIDGE_DOMINANCE * height)
+        )
+
+
+def _spill(data, noise, known, rows, cols, cut, sign):
+    """Which neighbours of detections are part of the same event.
+
+    The rest of a track or the charge spilled around a hit stands above the
+    local background, while in at least one direction its neighbours are at
+    the background; or, where a track crosses a spectral line or a trace, it
+    stands above even the brightest pair of its neighbours. In a star every
+    direction is bright and the wings lie below the pairs that straddle
+    them, so a detection next to a star does not eat into it.
+    """
+    background = _local_background(data, known, rows, cols, sign)
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    pairs = sign * _pair_means(window)
+    lonely = ~np.isfinite(pairs).any(axis=1)
+    # Where no pair is complete, the darkest single neighbour stands in.
+    pairs[lonely, 0] = np.nanmin(
+        np.where(np.isfinite(window[lonely]), sign * window[lonely], np.inf), axis=1
+    )
+    quietest = np.nanmin(pairs, axis=1)
+    # In the brightest direction an incomplete pair counts by its remaining
+    # member, so that a line or a trace whose next pixel was just flagged
+    # does not look like a hit above it, pixel after pixel.
+    members = np.stack([sign * window[:, [a, b]] for a, b in _OPPOSITE_PAIRS], axis=1)
+    single = np.where(np.isnan(members[..., 0]), members[..., 1], members[..., 0])
+    directions = np.where(np.isnan(pairs), single, pairs)
+    brightest = np.max(np.nan_to_num(directions, nan=-np.inf), axis=1)
+    value = sign * data[rows, cols]
+    noise = cut * noise
+    # Darker in some direction than half its own height: a track or a halo
+    # (even with charge diffusion); never the wing of a star.
+    quiet = quietest - background < np.maximum(
+        noise, _SPILL_FRACTION * (value - background)
+    )
+    above = value - background > noise
+    above_brightest = ~lonely & (value - brightest > _PAIR_RESIDUAL * noise)
+    above_brightest &= _on_ridge(window, sign, background)
+    return (quiet & above) | above_brightest
