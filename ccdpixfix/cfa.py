@@ -13,7 +13,10 @@ noise, neighbours and replacements are all of the pixel's own colour.
 The pattern comes from the ``cfa`` argument of a step, or from the header
 keywords that capture programs (N.I.N.A., SharpCap, MaxIm DL, ASIAIR,
 KStars/Ekos) write: ``BAYERPAT`` with the offsets ``XBAYROFF`` and
-``YBAYROFF`` of the image's first pixel within the pattern.
+``YBAYROFF`` of the image's first pixel within the pattern. The pattern
+describes the rows as they are stored, whatever ``ROWORDER`` says (Siril,
+which flips ``TOP-DOWN`` files on reading, flips the pattern identifier with
+them), so ``ROWORDER`` itself changes nothing here.
 """
 
 import numpy as np
