@@ -24,7 +24,6 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ._ccdutils import uncertainty_sigma
 from .medians import RESIDUAL_FACTOR, local_level_rows
-from .residuals import _neighbour_noise
 
 __all__ = [
     "NoiseModel",
@@ -32,7 +31,6 @@ __all__ = [
     "fit_rows",
     "frame_noise",
     "header_gain",
-    "neighbour_plane",
     "residual_factor",
     "robust_sigma",
 ]
@@ -356,20 +354,6 @@ def fit_noise(
     if model is None:
         model = NoiseModel.measure(data, level, good, factor)
     return model
-
-
-def neighbour_plane(ccd, known):
-    """The uncertainty plane as the median of each pixel's neighbours, or None.
-
-    The hypothesis tested is "this pixel is like its neighbours", so its
-    noise is theirs: an uncertainty computed from the data itself is
-    inflated exactly at the cosmic rays being looked for. Where no
-    neighbour has a usable noise, the pixel's own is kept.
-    """
-    sigma = uncertainty_sigma(ccd, native=True)
-    if sigma is None:
-        return None
-    return _neighbour_noise(sigma, np.asarray(known, dtype=bool))
 
 
 def frame_noise(
