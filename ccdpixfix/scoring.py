@@ -64,6 +64,30 @@ def _bright_stars_hit(false_flags, stars, noise):
     return hit, len(bright)
 
 
+def _truth_masks(flags, truth):
+    """What a frame's flags got right and wrong, as masks.
+
+    Returns
+    -------
+    flagged, persistent, strong, saturated, false : 2-D bool arrays
+        Any flag; a persistent defect; a transient above 5 sigma (or cold);
+        flagged saturated; flagged though neither a defect, a transient nor
+        saturated.
+    """
+    flagged = flags != 0
+    persistent = np.zeros(flags.shape, bool)
+    for kind in _MAP_KINDS:
+        persistent |= truth[kind]
+    strong = truth["transient_hot"] & (
+        truth["transient_amplitude"] > TRANSIENT_SNR * truth["sigma"]
+    )
+    strong |= truth["transient_cold"]
+    saturated = (flags & np.uint16(PixelFlag.SATURATED)) != 0
+    explained = persistent | truth["transient_hot"] | truth["transient_cold"]
+    false = flagged & ~explained & ~saturated & ~truth["saturated"]
+    return flagged, persistent, strong, saturated, false
+
+
 def score_frame(raw, fixed, truth):
     """How well one frame was flagged and repaired.
 
@@ -88,17 +112,7 @@ def score_frame(raw, fixed, truth):
         background variance, before and after.
     """
     flags = fixed.flags
-    flagged = flags != 0
-    persistent = np.zeros(flags.shape, bool)
-    for kind in _MAP_KINDS:
-        persistent |= truth[kind]
-    strong = truth["transient_hot"] & (
-        truth["transient_amplitude"] > TRANSIENT_SNR * truth["sigma"]
-    )
-    strong |= truth["transient_cold"]
-    saturated = (flags & np.uint16(PixelFlag.SATURATED)) != 0
-    explained = persistent | truth["transient_hot"] | truth["transient_cold"]
-    false = flagged & ~explained & ~saturated & ~truth["saturated"]
+    flagged, persistent, strong, saturated, false = _truth_masks(flags, truth)
     replaced = (flags & np.uint16(PixelFlag.REPLACED)) != 0
     error = np.abs(np.asarray(fixed.data, float) - truth["expected"]) / truth["sigma"]
     unchanged = np.asarray(raw.data, np.float32)
@@ -141,18 +155,7 @@ def score_frame_by_colour(raw, fixed, truth):
         megapixel of that colour) and ``bright_stars_hit`` (fraction of the
         bright stars with a false flag of that colour within 1.5 FWHM).
     """
-    flags = fixed.flags
-    flagged = flags != 0
-    persistent = np.zeros(flags.shape, bool)
-    for kind in _MAP_KINDS:
-        persistent |= truth[kind]
-    strong = truth["transient_hot"] & (
-        truth["transient_amplitude"] > TRANSIENT_SNR * truth["sigma"]
-    )
-    strong |= truth["transient_cold"]
-    saturated = (flags & np.uint16(PixelFlag.SATURATED)) != 0
-    explained = persistent | truth["transient_hot"] | truth["transient_cold"]
-    false = flagged & ~explained & ~saturated & ~truth["saturated"]
+    flagged, _, strong, _, false = _truth_masks(fixed.flags, truth)
     noise = float(np.median(truth["sigma"]))
     scores = {}
     for colour in "RGB":
