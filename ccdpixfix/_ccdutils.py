@@ -210,6 +210,39 @@ def _copy_meta(meta):
     return copy.deepcopy(meta)
 
 
+def part_of(ccd, select, flags=None):
+    """A frame made of a part of ``ccd``: a colour's sub-plane, a cube's plane.
+
+    Parameters
+    ----------
+    ccd : `~astropy.nddata.CCDData`
+        The whole frame.
+    select : callable
+        Takes each plane (data, flags, mask, uncertainty array) and returns
+        its part.
+    flags : array, optional
+        Flags to take the part of instead of ``ccd.flags``.
+
+    Returns
+    -------
+    `~astropy.nddata.CCDData`
+        The parts; the header is shared with ``ccd`` (steps copy it for
+        their output), the uncertainty is a new object of the same type.
+    """
+    flags = getattr(ccd, "flags", None) if flags is None else flags
+    uncertainty = None
+    if ccd.uncertainty is not None:
+        uncertainty = type(ccd.uncertainty)(select(np.asarray(ccd.uncertainty.array)))
+    return CCDData(
+        select(np.asarray(ccd.data)),
+        unit=ccd.unit,
+        meta=ccd.meta,
+        flags=None if flags is None else select(np.asarray(flags)),
+        mask=None if ccd.mask is None else select(np.asarray(ccd.mask)),
+        uncertainty=uncertainty,
+    )
+
+
 def new_ccd(ccd, *, data=None, flags=None, sigma=None):
     """A new `CCDData` built from ``ccd`` without touching it.
 

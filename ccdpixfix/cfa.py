@@ -20,10 +20,9 @@ them), so ``ROWORDER`` itself changes nothing here.
 """
 
 import numpy as np
-from astropy.nddata import CCDData
 from scipy import ndimage
 
-from ._ccdutils import input_flags, new_ccd, output_dtype, uncertainty_sigma
+from ._ccdutils import input_flags, new_ccd, output_dtype, part_of, uncertainty_sigma
 from ._sharpness import _local_background
 from .flags import PixelFlag, flags_to_mask
 
@@ -142,19 +141,7 @@ def sub_frame(ccd, dy, dx, flags=None):
     The header is shared with ``ccd`` (steps copy it for their output); the
     data, flags, mask and uncertainty are the sub-planes.
     """
-    plane = (slice(dy, None, 2), slice(dx, None, 2))
-    flags = getattr(ccd, "flags", None) if flags is None else flags
-    uncertainty = None
-    if ccd.uncertainty is not None:
-        uncertainty = type(ccd.uncertainty)(np.asarray(ccd.uncertainty.array)[plane])
-    return CCDData(
-        np.asarray(ccd.data)[plane],
-        unit=ccd.unit,
-        meta=ccd.meta,
-        flags=None if flags is None else np.asarray(flags)[plane],
-        mask=None if ccd.mask is None else np.asarray(ccd.mask)[plane],
-        uncertainty=uncertainty,
-    )
+    return part_of(ccd, lambda array: array[dy::2, dx::2], flags)
 
 
 def planes(shape, pattern):

@@ -9,9 +9,8 @@ property of the detector, applies to every plane.
 """
 
 import numpy as np
-from astropy.nddata import CCDData
 
-from ._ccdutils import new_ccd, uncertainty_sigma
+from ._ccdutils import new_ccd, part_of, uncertainty_sigma
 
 __all__ = ["is_rgb_cube", "per_plane"]
 
@@ -25,23 +24,8 @@ def is_rgb_cube(ccd):
 
 
 def _plane(ccd, index):
-    def part(array):
-        if array is None:
-            return None
-        array = np.asarray(array)
-        return array[index] if array.ndim == 3 else array
-
-    uncertainty = None
-    if ccd.uncertainty is not None:
-        uncertainty = type(ccd.uncertainty)(part(ccd.uncertainty.array))
-    return CCDData(
-        part(ccd.data),
-        unit=ccd.unit,
-        meta=ccd.meta,
-        flags=part(getattr(ccd, "flags", None)),
-        mask=part(ccd.mask),
-        uncertainty=uncertainty,
-    )
+    """Plane ``index`` of a cube; 2-D flags or masks apply to every plane."""
+    return part_of(ccd, lambda array: array[index] if array.ndim == 3 else array)
 
 
 def per_plane(ccd, step):
