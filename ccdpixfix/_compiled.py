@@ -180,13 +180,23 @@ def _rows(nx, halves):
     )
 
 
+@njit(inline="always", error_model="numpy")
+def _first_rows(data, bad, halves, y0):
+    """Row buffers for a block from ``y0``: the rows above and at ``y0`` filled.
+
+    A kernel then fills the third with the row below, moving down.
+    """
+    up, centre, down = _rows(data.shape[1], halves)
+    _fill_row(data, bad, y0 - 1, up)
+    _fill_row(data, bad, y0, centre)
+    return up, centre, down
+
+
 @_jit
 def level_rows(data, bad, halves, level, n_pairs, y0, y1):
     half = halves[0]
-    up, centre, down = _rows(data.shape[1], halves)
+    up, centre, down = _first_rows(data, bad, halves, y0)
     buffer = np.empty(8, halves.dtype)
-    _fill_row(data, bad, y0 - 1, up)
-    _fill_row(data, bad, y0, centre)
     for y in range(y0, y1):
         _fill_row(data, bad, y + 1, down)
         for x in range(data.shape[1]):
@@ -294,13 +304,11 @@ def outlier_plane_rows(
 ):
     half, plane_half = halves[0], plane_halves[0]
     nx = data.shape[1]
-    up, centre, down = _rows(nx, halves)
+    up, centre, down = _first_rows(data, bad, halves, y0)
     plane_up, plane_centre, plane_down = _rows(nx, plane_halves)
     buffer = np.empty(8, halves.dtype)
     wide = np.empty(8, np.float64)
     plane_buffer = np.empty(8, plane_halves.dtype)
-    _fill_row(data, bad, y0 - 1, up)
-    _fill_row(data, bad, y0, centre)
     _fill_plane_row(plane, bad, y0 - 1, plane_up)
     _fill_plane_row(plane, bad, y0, plane_centre)
     for y in range(y0, y1):
@@ -361,11 +369,9 @@ def outlier_model_rows(
 ):
     half = halves[0]
     nx = data.shape[1]
-    up, centre, down = _rows(nx, halves)
+    up, centre, down = _first_rows(data, bad, halves, y0)
     buffer = np.empty(8, halves.dtype)
     wide = np.empty(8, np.float64)
-    _fill_row(data, bad, y0 - 1, up)
-    _fill_row(data, bad, y0, centre)
     for y in range(y0, y1):
         _fill_row(data, bad, y + 1, down)
         for x in range(nx):
@@ -394,10 +400,8 @@ def outlier_model_rows(
 @_jit
 def model_rows(data, bad, halves, floor, slope, offset, sigma, y0, y1):
     half = halves[0]
-    up, centre, down = _rows(data.shape[1], halves)
+    up, centre, down = _first_rows(data, bad, halves, y0)
     buffer = np.empty(8, halves.dtype)
-    _fill_row(data, bad, y0 - 1, up)
-    _fill_row(data, bad, y0, centre)
     for y in range(y0, y1):
         _fill_row(data, bad, y + 1, down)
         for x in range(data.shape[1]):
