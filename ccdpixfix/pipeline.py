@@ -122,40 +122,43 @@ def fix_pixels(
         if bpm is not None:
             _check_map(ccd, bpm)
         out, counts = _fix_colours(ccd, bpm, pattern, options)
-    parameters = {"bpm": bpm is not None, "transients": transients, "replace": replace}
+    recorded = _recorded(bpm, options, pattern)
+    return record_step(out, "fix_pixels", **recorded, **counts)
+
+
+def _recorded(bpm, options, pattern=None):
+    """The parameters `fix_pixels` writes in its HISTORY line."""
+    parameters = {
+        "bpm": bpm is not None,
+        "transients": options["transients"],
+        "replace": options["replace"],
+    }
     if pattern is not None:
         parameters["cfa"] = pattern
     if bpm is not None:
-        parameters.update(warm_is_bad=warm_is_bad)
-    if transients:
-        parameters.update(
-            threshold=threshold,
-            neighbour_threshold=neighbour_threshold,
-            contrast=contrast,
-        )
-    if replace:
-        parameters.update(method=method, flags_to_replace=int(flags_to_replace))
+        parameters["warm_is_bad"] = options["warm_is_bad"]
+    if options["transients"]:
+        for name in ("threshold", "neighbour_threshold", "contrast"):
+            parameters[name] = options[name]
+    if options["replace"]:
+        parameters["method"] = options["method"]
+        parameters["flags_to_replace"] = int(options["flags_to_replace"])
     # Only what was given: the rest is in the header or the frame's type.
-    given = {"saturation": saturation, "gain": gain, "read_noise": read_noise}
-    parameters.update({k: v for k, v in given.items() if v is not None})
-    return record_step(out, "fix_pixels", **parameters, **counts)
+    for name in ("saturation", "gain", "read_noise"):
+        if options[name] is not None:
+            parameters[name] = options[name]
+    return parameters
 
 
 def _fix_rgb(ccd, bpm, *, cfa, **options):
     """`fix_pixels` on each plane of a colour cube, recorded once."""
     if cfa_pattern(None, cfa) is not None:
         raise ValueError("a cube of three colour planes has no Bayer pattern")
-    if type(ccd.data).__module__.startswith("dask"):
-        raise ValueError("colour cubes held as Dask arrays are not supported yet")
-    if bpm is not None and (
-        not isinstance(bpm, BadPixelMap) or bpm.shape != np.shape(ccd.data)[1:]
-    ):
+    if bpm is not None:
         _check_map(_first_plane(ccd), bpm)
-    out, counts = per_plane(
-        ccd,
-        lambda plane: _fixed_plane(plane, bpm, options),
-    )
-    return record_step(out, "fix_pixels", bpm=bpm is not None, planes=3, **counts)
+    out, counts = per_plane(ccd, lambda plane: _fixed_plane(plane, bpm, options))
+    recorded = _recorded(bpm, options)
+    return record_step(out, "fix_pixels", **recorded, planes=3, **counts)
 
 
 def _first_plane(ccd):
