@@ -251,3 +251,17 @@ def test_colour_cube_step_by_step():
     assert abs(fixed.data[0, 20, 20] - np.median(cube[0, 18:23, 18:23])) < 100
     replaced = (fixed.flags & PixelFlag.REPLACED) != 0
     np.testing.assert_array_equal(fixed.data[~replaced], cube[~replaced])
+
+
+def test_a_colour_cube_with_a_bayer_pattern_is_refused():
+    cube = CCDData(np.ones((3, 8, 8), np.float32), unit="adu")
+    with pytest.raises(ValueError, match="a cube of three colour planes has no Bayer"):
+        fix_pixels(cube, cfa="RGGB")
+
+
+def test_colour_darks_and_flats_of_different_shapes_are_refused():
+    camera = SimulatedCamera((32, 32), seed=1, cfa="RGGB")
+    other = SimulatedCamera((32, 40), seed=1, cfa="RGGB")
+    darks = [camera.dark(300.0, seed=s) for s in range(2)]
+    with pytest.raises(ValueError, match=r"darks and flats differ in shape: "):
+        make_bad_pixel_map(darks, flats=[other.flat(seed=0)])

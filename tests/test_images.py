@@ -119,3 +119,24 @@ def test_unreadable_image_is_one_error_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(lines) == 1 and "broken.png" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_two_channel_png_is_refused(tmp_path):
+    source = tmp_path / "grey_alpha.png"
+    Image.fromarray(np.zeros((8, 8, 2), np.uint8), "LA").save(source)
+    with pytest.raises(ValueError, match=r"an image of shape \(8, 8, 2\) is neither"):
+        read_image(source)
+
+
+def test_an_existing_sidecar_is_not_replaced(tmp_path, camera_and_map):
+    camera, _ = camera_and_map
+    source = tmp_path / "in" / "frame.tif"
+    source.parent.mkdir()
+    tifffile.imwrite(source, camera.science(seed=4)[0].data)
+    out = tmp_path / "out"
+    assert _run("fix", source, "-o", out).returncode == 0
+    (out / "frame.tif").unlink()  # the image gone, its flags still there
+    again = _run("fix", source, "-o", out)
+    assert again.returncode == 1
+    assert "frame.flags.fits exists; pass --overwrite" in again.stderr
+    assert not (out / "frame.tif").exists()
