@@ -16,8 +16,9 @@ from astropy.nddata import (
     StdDevUncertainty,
     VarianceUncertainty,
 )
+from astropy.utils.exceptions import AstropyUserWarning
 
-from .flags import BAD_PIXEL_FLAGS, PixelFlag, flags_to_mask
+from .flags import BAD_PIXEL_FLAGS, PixelFlag, as_flags, flags_to_mask
 
 __all__ = [
     "check_ccd",
@@ -103,8 +104,14 @@ def saturation_from(header, dtype=None):
             value = float(header[key])
         except (KeyError, TypeError, ValueError):
             continue
-        if np.isfinite(value):
+        if np.isfinite(value) and value > 0:
             return value
+        # Zero or less would call every pixel saturated and mask the frame.
+        warnings.warn(
+            f"{key} = {header[key]!r} in the header is not a saturation level; ignored",
+            AstropyUserWarning,
+            stacklevel=2,
+        )
     if dtype is not None and np.dtype(dtype).kind in "iu":
         return float(np.iinfo(dtype).max)
     return None
@@ -139,7 +146,7 @@ def input_flags(ccd):
     flags = (
         np.zeros(data.shape, np.uint16)
         if flags is None
-        else np.array(flags, dtype=np.uint16, copy=True)
+        else as_flags(flags, "ccd.flags")  # always a new array
     )
     unexplained = ~flags_to_mask(flags, BAD_PIXEL_FLAGS)
     if ccd.mask is not None:

@@ -8,14 +8,21 @@ import glob
 import json
 import os
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
+
+import numpy as np
 
 from ._version import __version__
 from .cfa import cfa_pattern
 
 __all__ = ["UsageError", "bpm", "demo", "fix", "info", "plot"]
+
+
+# The client's own timeout is given a few seconds more before we give up on it.
+_CONNECT_MARGIN_SECONDS = 5.0
 
 
 class UsageError(Exception):
@@ -31,16 +38,22 @@ def _checked_pattern(cfa):
     return cfa
 
 
-def _refuse_existing(path, overwrite, command):
-    """Say so and return True when ``path`` exists and may not be replaced."""
-    if path.exists() and not overwrite:
-        print(
-            f"ccdpixfix {command}: error: {path} exists; pass --overwrite to "
-            "replace it",
-            file=sys.stderr,
-        )
-        return True
-    return False
+def _rules(overwrite, inputs):
+    """The run's output rules: its inputs are never written over."""
+    from .io import OutputRules
+
+    return OutputRules(overwrite=overwrite).protecting(inputs)
+
+
+def _check_output(path, rules, what="output"):
+    """A usage error, before any work, for an output that cannot be written."""
+    try:
+        rules.check(path)
+    except (ValueError, FileExistsError) as error:
+        raise UsageError(f"{what}: {error}") from None
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise UsageError(f"{what}: the directory {parent} does not exist")
 
 
 def _expand(arguments, command):
@@ -55,10 +68,14 @@ def _expand(arguments, command):
     files, missing, seen = [], 0, set()
     for argument in arguments:
         if os.path.isdir(argument):
+            # Hidden files are left out as a shell's * does: among them the
+            # temporaries of a run that was killed.
             found = sorted(
                 str(path)
                 for path in Path(argument).iterdir()
-                if path.is_file() and (is_fits_name(path) or is_image_name(path))
+                if path.is_file()
+                and not path.name.startswith(".")
+                and (is_fits_name(path) or is_image_name(path))
             )
         elif not os.path.exists(argument) and glob.has_magic(argument):
             found = sorted(glob.glob(argument))
@@ -103,14 +120,15 @@ def bpm(args):
 
     from .badpixels import make_bad_pixel_map
 
-    if _refuse_existing(args.output, args.overwrite, "bpm"):
-        return 1
     if args.cfa is not None:
         _checked_pattern(args.cfa)
     darks, missing_darks = _expand(args.darks, "bpm")
     flats, missing_flats = _expand(args.flats, "bpm")
     if missing_darks or missing_flats or not darks:
-        return 1
+        raise UsageError("every DARK and --flats argument must name files")
+    rules = _rules(args.overwrite, [*darks, *flats])
+    # Checked before the map is computed: a bad output loses no work.
+    _check_output(args.output, rules, "-o")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AstropyUserWarning)
         bpm = make_bad_pixel_map(
@@ -118,7 +136,7 @@ def bpm(args):
         )
     for warning in caught:
         print(f"ccdpixfix bpm: warning: {warning.message}", file=sys.stderr)
-    bpm.write(args.output, overwrite=args.overwrite)
+    bpm.write(args.output, overwrite=args.overwrite, rules=rules)
     print(bpm.summary())
     for note in bpm.meta.get("notes", []):
         print(f"note: {note}")
@@ -141,12 +159,14 @@ def _progress_bar(total, quiet):
 
 def fix(args):
     from .badpixels import BadPixelMap
-    from .batch import fix_files
+    from .batch import fix_files, outputs_of
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if args.threshold <= 0:
         raise UsageError("--threshold must be a positive number of sigma")
+    if args.cluster_timeout <= 0:
+        raise UsageError("--cluster-timeout must be a positive number of seconds")
     bpm = None
     if args.bpm is not None:
         try:
@@ -154,6 +174,22 @@ def fix(args):
         except (OSError, ValueError) as error:
             raise UsageError(f"cannot use --bpm {args.bpm}: {error}") from None
     frames, missing = _expand(args.frames, "fix")
+    if not frames:
+        raise UsageError("no frame to fix")
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        raise UsageError(f"-o {args.output} exists and is not a directory")
+    protect = [args.bpm] if args.bpm is not None else []
+    if args.report is not None:
+        rules = _rules(args.overwrite, [*frames, *protect])
+        planned = {
+            os.path.abspath(target)
+            for frame in frames
+            for target in outputs_of(frame, args.output)
+        }
+        if os.path.abspath(args.report) in planned:
+            raise UsageError(f"--report {args.report} is also a fixed frame's name")
+        _check_output(args.report, rules, "--report")
+    jobs = _capped_jobs(args.jobs, len(frames))
     options = {
         "transients": not args.no_transients,
         "replace": not args.no_replace,
@@ -162,10 +198,12 @@ def fix(args):
     if args.cfa is not None:
         options["cfa"] = _checked_pattern(args.cfa)
     bar = _progress_bar(len(frames), args.quiet)
+    finished = []
 
     def report(result):
+        finished.append(result)
         bar.update(1)
-        if result["status"] != "ok":
+        if result["status"] == "error":
             bar.write(
                 f"ccdpixfix fix: error: {result['input']}: {result['error']}",
                 file=sys.stderr,
@@ -175,28 +213,40 @@ def fix(args):
                 f"ccdpixfix fix: warning: {result['input']}: {text}", file=sys.stderr
             )
 
-    client = _connect(args.scheduler) if args.scheduler else None
+    client = _connect(args.scheduler, args.cluster_timeout) if args.scheduler else None
     try:
         results = fix_files(
             frames,
             bpm,
             args.output,
-            jobs=args.jobs,
+            jobs=jobs,
             client=client,
             overwrite=args.overwrite,
             skip_existing=args.skip_existing,
             hdu=_hdu_argument(args.hdu),
             progress=report,
+            protect=protect,
+            cluster_timeout=args.cluster_timeout,
             **options,
         )
+    except KeyboardInterrupt:
+        bar.close()
+        if args.report is not None:
+            # What finished is recorded; the rest was not written.
+            _write_report(
+                args.report, _with_unfinished(frames, finished), options, rules
+            )
+        raise
     finally:
         bar.close()
         if client is not None:
-            client.close()
+            _close_client(client)
     failed = sum(result["status"] == "error" for result in results) + missing
     skipped = sum(result["status"] == "skipped" for result in results)
-    if args.report is not None:
-        _write_report(args.report, results, options)
+    if args.report is not None and not _write_report(
+        args.report, results, options, rules
+    ):
+        failed += 1
     if not args.quiet:
         fixed = len(results) - failed + missing - skipped
         kept = f", {skipped} already there" if skipped else ""
@@ -207,35 +257,89 @@ def fix(args):
     return 1 if failed else 0
 
 
-def _connect(address):
-    """A Dask client on a running scheduler, or a usage error saying why not."""
+def _capped_jobs(jobs, n_files):
+    """``--jobs`` no larger than the batch; a warning above the cores."""
+    cores = os.cpu_count() or 1
+    if jobs > cores:
+        print(
+            f"ccdpixfix fix: warning: --jobs {jobs} is more than the {cores} "
+            "cores of this machine: frames will be fixed slower, with more memory",
+            file=sys.stderr,
+        )
+    return max(1, min(jobs, n_files))
+
+
+def _with_unfinished(frames, finished):
+    """The results so far, and an "interrupted" entry for each file left."""
+    done = {result["input"] for result in finished}
+    left = [
+        {"input": frame, "status": "interrupted", "error": "not fixed: interrupted"}
+        for frame in frames
+        if frame not in done
+    ]
+    return [*finished, *left]
+
+
+def _connect(address, timeout):
+    """A Dask client on a running scheduler, or a usage error saying why not.
+
+    The connection gets ``timeout`` seconds, whatever listens at the address:
+    something that is not Dask (a web server, a silent socket) would make
+    the client wait forever.
+    """
     try:
         from distributed import Client
     except ImportError:
         raise UsageError(
             "--scheduler needs Dask: pip install 'ccdpixfix[dask]'"
         ) from None
-    try:
-        return Client(address, timeout="20s")
-    except (OSError, TimeoutError, ValueError) as error:
-        raise UsageError(f"cannot reach the scheduler {address}: {error}") from None
+    outcome = {}
+
+    def connect():
+        try:
+            outcome["client"] = Client(address, timeout=f"{timeout}s")
+        except Exception as error:
+            outcome["error"] = error
+
+    # A daemon thread: one left hanging does not keep the command alive.
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout + _CONNECT_MARGIN_SECONDS)
+    if "client" in outcome:
+        return outcome["client"]
+    reason = outcome.get("error") or (
+        f"no Dask scheduler answered within {timeout:g} s (is it a Dask "
+        "scheduler's address?)"
+    )
+    raise UsageError(f"cannot reach the scheduler {address}: {reason}")
 
 
-def _write_report(path, results, options):
+def _close_client(client):
+    """Close the client without waiting on a scheduler that may be gone."""
+    thread = threading.Thread(target=client.close, daemon=True)
+    thread.start()
+    thread.join(_CONNECT_MARGIN_SECONDS)
+
+
+def _write_report(path, results, options, rules):
     """The JSON report, written atomically like every output."""
-    from .io import atomic_path
-
     document = {"ccdpixfix_version": __version__, "options": options, "files": results}
-    with atomic_path(path, overwrite=True) as temporary:
-        Path(temporary).write_text(json.dumps(document, indent=2))
+    try:
+        with rules.path(path) as temporary:
+            Path(temporary).write_text(json.dumps(document, indent=2))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(
+            f"ccdpixfix fix: error: cannot write the report {path}: {reason}",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def plot(args):
-    from astropy.io import fits
-
     from . import plotting
     from .badpixels import BadPixelMap
-    from .io import atomic_path, frame_from_hdu, image_hdu_index
 
     try:
         import matplotlib  # noqa: F401  (the figures need it)
@@ -243,22 +347,46 @@ def plot(args):
         error = "plots need matplotlib: pip install 'ccdpixfix[plot]'"
         print(f"ccdpixfix plot: error: {error}", file=sys.stderr)
         return 1
-    if _refuse_existing(args.output, args.overwrite, "plot"):
-        return 1
-    with fits.open(args.file) as hdulist:
-        if "CPFBPM" in hdulist[0].header:
+    rules = _rules(args.overwrite, [args.file])
+    _check_output(args.output, rules, "-o")
+    try:
+        if _is_map(args.file):
             figure = plotting.plot_bad_pixel_map(BadPixelMap.read(args.file))
         else:
-            frame = frame_from_hdu(
-                hdulist[image_hdu_index(hdulist, _hdu_argument(args.hdu))]
-            )
-            if "FLAGS" in hdulist:
-                frame.flags = hdulist["FLAGS"].data.astype("uint16")
-            figure = plotting.plot_frame(frame)
-    with atomic_path(args.output, overwrite=True) as temporary:
+            figure = plotting.plot_frame(_fixed_frame(args.file, args.hdu))
+    except (OSError, ValueError) as error:
+        print(f"ccdpixfix plot: error: {args.file}: {error}", file=sys.stderr)
+        return 1
+    with rules.path(args.output) as temporary:
         figure.savefig(temporary, format="png")
     print(f"written to {args.output}")
     return 0
+
+
+def _is_map(path):
+    from astropy.io import fits
+
+    with fits.open(path) as hdulist:
+        return "CPFBPM" in hdulist[0].header
+
+
+def _fixed_frame(path, hdu):
+    """The frame of a file with its FLAGS plane, as `plot_frame` draws it."""
+    from astropy.io import fits
+
+    from .flags import as_flags
+    from .io import frame_from_hdu, image_hdu_index
+
+    with fits.open(path) as hdulist:
+        frame = frame_from_hdu(hdulist[image_hdu_index(hdulist, _hdu_argument(hdu))])
+        if "FLAGS" in hdulist:
+            flags = hdulist["FLAGS"].data
+            if flags is None or np.shape(flags) != np.shape(frame.data):
+                raise ValueError(
+                    "its FLAGS extension holds no flags of the image's shape"
+                )
+            frame.flags = as_flags(flags, "FLAGS")
+    return frame
 
 
 def info(args):
@@ -272,6 +400,8 @@ def info(args):
             is_map = "CPFBPM" in hdulist[0].header
             has_flags = "FLAGS" in hdulist
             if not is_map and has_flags:
+                if hdulist["FLAGS"].data is None:
+                    raise OSError("its FLAGS extension holds no data")
                 counts = flag_counts(hdulist["FLAGS"].data)
                 history = [
                     str(line)
@@ -283,7 +413,11 @@ def info(args):
         print(f"ccdpixfix info: error: {args.file}: {error}", file=sys.stderr)
         return 1
     if is_map:
-        bpm = BadPixelMap.read(args.file)
+        try:
+            bpm = BadPixelMap.read(args.file)
+        except ValueError as error:
+            print(f"ccdpixfix info: error: {error}", file=sys.stderr)
+            return 1
         print(bpm.summary())
         meta = bpm.meta
         print(

@@ -1,6 +1,7 @@
 """The bad-pixel map: persistent defects of one detector."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from ._mapbuild import build_map
 from ._provenance import record_step
 from ._version import __version__
 from .cfa import cfa_pattern, planes, sub_frame
-from .flags import BAD_PIXEL_FLAGS, PixelFlag, flags_to_mask
+from .flags import BAD_PIXEL_FLAGS, PixelFlag, as_flags, flags_to_mask
 from .io import write_hdulist_atomic
 
 __all__ = ["BadPixelMap", "flag_bad_pixels", "make_bad_pixel_map"]
@@ -54,11 +55,9 @@ class BadPixelMap:
         flags = np.asarray(flags)
         if flags.ndim != 2:
             raise ValueError(f"flags must be a 2-D array, got shape {flags.shape}")
-        if flags.dtype.kind not in "iu" or (
-            flags.size and (flags.min() < 0 or flags.max() > 0xFFFF)
-        ):
+        if flags.dtype.kind not in "iu":
             raise ValueError("flags must be integer PixelFlag bits that fit in uint16")
-        self.flags = flags.astype(np.uint16)
+        self.flags = as_flags(flags)
         self.meta = dict(meta or {})
 
     @property
@@ -105,7 +104,7 @@ class BadPixelMap:
             return NotImplemented
         return np.array_equal(self.flags, other.flags) and self.meta == other.meta
 
-    def write(self, path, *, overwrite=False):
+    def write(self, path, *, overwrite=False, rules=None):
         """Write the map as a FITS file (atomically).
 
         The primary HDU holds the flags (``uint16``) with cards naming each
@@ -115,6 +114,9 @@ class BadPixelMap:
         ------
         FileExistsError
             If ``path`` exists and ``overwrite`` is False.
+
+        ``rules`` (`ccdpixfix.io.OutputRules`), if given, takes the place of
+        ``overwrite``: a command line protects its inputs with it.
         """
         header = fits.Header()
         header[_FORMAT_KEY] = (__version__, "ccdpixfix bad-pixel map")
@@ -127,7 +129,11 @@ class BadPixelMap:
         column = fits.Column(name="JSON", format=f"{max(len(text), 1)}A", array=[text])
         meta = fits.BinTableHDU.from_columns([column], name="META")
         write_hdulist_atomic(
-            fits.HDUList([primary, meta]), path, overwrite=overwrite, checksum=True
+            fits.HDUList([primary, meta]),
+            path,
+            overwrite=overwrite,
+            checksum=True,
+            rules=rules,
         )
 
     @classmethod
@@ -137,26 +143,60 @@ class BadPixelMap:
         Raises
         ------
         ValueError
-            If the file is not a ccdpixfix bad-pixel map.
+            If the file is not a ccdpixfix bad-pixel map or is damaged; the
+            message names the file.
         """
         path = Path(path)
         try:
-            hdulist = fits.open(path)
-        except OSError as error:
-            raise ValueError(f"cannot read {path} as FITS: {error}") from None
-        with hdulist:
-            if _FORMAT_KEY not in hdulist[0].header:
-                raise ValueError(
-                    f"{path} is not a ccdpixfix bad-pixel map (no {_FORMAT_KEY} card); "
-                    "make one with make_bad_pixel_map or 'ccdpixfix bpm'"
-                )
-            if hdulist[0].data is None or hdulist[0].data.ndim != 2:
-                raise ValueError(f"{path} holds no 2-D flag image")
-            flags = np.asarray(hdulist[0].data, dtype=np.uint16)
-            meta = {}
-            if "META" in hdulist:
-                meta = json.loads(hdulist["META"].data["JSON"][0])
-        return cls(flags, meta)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with fits.open(path) as hdulist:
+                    bpm = cls._from_hdulist(hdulist, path)
+            damaged = [
+                str(w.message).strip().splitlines()[0]
+                for w in caught
+                if any(word in str(w.message) for word in ("truncated", "corrupt"))
+            ]
+            if damaged:
+                raise ValueError(f"{path} is damaged ({damaged[0]})")
+            return bpm
+        except (OSError, TypeError, ValueError, KeyError, IndexError) as error:
+            text = str(error)
+            if str(path) in text:
+                raise ValueError(text) from None
+            raise ValueError(f"cannot read {path} as a bad-pixel map: {text}") from None
+
+    @classmethod
+    def _from_hdulist(cls, hdulist, path):
+        if _FORMAT_KEY not in hdulist[0].header:
+            raise ValueError(
+                f"{path} is not a ccdpixfix bad-pixel map (no {_FORMAT_KEY} card); "
+                "make one with make_bad_pixel_map or 'ccdpixfix bpm'"
+            )
+        data = hdulist[0].data
+        if data is None or data.ndim != 2:
+            raise ValueError(f"{path} holds no 2-D flag image")
+        flags = as_flags(data, f"the flags of {path}")
+        return cls(flags, _read_meta(hdulist, path))
+
+
+def _read_meta(hdulist, path):
+    """The META extension's JSON, checked (an absent one gives ``{}``)."""
+    if "META" not in hdulist:
+        return {}
+    meta = hdulist["META"]
+    columns = getattr(meta, "columns", None)
+    if columns is None or "JSON" not in columns.names:
+        raise ValueError(f"{path}: META extension has no JSON column")
+    if len(meta.data) != 1:
+        raise ValueError(f"{path}: META extension has {len(meta.data)} rows, not 1")
+    try:
+        meta = json.loads(meta.data["JSON"][0])
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: META holds invalid JSON ({error})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: META holds no JSON object")
+    return meta
 
 
 def make_bad_pixel_map(

@@ -5,7 +5,9 @@ usage error (bad arguments, an unreadable map).
 """
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import _commands as handlers
@@ -223,6 +225,15 @@ def _parser():
         "must see the files at the same paths",
     )
     fix.add_argument(
+        "--cluster-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --scheduler: how long to wait to connect, and for a cluster "
+        "left with no worker or no scheduler, before the files left are "
+        "reported as failed (default: 60)",
+    )
+    fix.add_argument(
         "--report",
         type=Path,
         metavar="REPORT.json",
@@ -265,6 +276,24 @@ def _parser():
     return parser
 
 
+def _stop_on_signals():
+    """Make SIGTERM and SIGHUP unwind like Ctrl-C: temporaries are removed.
+
+    Returns the handlers that were there before.
+    """
+    from .batch import Terminated
+
+    def terminate(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if signum is not None:
+                previous[signum] = signal.signal(signum, terminate)
+    return previous
+
+
 def main(argv=None) -> int:
     """Run the command line; return the exit status.
 
@@ -276,20 +305,26 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    previous = _stop_on_signals()
     try:
         return args.handler(args)
     except UsageError as error:
         print(f"ccdpixfix {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)
         print(
-            f"ccdpixfix {args.command}: interrupted; no partial file was left",
+            f"ccdpixfix {args.command}: interrupted ({signal.Signals(signum).name}); "
+            "no partial file was left",
             file=sys.stderr,
         )
-        return 130
+        return 128 + signum
     except (OSError, ValueError, TypeError) as error:
         print(f"ccdpixfix {args.command}: error: {error}", file=sys.stderr)
         return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

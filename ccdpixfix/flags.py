@@ -17,6 +17,7 @@ __all__ = [
     "BAD_PIXEL_FLAGS",
     "FLAG_NAME_MAP",
     "PixelFlag",
+    "as_flags",
     "flags_to_mask",
 ]
 
@@ -96,3 +97,54 @@ def flags_to_mask(flags: np.ndarray, bits: int = BAD_PIXEL_FLAGS) -> np.ndarray:
     array([False,  True, False])
     """
     return (np.asarray(flags) & np.uint16(int(bits))) != 0
+
+
+def as_flags(values, what="flags"):
+    """``values`` as a new ``uint16`` flag plane, or a ValueError saying why not.
+
+    Flags come from files and from users: a float plane is taken when every
+    value is a whole number from 0 to 65535, so that -1 does not become 65535
+    (every defect), 70000 does not wrap to 4464 and NaN does not become 0.
+
+    Parameters
+    ----------
+    values : array-like
+        The flag values.
+    what : str, optional
+        What they are, for the message.
+
+    Returns
+    -------
+    `numpy.ndarray` of ``uint16``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdpixfix.flags import as_flags
+    >>> as_flags(np.array([0.0, 2048.0]))
+    array([   0, 2048], dtype=uint16)
+    >>> as_flags(np.array([-1.0]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: flags must be whole numbers from 0 to 65535 ... found -1 at (0,)
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "b":
+        values = values.astype(np.uint8)
+    if values.dtype.kind not in "iuf":
+        raise ValueError(
+            f"{what} must be integers (PixelFlag bits), not {values.dtype}"
+        )
+    if values.dtype.kind == "u" and values.dtype.itemsize <= 2:
+        return values.astype(np.uint16)
+    with np.errstate(invalid="ignore"):
+        bad = ~((values >= 0) & (values <= 0xFFFF))
+        if values.dtype.kind == "f":
+            bad |= values != np.round(values)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{what} must be whole numbers from 0 to 65535 (PixelFlag bits); found "
+            f"{values[where]:g} at {where}"
+        )
+    return values.astype(np.uint16)

@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 
 from .flags import flags_to_mask
-from .io import _flags_hdu, atomic_path
+from .io import OutputRules, _flags_hdu
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -137,7 +137,7 @@ def _pixels_of(ccd):
     return np.ascontiguousarray(data)
 
 
-def write_image(ccd, path, *, overwrite=False):
+def write_image(ccd, path, *, overwrite=False, rules=None):
     """Write a frame read by `read_image` back in its format and bit depth.
 
     Values are rounded to the file's integer type (and clipped to its
@@ -151,7 +151,8 @@ def write_image(ccd, path, *, overwrite=False):
     """
     pixels = _pixels_of(ccd)
     info = ccd.meta.get("image_info", {})
-    with atomic_path(path, overwrite=overwrite) as temporary:
+    rules = OutputRules(overwrite=overwrite) if rules is None else rules
+    with rules.path(path) as temporary:
         if ccd.meta.get("IMAGEFMT") == "PNG":
             from PIL import Image, PngImagePlugin
 
@@ -179,7 +180,7 @@ def sidecar_path(path):
     return path.with_name(path.stem + ".flags.fits")
 
 
-def write_sidecar(ccd, path, *, overwrite=False):
+def write_sidecar(ccd, path, *, overwrite=False, rules=None):
     """The flags, mask and uncertainty of a fixed image, as a FITS file.
 
     The primary header holds the HISTORY of the steps and ``ORIGFILE``;
@@ -202,5 +203,6 @@ def write_sidecar(ccd, path, *, overwrite=False):
 
         sigma = uncertainty_sigma(ccd).astype(np.float32)
         hdus.append(fits.ImageHDU(sigma, name="UNCERT"))
-    with atomic_path(path, overwrite=overwrite) as temporary:
+    rules = OutputRules(overwrite=overwrite) if rules is None else rules
+    with rules.path(path) as temporary:
         fits.HDUList(hdus).writeto(temporary)

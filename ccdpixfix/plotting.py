@@ -107,6 +107,28 @@ def _residuals(ccd, flags):
     return residual[~known & np.isfinite(residual)]
 
 
+def _grey(ccd):
+    """A frame to draw: a colour cube becomes the mean of its planes.
+
+    The flags of a cube's pixel are those of any of its planes.
+    """
+    from astropy.nddata import CCDData
+
+    data = np.asarray(ccd.data)
+    if data.ndim == 2:
+        return ccd, "frame and flagged pixels"
+    if data.ndim != 3:
+        raise ValueError(f"cannot draw an image of shape {data.shape}")
+    flags = getattr(ccd, "flags", None)
+    grey = CCDData(
+        np.nanmean(np.asarray(data, dtype=np.float64), axis=0),
+        unit=ccd.unit,
+        meta=ccd.meta,
+        flags=None if flags is None else np.bitwise_or.reduce(flags, axis=0),
+    )
+    return grey, f"mean of {data.shape[0]} colour planes; flags of any plane"
+
+
 def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100, figure=None):
     """A figure of a frame and what was flagged in it.
 
@@ -144,7 +166,10 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100, figure=None)
     >>> len(figure.axes)
     5
     """
+    ccd, title = _grey(ccd)
     data = np.asarray(ccd.data, dtype=np.float64)
+    if not np.isfinite(data).any():
+        raise ValueError("the image holds no finite pixel: nothing to draw")
     flags = getattr(ccd, "flags", None)
     flags = np.zeros(data.shape, np.uint16) if flags is None else np.asarray(flags)
     norm = ImageNormalize(
@@ -156,7 +181,7 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100, figure=None)
     main = figure.add_subplot(grid[:, 0])
     main.imshow(data, origin="lower", cmap="gray", norm=norm, interpolation="nearest")
     _mark_flags(main, flags)
-    main.set_title("frame and flagged pixels")
+    main.set_title(title)
     if flags.any():
         main.legend(loc="upper right", fontsize=7, framealpha=0.7, markerscale=2)
     windows = _worst_windows(flags)

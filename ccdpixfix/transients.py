@@ -280,12 +280,17 @@ def _flag_transients_quietly(
     check_positive(
         threshold=threshold, neighbour_threshold=neighbour_threshold, contrast=contrast
     )
+    if saturation is not None:
+        check_positive(saturation=saturation)
     data = np.asarray(ccd.data)
     flags = input_flags(ccd)
     level_cut = saturation_level(ccd) if saturation is None else float(saturation)
     if level_cut is not None:
+        # +inf is a broken value, not light: it is replaced like NaN.
         with np.errstate(invalid="ignore"):
-            flags[data >= level_cut] |= np.uint16(PixelFlag.SATURATED)
+            flags[(data >= level_cut) & (data < np.inf)] |= np.uint16(
+                PixelFlag.SATURATED
+            )
     # Every flagged pixel (warm ones too) stays out of the medians and the
     # noise; masked ones cannot be transients, but a cosmic ray on a warm
     # pixel must still be found.

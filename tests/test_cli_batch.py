@@ -108,7 +108,7 @@ def test_bpm_command(night):
     assert bpm.counts()["HOT"] > 0 and bpm.counts()["DEAD"] > 0
     assert "HOT" in result.stdout and "written to" in result.stdout
     again = run("bpm", root / "darks", "-o", root / "bpm.fits")
-    assert again.returncode == 1
+    assert again.returncode == 2
     assert "exists" in again.stderr and "bpm.fits" in again.stderr
 
 
@@ -297,7 +297,8 @@ def test_info_help_and_usage(night, tmp_path):
     assert run("fix", root / "lights", "-o", tmp_path, "--jobs", "0").returncode == 2
     assert run("fix", "-o", tmp_path).returncode == 2
     nothing = run("fix", tmp_path / "none*.fits", "-o", tmp_path / "x")
-    assert nothing.returncode == 1 and "no file matches" in nothing.stderr
+    assert nothing.returncode == 2 and "no file matches" in nothing.stderr
+    assert "no frame to fix" in nothing.stderr and not (tmp_path / "x").exists()
     bad_map = run("fix", root / "lights", "--bpm", root / "flat0.fits", "-o", tmp_path)
     assert bad_map.returncode == 2 and "not a ccdpixfix bad-pixel map" in bad_map.stderr
 

@@ -150,6 +150,6 @@ def test_same_file_twice_and_an_unusable_output_directory(frames, tmp_path):
     blocked = tmp_path / "not_a_directory"
     blocked.write_text("a file where the output directory should be")
     result = run("fix", first, "-o", blocked)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "not_a_directory" in result.stderr and "Traceback" not in result.stderr
     assert blocked.read_text().startswith("a file")

@@ -138,5 +138,5 @@ def test_an_existing_sidecar_is_not_replaced(tmp_path, camera_and_map):
     (out / "frame.tif").unlink()  # the image gone, its flags still there
     again = _run("fix", source, "-o", out)
     assert again.returncode == 1
-    assert "frame.flags.fits exists; pass --overwrite" in again.stderr
+    assert "frame.flags.fits exists; it is replaced only with" in again.stderr
     assert not (out / "frame.tif").exists()

@@ -83,5 +83,5 @@ def test_plot_command(camera, bpm, tmp_path):
         text=True,
         timeout=300,
     )
-    assert again.returncode == 1 and "exists" in again.stderr
+    assert again.returncode == 2 and "exists" in again.stderr
     assert np.isfinite(fixed.data).all()

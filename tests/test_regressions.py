@@ -119,7 +119,8 @@ def test_two_inputs_with_one_name(tmp_path):
         overwrite=True,
     )
     assert [r["status"] for r in results] == ["ok", "error"]
-    assert "also named x.fits" in results[1]["error"]
+    assert "would replace that of" in results[1]["error"]
+    assert str(tmp_path / "a" / "x.fits") in results[1]["error"]
 
 
 def test_negative_hdu_index(tmp_path):
