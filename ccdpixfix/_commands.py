@@ -6,6 +6,7 @@ turn arguments into library calls and results into lines and exit codes.
 
 import glob
 import json
+import logging
 import os
 import sys
 import threading
@@ -160,6 +161,8 @@ def _progress_bar(total, quiet):
 def fix(args):
     from .badpixels import BadPixelMap
     from .batch import fix_files, outputs_of
+    from .images import is_image_name
+    from .io import is_fits_name
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -188,6 +191,13 @@ def fix(args):
         }
         if os.path.abspath(args.report) in planned:
             raise UsageError(f"--report {args.report} is also a fixed frame's name")
+        if is_fits_name(args.report) or is_image_name(args.report):
+            # A JSON report never takes the place of an image, even with
+            # --overwrite, which is for the fixed frames.
+            raise UsageError(
+                f"--report {args.report} is named like an image; the report is "
+                "JSON: name it REPORT.json"
+            )
         _check_output(args.report, rules, "--report")
     jobs = _capped_jobs(args.jobs, len(frames))
     options = {
@@ -198,7 +208,7 @@ def fix(args):
     if args.cfa is not None:
         options["cfa"] = _checked_pattern(args.cfa)
     bar = _progress_bar(len(frames), args.quiet)
-    finished = []
+    finished, started = [], time.time()
 
     def report(result):
         finished.append(result)
@@ -233,9 +243,8 @@ def fix(args):
         bar.close()
         if args.report is not None:
             # What finished is recorded; the rest was not written.
-            _write_report(
-                args.report, _with_unfinished(frames, finished), options, rules
-            )
+            results = _with_unfinished(frames, finished, args.output, started)
+            _write_report(args.report, results, options, rules)
         raise
     finally:
         bar.close()
@@ -269,14 +278,27 @@ def _capped_jobs(jobs, n_files):
     return max(1, min(jobs, n_files))
 
 
-def _with_unfinished(frames, finished):
-    """The results so far, and an "interrupted" entry for each file left."""
+def _with_unfinished(frames, finished, output_dir, started):
+    """The results so far, and an entry for each file not reported back.
+
+    A worker may have written its file just before it was stopped, without
+    telling us: an output made since the start of the run is recorded as
+    written, the others as "interrupted".
+    """
+    from .batch import outputs_of
+
     done = {result["input"] for result in finished}
-    left = [
-        {"input": frame, "status": "interrupted", "error": "not fixed: interrupted"}
-        for frame in frames
-        if frame not in done
-    ]
+    left = []
+    for frame in frames:
+        if frame in done:
+            continue
+        targets = outputs_of(frame, output_dir)
+        if all(os.path.exists(t) and os.path.getmtime(t) >= started for t in targets):
+            note = "written as the run was interrupted; counts not recorded"
+            left.append({"input": frame, "status": "ok", "warnings": [note]})
+        else:
+            error = "not fixed: interrupted"
+            left.append({"input": frame, "status": "interrupted", "error": error})
     return [*finished, *left]
 
 
@@ -293,6 +315,11 @@ def _connect(address, timeout):
         raise UsageError(
             "--scheduler needs Dask: pip install 'ccdpixfix[dask]'"
         ) from None
+    # Dask's own log (reconnection attempts with tracebacks) is not for the
+    # user of a command line: what goes wrong is told in our words.
+    for name in [*logging.root.manager.loggerDict, "distributed"]:
+        if name.split(".")[0] == "distributed":
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     outcome = {}
 
     def connect():

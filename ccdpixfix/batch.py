@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -178,13 +178,16 @@ def _fix_one(path, bpm, output_dir, rules, skip_existing, hdu, options):
             result["counts"] = _fix_and_write(path, target, bpm, rules, hdu, options)
             result["status"] = "ok"
         except MemoryError as error:
+            # Checked from the header before reading, or met while fixing.
             result["error"] = str(error) or "not enough memory to fix this frame"
+            result["status"] = "error"
         except OSError as error:
             result["error"] = _os_error_line(error, target)
         except Exception as error:  # a bad file must not stop the batch
             result["error"] = _one_line(error)
     messages = sorted({_one_line(w.message) for w in caught})
-    if result["error"] and any("truncated" in text for text in messages):
+    truncated = any("truncated" in text for text in messages)
+    if result["error"] and truncated and "memory" not in result["error"]:
         result["error"] = f"truncated file ({result['error']})"
     else:
         result["warnings"] = messages
@@ -558,12 +561,18 @@ def _collect(client, submitted, done, timeout, work):
             ).done
         except TimeoutError:
             finished = set()
+        except CancelledError:
+            raise _ClusterLost("the scheduler was lost") from None
         for future in finished:
             if future.status == "cancelled":
                 raise _ClusterLost("the scheduler was lost")
-            pending.discard(future)
             index = submitted[future]
-            done(index, _task_result(future, work["paths"][index], work["output_dir"]))
+            try:
+                result = _task_result(future, work["paths"][index], work["output_dir"])
+            except TimeoutError:
+                continue  # its worker died: the result is being made again
+            pending.discard(future)
+            done(index, result)
         trouble = _cluster_trouble(client)
         if trouble is None:
             unhealthy_since = None
@@ -574,8 +583,11 @@ def _collect(client, submitted, done, timeout, work):
 
 
 def _task_result(future, path, output_dir):
+    """The result of a finished task; TimeoutError if it cannot be fetched now."""
     try:
-        return future.result()
+        return future.result(timeout=_CLUSTER_POLL_SECONDS)
+    except TimeoutError:
+        raise
     except Exception as error:  # a task that failed on every retry
         return _failed_result(path, output_dir, _one_line(error))
 

@@ -54,7 +54,7 @@ def _header_offset(meta, key):
     try:
         value = meta.get(key, 0)
         return round(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"header {key}={value!r} is not a whole number") from None
 
 

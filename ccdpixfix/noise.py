@@ -188,8 +188,10 @@ class NoiseModel:
         floor = float(np.nanmedian(variances[lowest]))
         if not np.isfinite(floor) or floor <= 0:
             raise ValueError(
-                "the frame has no measurable noise (constant image?); give it an "
-                "uncertainty plane or GAIN and RDNOISE header keywords"
+                "the frame has no measurable noise: its pixels do not scatter "
+                "about their neighbours (a constant or synthetic image?), so no "
+                "pixel can be told from noise; with real noise, give it an "
+                "uncertainty plane"
             )
         slope = 0.0
         # The brightest quarter of the levels is mostly star profiles, whose

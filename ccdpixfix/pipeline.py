@@ -3,7 +3,7 @@
 import numpy as np
 from astropy.nddata import CCDData, StdDevUncertainty
 
-from ._ccdutils import check_ccd, new_ccd
+from ._ccdutils import check_ccd, check_positive, new_ccd
 from ._provenance import record_step
 from .badpixels import BadPixelMap, _check_map, _map_flags
 from .cfa import cfa_pattern, per_colour, unflag_stars
@@ -99,6 +99,9 @@ def fix_pixels(
         "gain": gain,
         "read_noise": read_noise,
     }
+    if saturation is not None:
+        # Checked here once, before any path (in memory or by chunks) starts.
+        check_positive(saturation=saturation)
     if type(getattr(ccd, "data", None)).__module__.startswith("dask"):
         from .chunks import fix_pixels_dask
 

@@ -61,7 +61,9 @@ def test_write_refuses_to_overwrite(tmp_path):
     path = tmp_path / "out.fits"
     write_hdulist_atomic(_hdulist(1.0), path)
     before = path.read_bytes()
-    with pytest.raises(FileExistsError, match="exists; it is replaced only with overwrite=True"):
+    with pytest.raises(
+        FileExistsError, match="exists; it is replaced only with overwrite=True"
+    ):
         write_hdulist_atomic(_hdulist(5.0), path)
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["out.fits"]

@@ -517,16 +517,24 @@ def test_flag_transients_on_odd_frames(parts, saturation, noise):
         flag_transients, ccd, saturation=saturation, gain=gain, read_noise=read_noise
     )
     assert_unchanged(ccd, before)
+    valid_saturation = saturation is None or bool(
+        np.isfinite(saturation) and saturation > 0
+    )
+    assert outcome.failed or valid_saturation, f"saturation={saturation} accepted"
     if outcome.failed:
         error = outcome.result
         assert not _asks_for_what_was_given(error, gain=gain, read_noise=read_noise), (
             f"asks for GAIN and RDNOISE that were given: {error}"
         )
-        if read_noise == 0.0:
-            # An invalid argument is refused whether or not it would be used.
-            assert "read_noise must be a positive number" in str(
-                error
-            ) or "no finite pixel" in str(error)
+        if not valid_saturation or read_noise == 0.0:
+            # An invalid argument is refused whether or not it would be used;
+            # a saturation level of 0 or less would call every pixel saturated.
+            invalid = ["saturation"] * (not valid_saturation)
+            invalid += ["read_noise"] * (read_noise == 0.0)
+            named = [f"{name} must be a positive number" for name in invalid]
+            assert any(text in str(error) for text in named) or (
+                "no finite pixel" in str(error)
+            ), error
             return
         # With an uncertainty plane it keeps, the noise needs no measurement.
         assert not (_trusted_plane(ccd, outcome) and _has_finite_pixel(ccd)), (
