@@ -749,3 +749,19 @@ def test_bpm_checks_its_output_before_the_work(night, tmp_path, camera):
     assert result.returncode == 2
     assert "the directory" in result.stderr and "does not exist" in result.stderr
     assert ".tmp" not in result.stderr
+
+
+def test_a_report_that_fails_at_the_end_names_itself_not_a_temporary(night, tmp_path):
+    # /proc exists but takes no new file, even for root
+    result = run(
+        "fix",
+        night / "in" / "sci0.fits",
+        "-o",
+        tmp_path / "out",
+        "--report",
+        "/proc/ccdpixfix-report.json",
+    )
+    assert result.returncode == 1
+    assert "cannot write the report /proc/ccdpixfix-report.json" in result.stderr
+    assert ".tmp" not in result.stderr and "Traceback" not in result.stderr
+    assert os.listdir(tmp_path / "out") == ["sci0.fits"]
