@@ -166,10 +166,10 @@ def fix(args):
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    if args.threshold <= 0:
-        raise UsageError("--threshold must be a positive number of sigma")
-    if args.cluster_timeout <= 0:
-        raise UsageError("--cluster-timeout must be a positive number of seconds")
+    if args.overwrite and args.skip_existing:
+        raise UsageError("--overwrite and --skip-existing contradict each other")
+    options = _step_options(args)
+    planes = _planes(args.planes)
     bpm = None
     if args.bpm is not None:
         try:
@@ -200,13 +200,7 @@ def fix(args):
             )
         _check_output(args.report, rules, "--report")
     jobs = _capped_jobs(args.jobs, len(frames))
-    options = {
-        "transients": not args.no_transients,
-        "replace": not args.no_replace,
-        "threshold": args.threshold,
-    }
-    if args.cfa is not None:
-        options["cfa"] = _checked_pattern(args.cfa)
+    _preflight(frames[0], bpm, args)
     bar = _progress_bar(len(frames), args.quiet)
     finished, started = [], time.time()
 
@@ -237,6 +231,8 @@ def fix(args):
             progress=report,
             protect=protect,
             cluster_timeout=args.cluster_timeout,
+            compress=args.compress,
+            planes=planes,
             **options,
         )
     except KeyboardInterrupt:
@@ -264,6 +260,88 @@ def fix(args):
             f"{args.output}"
         )
     return 1 if failed else 0
+
+
+def _step_options(args):
+    """The options of `fix_pixels` the command line gives, checked."""
+    from ._ccdutils import check_positive
+
+    options = {
+        "transients": not args.no_transients,
+        "replace": not args.no_replace,
+        "threshold": args.threshold,
+        "contrast": args.contrast,
+        "method": args.method,
+        "warm_is_bad": args.warm_is_bad,
+    }
+    for name in ("saturation", "gain", "read_noise"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.cfa is not None:
+        options["cfa"] = _checked_pattern(args.cfa)
+    numbers = {
+        name: options[name]
+        for name in ("threshold", "contrast", "saturation", "gain", "read_noise")
+        if name in options
+    }
+    numbers["cluster_timeout"] = args.cluster_timeout
+    try:
+        check_positive(**numbers)
+    except ValueError as error:
+        name = str(error).split()[0]
+        raise UsageError(
+            str(error).replace(name, "--" + name.replace("_", "-"), 1)
+        ) from None
+    return options
+
+
+def _planes(text):
+    """``--planes`` as a tuple of extension names, or a usage error."""
+    from .io import OUTPUT_EXTENSIONS
+
+    if text.strip().lower() == "none":
+        return ()
+    planes = tuple(name.strip().upper() for name in text.split(",") if name.strip())
+    unknown = sorted(set(planes) - set(OUTPUT_EXTENSIONS))
+    if unknown:
+        raise UsageError(
+            f"--planes: unknown {', '.join(unknown)}; choose from "
+            f"{','.join(OUTPUT_EXTENSIONS)} or 'none'"
+        )
+    return planes
+
+
+def _preflight(first, bpm, args):
+    """Problems that would fail every frame, found on the first: usage errors.
+
+    A wrong --hdu, a map of another detector, or an output directory that is
+    the input's would give one identical line per file and write nothing.
+    """
+    from astropy.io import fits
+
+    from .images import is_image_name
+    from .io import image_hdu_index
+
+    if os.path.realpath(args.output) == os.path.realpath(os.path.dirname(first)):
+        raise UsageError(
+            f"-o {args.output} is the frames' own directory: every output would "
+            "replace its input; choose another directory"
+        )
+    if is_image_name(first):
+        return
+    try:
+        with fits.open(first) as hdulist:
+            index = image_hdu_index(hdulist, _hdu_argument(args.hdu))
+            shape = hdulist[index].shape
+    except (OSError, ValueError) as error:
+        if args.hdu is not None and "HDU" in str(error):
+            raise UsageError(f"--hdu {args.hdu}: {first} {error}") from None
+        return  # a bad first file is that file's problem, reported with it
+    if bpm is not None and shape[-2:] != bpm.shape:
+        raise UsageError(
+            f"--bpm {args.bpm} is a map of {bpm.shape[1]} x {bpm.shape[0]} px; "
+            f"the frames (first: {first}) are {shape[-1]} x {shape[-2]} px"
+        )
 
 
 def _capped_jobs(jobs, n_files):
@@ -419,6 +497,7 @@ def _fixed_frame(path, hdu):
 def info(args):
     from astropy.io import fits
 
+    from ._provenance import join_history
     from .badpixels import BadPixelMap
     from .batch import flag_counts
 
@@ -431,10 +510,9 @@ def info(args):
                     raise OSError("its FLAGS extension holds no data")
                 counts = flag_counts(hdulist["FLAGS"].data)
                 history = [
-                    str(line)
+                    record
                     for hdu in hdulist
-                    for line in hdu.header.get("HISTORY", [])
-                    if "ccdpixfix" in str(line)
+                    for record in join_history(hdu.header.get("HISTORY", []))
                 ]
     except OSError as error:
         print(f"ccdpixfix info: error: {args.file}: {error}", file=sys.stderr)

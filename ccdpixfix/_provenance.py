@@ -4,7 +4,7 @@ from astropy.io import fits
 
 from ._version import __version__
 
-__all__ = ["record_step"]
+__all__ = ["history_cards", "join_history", "record_step"]
 
 
 def _format_value(value):
@@ -15,21 +15,66 @@ def _format_value(value):
     return str(value)
 
 
+# A HISTORY card holds 72 characters; astropy would cut a longer line
+# anywhere, even inside a word.
+_CARD_TEXT = 72
+#: Continuation cards of one record start with this, so that readers
+#: (``ccdpixfix info``) can join them again.
+CONTINUATION = "  "
+
+
+def history_cards(step, **parameters):
+    """The HISTORY record of a step as whole cards of at most 72 characters.
+
+    The first card starts ``ccdpixfix VERSION step(``; each further one
+    starts with two spaces and holds whole ``name=value`` items.
+
+    Examples
+    --------
+    >>> from ccdpixfix._provenance import history_cards
+    >>> history_cards("fix_pixels", threshold=5.0, replace=True)[0][-34:]
+    'fix_pixels(threshold=5, replace=True)'
+    """
+    items = [f"{k}={_format_value(v)}" for k, v in parameters.items()]
+    cards, card = [], f"ccdpixfix {__version__} {step}("
+    for position, item in enumerate(items):
+        item += ")" if position == len(items) - 1 else ","
+        if len(card) + 1 + len(item) > _CARD_TEXT and not card.endswith("("):
+            cards.append(card)
+            card = CONTINUATION + item
+        else:
+            card += ("" if card.endswith("(") else " ") + item
+    if not items:
+        card += ")"
+    return [*cards, card]
+
+
+def join_history(lines):
+    """The ccdpixfix records among HISTORY lines, continuation cards joined."""
+    records = []
+    for line in map(str, lines):
+        if line.startswith("ccdpixfix"):
+            records.append(line)
+        elif records and line.startswith(CONTINUATION):
+            records[-1] += " " + line.strip()
+    return records
+
+
 def record_step(ccd, step, **parameters):
-    """Add a HISTORY line naming ``step``, its parameters and our version.
+    """Add a HISTORY record naming ``step``, its parameters and our version.
 
     ``ccd`` is modified in place: call it only on the new object a step
-    returns. A `~astropy.io.fits.Header` gains a HISTORY card (astropy wraps
-    long lines over several cards); any other mapping gains or extends a
-    ``HISTORY`` list, so a dict header converts cleanly when written.
+    returns. A `~astropy.io.fits.Header` gains HISTORY cards of whole items
+    (`history_cards`); any other mapping gains or extends a ``HISTORY``
+    list, so a dict header converts cleanly when written.
     """
-    params = ", ".join(f"{k}={_format_value(v)}" for k, v in parameters.items())
-    line = f"ccdpixfix {__version__} {step}({params})"
+    cards = history_cards(step, **parameters)
     meta = ccd.meta
     if isinstance(meta, fits.Header):
-        meta.add_history(line)
+        for card in cards:
+            meta.add_history(card)
     else:
         history = meta.get("HISTORY", [])
         history = [history] if isinstance(history, str) else list(history)
-        meta["HISTORY"] = [*history, line]
+        meta["HISTORY"] = [*history, *cards]
     return ccd

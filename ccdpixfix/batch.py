@@ -25,6 +25,7 @@ from astropy.io import fits
 from .flags import PixelFlag
 from .images import is_image_name, read_image, sidecar_path, write_image, write_sidecar
 from .io import (
+    OUTPUT_EXTENSIONS,
     OutputRules,
     check_image_size,
     fixed_hdulist,
@@ -128,8 +129,33 @@ def check_options(options):
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class FileSettings:
+    """How a file is read and written: which image, which planes, compressed."""
+
+    hdu: int | str | None = None
+    planes: tuple = OUTPUT_EXTENSIONS
+    compress: bool = False
+
+    def __post_init__(self):
+        unknown = set(self.planes) - set(OUTPUT_EXTENSIONS)
+        if unknown:
+            raise ValueError(
+                f"planes must be among {OUTPUT_EXTENSIONS}, got {sorted(unknown)}"
+            )
+
+
 def fix_file(
-    path, bpm, output_dir, *, overwrite=False, skip_existing=False, hdu=None, **options
+    path,
+    bpm,
+    output_dir,
+    *,
+    overwrite=False,
+    skip_existing=False,
+    hdu=None,
+    planes=OUTPUT_EXTENSIONS,
+    compress=False,
+    **options,
 ):
     """Fix one FITS, TIFF or PNG file and write it to ``output_dir``.
 
@@ -148,6 +174,11 @@ def fix_file(
         ``"skipped"`` (to resume an interrupted batch).
     hdu : int or str, optional
         Index or EXTNAME of the image; by default the first image.
+    planes : tuple of str, optional
+        Extensions written beside a FITS image, among ``MASK``, ``UNCERT``
+        and ``FLAGS`` (all by default; a TIFF or PNG sidecar has them all).
+    compress : bool, optional
+        Write the FITS image and planes tile-compressed, losslessly.
     **options
         Passed to `fix_pixels` (``transients``, ``replace``, ``threshold``...).
 
@@ -161,10 +192,11 @@ def fix_file(
     """
     check_options(options)
     rules = OutputRules(overwrite=overwrite).protecting([path])
-    return _fix_one(path, bpm, output_dir, rules, skip_existing, hdu, options)
+    settings = FileSettings(hdu, tuple(planes), compress)
+    return _fix_one(path, bpm, output_dir, rules, skip_existing, settings, options)
 
 
-def _fix_one(path, bpm, output_dir, rules, skip_existing, hdu, options):
+def _fix_one(path, bpm, output_dir, rules, skip_existing, settings, options):
     """`fix_file` under a run's rules."""
     start = time.perf_counter()
     target = output_path(path, output_dir)
@@ -175,7 +207,9 @@ def _fix_one(path, bpm, output_dir, rules, skip_existing, hdu, options):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result["counts"] = _fix_and_write(path, target, bpm, rules, hdu, options)
+            result["counts"] = _fix_and_write(
+                path, target, bpm, rules, settings, options
+            )
             result["status"] = "ok"
         except MemoryError as error:
             # Checked from the header before reading, or met while fixing.
@@ -203,7 +237,7 @@ def _os_error_line(error, target):
     return _one_line(error)
 
 
-def _fix_and_write(path, target, bpm, rules, hdu, options):
+def _fix_and_write(path, target, bpm, rules, settings, options):
     if not Path(path).is_file():
         raise ValueError("no such file")
     if target.resolve() == Path(path).resolve():
@@ -214,14 +248,20 @@ def _fix_and_write(path, target, bpm, rules, hdu, options):
         return _fix_image(path, target, bpm, rules, options)
     rules.check(target)
     with fits.open(path, memmap=False) as hdulist:
-        index = image_hdu_index(hdulist, hdu)
+        index = image_hdu_index(hdulist, settings.hdu)
         check_image_size(hdulist[index])
         frame = frame_from_hdu(hdulist[index])
         fixed = fix_pixels(frame, bpm, **options)
         # Checksums only where the input had them (then they are updated):
         # every other card stays as it was.
         write_hdulist_atomic(
-            fixed_hdulist(hdulist, index, fixed),
+            fixed_hdulist(
+                hdulist,
+                index,
+                fixed,
+                planes=settings.planes,
+                compress=settings.compress,
+            ),
             target,
             checksum=_has_checksum(hdulist[index]),
             rules=rules,
@@ -261,6 +301,8 @@ def fix_files(
     overwrite=False,
     skip_existing=False,
     hdu=None,
+    planes=OUTPUT_EXTENSIONS,
+    compress=False,
     protect=(),
     cluster_timeout=60.0,
     **options,
@@ -285,7 +327,7 @@ def fix_files(
         files themselves; a task whose worker dies is run again elsewhere.
     progress : callable, optional
         Called with each result as it completes.
-    overwrite, skip_existing, hdu
+    overwrite, skip_existing, hdu, planes, compress
         As for `fix_file`.
     protect : list of path-like, optional
         Other files never to write over (the map's file, say).
@@ -331,7 +373,7 @@ def fix_files(
         "output_dir": output_dir,
         "rules": rules,
         "skip_existing": skip_existing,
-        "hdu": hdu,
+        "settings": FileSettings(hdu, tuple(planes), compress),
         "options": options,
     }
 
@@ -386,7 +428,7 @@ def _run_work(work, path, bpm):
         work["output_dir"],
         work["rules"],
         work["skip_existing"],
-        work["hdu"],
+        work["settings"],
         work["options"],
     )
 

@@ -5,6 +5,7 @@ usage error (bad arguments, an unreadable map).
 """
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 from . import _commands as handlers
 from ._commands import UsageError
 from ._version import __version__
+from .io import OUTPUT_EXTENSIONS
 
 __all__ = ["main"]
 
@@ -213,10 +215,24 @@ def _parser():
         metavar="SIGMA",
         help="detection threshold in units of the pixel noise (default: 5)",
     )
+    _step_options(fix)
     fix.add_argument(
         "--hdu",
         metavar="NAME_OR_INDEX",
         help="image to process (default: the first image)",
+    )
+    fix.add_argument(
+        "--compress",
+        action="store_true",
+        help="write the fixed frames tile-compressed, losslessly (GZIP_2): "
+        "about half the size for float32 frames",
+    )
+    fix.add_argument(
+        "--planes",
+        default=",".join(OUTPUT_EXTENSIONS),
+        metavar="LIST",
+        help="extensions to write beside the image, comma-separated, from "
+        f"{','.join(OUTPUT_EXTENSIONS)} (default: all); 'none' for none",
     )
     fix.add_argument(
         "--scheduler",
@@ -294,6 +310,60 @@ def _stop_on_signals():
     return previous
 
 
+def _step_options(fix):
+    """Options of `fix_pixels` a user tunes, with its defaults."""
+    import inspect
+
+    from .pipeline import fix_pixels
+
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(fix_pixels).parameters.items()
+    }
+    fix.add_argument(
+        "--contrast",
+        type=float,
+        default=defaults["contrast"],
+        metavar="RATIO",
+        help="how much sharper than a star a transient must be: its excess "
+        "over its neighbours divided by theirs over the background (default: "
+        f"{defaults['contrast']:g}; a centred star of FWHM 1.5 px reaches 3; "
+        "raise it for undersampled frames)",
+    )
+    fix.add_argument(
+        "--method",
+        choices=("median", "mean"),
+        default=defaults["method"],
+        help="estimate of a replaced pixel from its good neighbours "
+        f"(default: {defaults['method']})",
+    )
+    fix.add_argument(
+        "--warm-is-bad",
+        action="store_true",
+        help="mask and replace the map's WARM pixels too (for frames that are "
+        "not dark-subtracted)",
+    )
+    fix.add_argument(
+        "--saturation",
+        type=float,
+        metavar="ADU",
+        help="level at which a pixel is saturated (default: SATURATE in the "
+        "header, else the largest value of an integer type)",
+    )
+    fix.add_argument(
+        "--gain",
+        type=float,
+        metavar="E_PER_ADU",
+        help="gain in e-/ADU, overriding the header (EGAIN, GAIN)",
+    )
+    fix.add_argument(
+        "--read-noise",
+        type=float,
+        metavar="ELECTRONS",
+        help="read noise in e-, overriding the header (RDNOISE)",
+    )
+
+
 def main(argv=None) -> int:
     """Run the command line; return the exit status.
 
@@ -308,6 +378,11 @@ def main(argv=None) -> int:
     previous = _stop_on_signals()
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        # The reader (head, less) has gone: nothing more to say to it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except UsageError as error:
         print(f"ccdpixfix {args.command}: error: {error}", file=sys.stderr)
         return 2

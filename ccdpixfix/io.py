@@ -388,7 +388,7 @@ def _flags_hdu(flags):
     return hdu
 
 
-def fixed_hdulist(hdulist, index, fixed):
+def fixed_hdulist(hdulist, index, fixed, *, planes=OUTPUT_EXTENSIONS, compress=False):
     """The output file: the input's HDUs with the image replaced, plus planes.
 
     The repaired image keeps the input HDU's kind (primary, extension or
@@ -396,7 +396,8 @@ def fixed_hdulist(hdulist, index, fixed):
     step's HISTORY lines appended; only structural cards (BITPIX, BZERO,
     BSCALE, ...) follow the new data type. Extensions ``MASK`` (uint8),
     ``UNCERT`` and ``FLAGS`` (uint16) are appended, replacing any of the
-    same names.
+    same names. ``planes`` chooses which of them are written; with
+    ``compress`` the image and the planes are tile-compressed losslessly.
     """
     from astropy.io import fits
 
@@ -406,10 +407,12 @@ def fixed_hdulist(hdulist, index, fixed):
     if data.dtype.kind == "f":
         # BLANK marks missing integers; float data carry NaN instead.
         header.remove("BLANK", ignore_missing=True)
-    if isinstance(source, fits.CompImageHDU):
-        image = fits.CompImageHDU(
-            data, header=header, compression_type="GZIP_2", quantize_level=0.0
-        )
+    if "BUNIT" not in header:
+        # CCDData.read needs a unit; a frame without one was read as ADU.
+        header["BUNIT"] = (fixed.unit.to_string(), "added by ccdpixfix (none given)")
+        header.add_history(f"ccdpixfix: BUNIT = '{fixed.unit}' added (none given)")
+    if isinstance(source, fits.CompImageHDU) or compress:
+        image = _compressed(data, header)
     elif isinstance(source, fits.PrimaryHDU):
         image = fits.PrimaryHDU(data, header=header)
     else:
@@ -421,18 +424,35 @@ def fixed_hdulist(hdulist, index, fixed):
     ]
     if not isinstance(hdus[0], fits.PrimaryHDU):
         hdus.insert(0, fits.PrimaryHDU())
-    mask = fits.ImageHDU(np.asarray(fixed.mask, dtype=np.uint8), name="MASK")
-    planes = [mask]
-    if fixed.uncertainty is not None:
+    extensions = []
+    if "MASK" in planes:
+        extensions.append(
+            fits.ImageHDU(np.asarray(fixed.mask, dtype=np.uint8), name="MASK")
+        )
+    if "UNCERT" in planes and fixed.uncertainty is not None:
         uncertainty = fits.ImageHDU(
             np.asarray(fixed.uncertainty.array, dtype=data.dtype), name="UNCERT"
         )
         uncertainty.header["UTYPE"] = type(fixed.uncertainty).__name__
-        planes.append(uncertainty)
-    planes.append(_flags_hdu(fixed.flags))
+        extensions.append(uncertainty)
+    if "FLAGS" in planes:
+        extensions.append(_flags_hdu(fixed.flags))
+    if compress:
+        extensions = [
+            _compressed(hdu.data, hdu.header, name=hdu.name) for hdu in extensions
+        ]
     for hdu in hdus:
         repair_header(hdu.header)
-    return fits.HDUList(hdus + planes)
+    return fits.HDUList(hdus + extensions)
+
+
+def _compressed(data, header, name=None):
+    """A lossless tile-compressed HDU (GZIP_2, floats not quantised)."""
+    from astropy.io import fits
+
+    return fits.CompImageHDU(
+        data, header=header, name=name, compression_type="GZIP_2", quantize_level=0.0
+    )
 
 
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")

@@ -54,16 +54,20 @@ def assert_header_kept(original, written):
     after = [
         c
         for c in cards(written)
-        if c[0] not in STRUCTURAL and not (c[0] == "HISTORY" and c in _ours(written))
+        if c[0] not in STRUCTURAL
+        and not (c[0] == "HISTORY" and c in _ours(written))
+        and not (c[0] == "BUNIT" and "BUNIT" not in original)
     ]
     assert after == before
+    # a frame without a unit gets ADU, said so, so that CCDData.read works
+    assert written.get("BUNIT") == original.get("BUNIT", "adu")
     assert any("ccdpixfix" in str(value) for value in written["HISTORY"])
 
 
 def _ours(header):
     """The HISTORY cards ccdpixfix added (the wrapped fix_pixels record)."""
     history = [c for c in cards(header) if c[0] == "HISTORY"]
-    start = next(i for i, c in enumerate(history) if str(c[1]).startswith("ccdpixfix "))
+    start = next(i for i, c in enumerate(history) if str(c[1]).startswith("ccdpixfix"))
     # the record wraps over several cards, which astropy appends last
     return history[start:]
 
@@ -206,8 +210,8 @@ def test_overwrite_rules_and_report(night, tmp_path):
     assert third.returncode == 0
     # the output directory may not be the input's: the input would be lost
     inplace = run("fix", frame, "-o", frame.parent, "--overwrite")
-    assert inplace.returncode == 1
-    assert "replace the input" in inplace.stderr
+    assert inplace.returncode == 2  # a usage error, before any work
+    assert "every output would replace its input" in inplace.stderr
 
 
 def test_shape_mismatch_with_the_map(night, tmp_path):
@@ -222,9 +226,22 @@ def test_shape_mismatch_with_the_map(night, tmp_path):
         "-o",
         tmp_path / "out",
     )
-    assert result.returncode == 1
-    assert "small.fits" in result.stderr and "(128, 128)" in result.stderr
-    assert "Traceback" not in result.stderr
+    # the first frame tells a batch-wide problem: one usage error, no work
+    assert result.returncode == 2
+    assert "small.fits" in result.stderr and "128 x 128" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+    # a later frame of another shape is that frame's problem
+    mixed = run(
+        "fix",
+        root / "lights" / "light1.fits",
+        tmp_path / "small.fits",
+        "--bpm",
+        root / "bpm.fits",
+        "-o",
+        tmp_path / "out",
+    )
+    assert mixed.returncode == 1
+    assert "small.fits" in mixed.stderr and "(128, 128)" in mixed.stderr
 
 
 def test_compressed_multi_extension_and_float_inputs(night, tmp_path):
@@ -265,7 +282,8 @@ def test_compressed_multi_extension_and_float_inputs(night, tmp_path):
     named = run("fix", mef, "--hdu", "SCI", "-o", tmp_path / "named")
     assert named.returncode == 0, named.stderr
     missing = run("fix", mef, "--hdu", "NOPE", "-o", tmp_path / "none")
-    assert missing.returncode == 1 and "NOPE" in missing.stderr
+    assert missing.returncode == 2 and "--hdu NOPE" in missing.stderr
+    assert not (tmp_path / "none").exists()  # found before any work
 
 
 def test_parallel_jobs_give_the_same_files(night, tmp_path):
