@@ -167,14 +167,19 @@ def uncertainty_sigma(ccd, *, native=False):
     unc = ccd.uncertainty
     if unc is None:
         return None
+    if np.shape(unc.array) != np.shape(ccd.data):
+        raise ValueError(
+            f"uncertainty shape {np.shape(unc.array)} does not match data shape "
+            f"{np.shape(ccd.data)}"
+        )
+    return _sigma_of(unc, native)
+
+
+def _sigma_of(unc, native):
+    """Standard deviation per pixel from an uncertainty object."""
     values = np.asarray(unc.array)
     dtype = np.result_type(values.dtype, np.float32) if native else np.float64
     values = values.astype(np.dtype(dtype).newbyteorder("="), copy=False)
-    if values.shape != np.shape(ccd.data):
-        raise ValueError(
-            f"uncertainty shape {values.shape} does not match data shape "
-            f"{np.shape(ccd.data)}"
-        )
     if isinstance(unc, StdDevUncertainty):
         return values
     if isinstance(unc, VarianceUncertainty):
@@ -202,12 +207,17 @@ def _uncertainty_like(template, sigma):
         return StdDevUncertainty(
             np.asarray(sigma).astype(dtype, copy=False), copy=False
         )
+    # Pixels whose sigma is the template's own keep the template's value:
+    # squaring a square root is off by a rounding.
+    own = _sigma_of(template, native=True) == sigma
     sigma = np.asarray(sigma, dtype=np.float64)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         if isinstance(template, VarianceUncertainty):
-            return VarianceUncertainty((sigma**2).astype(dtype), copy=False)
-        inverse = np.where(sigma > 0, 1 / sigma**2, 0)
-        return InverseVariance(inverse.astype(dtype), copy=False)
+            values = (sigma**2).astype(dtype)
+        else:
+            values = np.where(sigma > 0, 1 / sigma**2, 0).astype(dtype)
+    values[own] = np.asarray(template.array)[own]
+    return type(template)(values, copy=False)
 
 
 def _copy_meta(meta):

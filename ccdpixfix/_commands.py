@@ -118,9 +118,11 @@ def demo(args):
 
 def bpm(args):
     from astropy.utils.exceptions import AstropyUserWarning
+    from astropy.wcs import FITSFixedWarning
 
     from .badpixels import make_bad_pixel_map
 
+    _check_engine(args)
     if args.cfa is not None:
         _checked_pattern(args.cfa)
     darks, missing_darks = _expand(args.darks, "bpm")
@@ -132,8 +134,14 @@ def bpm(args):
     _check_output(args.output, rules, "-o")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AstropyUserWarning)
+        # astropy's notes on mending a WCS (datfix...) say nothing of darks.
+        warnings.simplefilter("ignore", FITSFixedWarning)
         bpm = make_bad_pixel_map(
-            darks, flats or None, hot_rate=args.hot_rate, gain=args.gain, cfa=args.cfa
+            [_image_as_frame(path) for path in darks],
+            [_image_as_frame(path) for path in flats] or None,
+            hot_rate=args.hot_rate,
+            gain=args.gain,
+            cfa=args.cfa,
         )
     for warning in caught:
         print(f"ccdpixfix bpm: warning: {warning.message}", file=sys.stderr)
@@ -143,6 +151,42 @@ def bpm(args):
         print(f"note: {note}")
     print(f"written to {args.output}")
     return 0
+
+
+def _image_as_frame(path):
+    """A TIFF or PNG file read as a frame; a FITS path as it is."""
+    from .images import is_image_name, read_image
+
+    if not is_image_name(path):
+        return path
+    try:
+        frame = read_image(path)
+    except ImportError as error:
+        raise UsageError(str(error)) from None
+    except (OSError, ValueError) as error:
+        raise UsageError(f"{path}: {error}") from None
+    if frame.ndim != 2:
+        raise UsageError(
+            f"{path} is a colour image: a map is made from raw (grey or Bayer) "
+            "darks and flats, not from debayered ones"
+        )
+    return frame
+
+
+def _check_engine(args):
+    """Refuse an unknown CCDPIXFIX_ENGINE; say when the kernels compile."""
+    from .medians import needs_compiling
+
+    try:
+        compiling = needs_compiling()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if compiling and not getattr(args, "quiet", False):
+        print(
+            f"ccdpixfix {args.command}: compiling the pixel kernels (once, a few "
+            "seconds)...",
+            file=sys.stderr,
+        )
 
 
 def _hdu_argument(value):
@@ -164,6 +208,7 @@ def fix(args):
     from .images import is_image_name
     from .io import is_fits_name
 
+    _check_engine(args)
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if args.overwrite and args.skip_existing:
@@ -458,7 +503,12 @@ def plot(args):
         if _is_map(args.file):
             figure = plotting.plot_bad_pixel_map(BadPixelMap.read(args.file))
         else:
-            figure = plotting.plot_frame(_fixed_frame(args.file, args.hdu))
+            original = None
+            if args.original is not None:
+                original = _plain_frame(args.original, args.hdu)
+            figure = plotting.plot_frame(
+                _fixed_frame(args.file, args.hdu), original=original
+            )
     except (OSError, ValueError) as error:
         print(f"ccdpixfix plot: error: {args.file}: {error}", file=sys.stderr)
         return 1
@@ -484,14 +534,29 @@ def _fixed_frame(path, hdu):
 
     with fits.open(path) as hdulist:
         frame = frame_from_hdu(hdulist[image_hdu_index(hdulist, _hdu_argument(hdu))])
-        if "FLAGS" in hdulist:
-            flags = hdulist["FLAGS"].data
-            if flags is None or np.shape(flags) != np.shape(frame.data):
-                raise ValueError(
-                    "its FLAGS extension holds no flags of the image's shape"
-                )
-            frame.flags = as_flags(flags, "FLAGS")
+        if "FLAGS" not in hdulist:
+            raise ValueError(
+                "it has no FLAGS extension: it was not fixed by ccdpixfix (run "
+                "'ccdpixfix fix' on it first, and plot the fixed file)"
+            )
+        flags = hdulist["FLAGS"].data
+        if flags is None or np.shape(flags) != np.shape(frame.data):
+            raise ValueError("its FLAGS extension holds no flags of the image's shape")
+        frame.flags = as_flags(flags, "FLAGS")
     return frame
+
+
+def _plain_frame(path, hdu):
+    """The image of a file, to draw beside its fixed version."""
+    from astropy.io import fits
+
+    from .io import frame_from_hdu, image_hdu_index
+
+    try:
+        with fits.open(path) as hdulist:
+            return frame_from_hdu(hdulist[image_hdu_index(hdulist, _hdu_argument(hdu))])
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--original {path}: {error}") from None
 
 
 def info(args):

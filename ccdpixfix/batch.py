@@ -28,6 +28,7 @@ from .io import (
     OUTPUT_EXTENSIONS,
     OutputRules,
     check_image_size,
+    companion_uncertainty,
     fixed_hdulist,
     frame_from_hdu,
     image_hdu_index,
@@ -251,6 +252,11 @@ def _fix_and_write(path, target, bpm, rules, settings, options):
         index = image_hdu_index(hdulist, settings.hdu)
         check_image_size(hdulist[index])
         frame = frame_from_hdu(hdulist[index])
+        companion = companion_uncertainty(hdulist, index)
+        if companion is not None:
+            frame.uncertainty, uncertainty_at = companion
+            name = hdulist[uncertainty_at].name
+            frame.meta.add_history(f"ccdpixfix: uncertainty from extension {name}")
         fixed = fix_pixels(frame, bpm, **options)
         # Checksums only where the input had them (then they are updated):
         # every other card stays as it was.
@@ -261,6 +267,7 @@ def _fix_and_write(path, target, bpm, rules, settings, options):
                 fixed,
                 planes=settings.planes,
                 compress=settings.compress,
+                uncertainty_at=None if companion is None else uncertainty_at,
             ),
             target,
             checksum=_has_checksum(hdulist[index]),

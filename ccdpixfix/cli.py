@@ -279,6 +279,12 @@ def _parser():
         metavar="NAME_OR_INDEX",
         help="image to draw (default: the first image)",
     )
+    plot.add_argument(
+        "--original",
+        type=Path,
+        metavar="RAW.fits",
+        help="the frame before it was fixed: the zooms show it beside the fixed one",
+    )
     plot.set_defaults(handler=handlers.plot)
 
     info = command(

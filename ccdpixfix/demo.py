@@ -48,12 +48,16 @@ def _frame_table(rows):
             f"{s['bright_stars_hit'] * 100:>9.1f}%{s['replaced_within_3sigma']:>10.3f}"
             f"{s['mse_before']:>12.1f}{s['mse_after']:>8.2f}"
         )
-    lines.append(
-        "  recall: fraction of true defects flagged (transients above 5 sigma);"
-    )
-    lines.append("  stars hit: bright stars with a false flag within 1.5 FWHM;")
-    lines.append("  MSE: mean squared error against the defect-free image, in units of")
-    lines.append("  the background noise variance (1.0 would be the noise itself).")
+    lines += [
+        "  persist.: fraction of the persistent defects (hot, dead, ...) flagged;",
+        "  transient: fraction of cosmic rays and one-exposure hot pixels above",
+        "    5 sigma flagged;",
+        "  false/Mpx: pixels flagged that hold no defect, per million pixels;",
+        "  stars hit: bright stars with a false flag within 1.5 FWHM;",
+        "  repl<3sig: fraction of replaced pixels within 3 sigma of the true value;",
+        "  MSE: mean squared error against the defect-free image, in units of",
+        "    the background noise variance (1.0 would be the noise itself).",
+    ]
     return lines
 
 

@@ -377,6 +377,40 @@ def frame_from_hdu(hdu):
     return CCDData(data, unit=unit, meta=header, wcs=wcs)
 
 
+#: Extensions that carry an image's uncertainty in multi-extension files:
+#: variance (Gemini's VAR) or standard deviation (ERR).
+UNCERTAINTY_EXTENSIONS = {"VAR": "variance", "ERR": "standard deviation"}
+
+
+def companion_uncertainty(hdulist, index):
+    """The uncertainty an image's own extension gives, or None.
+
+    A multi-extension file (Gemini GMOS, for instance) may keep each image's
+    variance in an extension ``VAR`` (or its standard deviation in ``ERR``)
+    with the image's ``EXTVER`` and shape.
+
+    Returns
+    -------
+    tuple or None
+        ``(uncertainty, position)``: a `~astropy.nddata.VarianceUncertainty`
+        or `~astropy.nddata.StdDevUncertainty`, and the extension's index.
+    """
+    from astropy.nddata import StdDevUncertainty, VarianceUncertainty
+
+    image = hdulist[index]
+    version = image.header.get("EXTVER", 1)
+    for position, hdu in enumerate(hdulist):
+        if position == index or hdu.name not in UNCERTAINTY_EXTENSIONS:
+            continue
+        if not hdu.is_image or hdu.header.get("EXTVER", 1) != version:
+            continue
+        if hdu.data is None or hdu.data.shape != image.data.shape:
+            continue
+        kind = VarianceUncertainty if hdu.name == "VAR" else StdDevUncertainty
+        return kind(np.asarray(hdu.data, dtype=np.float32)), position
+    return None
+
+
 def _flags_hdu(flags):
     from astropy.io import fits
 
@@ -388,7 +422,15 @@ def _flags_hdu(flags):
     return hdu
 
 
-def fixed_hdulist(hdulist, index, fixed, *, planes=OUTPUT_EXTENSIONS, compress=False):
+def fixed_hdulist(
+    hdulist,
+    index,
+    fixed,
+    *,
+    planes=OUTPUT_EXTENSIONS,
+    compress=False,
+    uncertainty_at=None,
+):
     """The output file: the input's HDUs with the image replaced, plus planes.
 
     The repaired image keeps the input HDU's kind (primary, extension or
@@ -398,6 +440,8 @@ def fixed_hdulist(hdulist, index, fixed, *, planes=OUTPUT_EXTENSIONS, compress=F
     ``UNCERT`` and ``FLAGS`` (uint16) are appended, replacing any of the
     same names. ``planes`` chooses which of them are written; with
     ``compress`` the image and the planes are tile-compressed losslessly.
+    ``uncertainty_at`` is the index of the input's own uncertainty extension
+    (`companion_uncertainty`), which then holds the updated uncertainty.
     """
     from astropy.io import fits
 
@@ -422,6 +466,11 @@ def fixed_hdulist(hdulist, index, fixed, *, planes=OUTPUT_EXTENSIONS, compress=F
         for position, hdu in enumerate(hdulist)
         if position == index or hdu.name not in OUTPUT_EXTENSIONS
     ]
+    if uncertainty_at is not None and fixed.uncertainty is not None:
+        source = hdulist[uncertainty_at]
+        values = np.asarray(fixed.uncertainty.array, dtype=np.float32)
+        updated = type(source)(values, header=source.header.copy())
+        hdus[hdus.index(source)] = updated
     if not isinstance(hdus[0], fits.PrimaryHDU):
         hdus.insert(0, fits.PrimaryHDU())
     extensions = []

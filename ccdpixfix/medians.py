@@ -13,6 +13,7 @@ reference.
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -68,9 +69,24 @@ def engine():
     >>> engine() in ("numba", "numpy")
     True
     """
-    if _compiled is None or os.environ.get("CCDPIXFIX_ENGINE", "").lower() == "numpy":
+    chosen = os.environ.get("CCDPIXFIX_ENGINE", "").strip().lower()
+    if chosen not in ("", "numba", "numpy"):
+        raise ValueError(f"CCDPIXFIX_ENGINE must be 'numba' or 'numpy', not {chosen!r}")
+    if _compiled is None or chosen == "numpy":
         return "numpy"
     return "numba"
+
+
+def needs_compiling():
+    """Whether the compiled kernels have no cache yet (the first call compiles).
+
+    numba caches them beside the package (``__pycache__``); where that is
+    not writable it compiles them again in every new process.
+    """
+    if engine() != "numba":
+        return False
+    cache = Path(_compiled.__file__).parent / "__pycache__"
+    return not any(cache.glob("_compiled*.nbi"))
 
 
 def _float_type(data):

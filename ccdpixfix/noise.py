@@ -31,6 +31,7 @@ __all__ = [
     "fit_rows",
     "frame_noise",
     "header_gain",
+    "header_read_noise",
     "residual_factor",
     "robust_sigma",
 ]
@@ -136,7 +137,8 @@ def _header_float(header, key):
     return value if np.isfinite(value) and value > 0 else None
 
 
-def _header_read_noise(header):
+def header_read_noise(header):
+    """Read noise (e-) from the header (RDNOISE, READNOIS, ...), else None."""
     for key in _READ_NOISE_KEYS:
         value = _header_float(header, key)
         if value is not None:
@@ -228,7 +230,7 @@ class NoiseModel:
         # Values given by the caller are trusted; header keywords are checked.
         explicit = gain is not None and read_noise is not None
         gain = header_gain(header) if gain is None else float(gain)
-        read_noise = _header_read_noise(header) if read_noise is None else read_noise
+        read_noise = header_read_noise(header) if read_noise is None else read_noise
         if gain is None or read_noise is None:
             return None
         if unit is not None and u.Unit(unit) == u.electron:

@@ -27,6 +27,9 @@ FLAG_COLOURS = {
 }
 _ZOOM = 32
 _MARKER_SIZE = 6
+# Above this many pixels of one kind, open squares merge into a blot that
+# hides the image: they are drawn as small filled dots instead.
+_MANY_MARKERS = 2000
 
 
 def _figure(**options):
@@ -50,17 +53,19 @@ def _mark_flags(ax, flags, offset=(0, 0), size=_MARKER_SIZE):
     """Scatter the flagged pixels of each kind in its colour."""
     for flag, colour in FLAG_COLOURS.items():
         rows, cols = np.nonzero((flags & np.uint16(flag)) != 0)
-        if rows.size:
-            ax.scatter(
-                cols + offset[1],
-                rows + offset[0],
-                s=size,
-                marker="s",
-                facecolors="none",
-                edgecolors=colour,
-                linewidths=0.7,
-                label=f"{flag.name} ({rows.size})",
-            )
+        if not rows.size:
+            continue
+        many = rows.size > _MANY_MARKERS
+        ax.scatter(
+            cols + offset[1],
+            rows + offset[0],
+            s=0.5 if many else size,
+            marker="s",
+            facecolors=colour if many else "none",
+            edgecolors="none" if many else colour,
+            linewidths=0 if many else 0.7,
+            label=f"{flag.name} ({rows.size})",
+        )
 
 
 def _worst_windows(flags, count=3, size=_ZOOM):
@@ -129,7 +134,9 @@ def _grey(ccd):
     return grey, f"mean of {data.shape[0]} colour planes; flags of any plane"
 
 
-def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100, figure=None):
+def plot_frame(
+    ccd, *, original=None, threshold=5.0, figsize=(13.0, 8.0), dpi=100, figure=None
+):
     """A figure of a frame and what was flagged in it.
 
     The image with an astronomical stretch (z-scale, asinh) and the flagged
@@ -142,6 +149,9 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100, figure=None)
     ccd : `~astropy.nddata.CCDData`
         A frame, usually the output of `fix_pixels` (its ``flags`` are
         marked; a frame without flags is shown as it is).
+    original : `~astropy.nddata.CCDData` or array, optional
+        The frame before it was fixed: the zooms then show it beside the
+        fixed one ("before" and "after").
     threshold : float, optional
         Detection threshold drawn on the histogram, in sigma.
     figsize : tuple of float, optional
@@ -177,7 +187,18 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100, figure=None)
     )
     if figure is None:
         figure = _figure(figsize=figsize, dpi=dpi)
-    grid = figure.add_gridspec(3, 3, width_ratios=[2.2, 1, 1])
+    before = None
+    if original is not None:
+        before = np.asarray(getattr(original, "data", original), dtype=np.float64)
+        if before.ndim == 3:
+            before = np.nanmean(before, axis=0)
+        if before.shape != data.shape:
+            raise ValueError(
+                f"the original frame's shape {before.shape} is not the fixed "
+                f"frame's {data.shape}"
+            )
+    ratios = [2.2, 1, 1] if before is None else [2.2, 1, 1, 1]
+    grid = figure.add_gridspec(3, len(ratios), width_ratios=ratios)
     main = figure.add_subplot(grid[:, 0])
     main.imshow(data, origin="lower", cmap="gray", norm=norm, interpolation="nearest")
     _mark_flags(main, flags)
@@ -185,23 +206,26 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100, figure=None)
     if flags.any():
         main.legend(loc="upper right", fontsize=7, framealpha=0.7, markerscale=2)
     windows = _worst_windows(flags)
+    panels = [(data, "")] if before is None else [(before, "before "), (data, "after ")]
     for position, (y0, x0, h, w) in enumerate(windows):
-        ax = figure.add_subplot(grid[position, 1])
-        ax.imshow(
-            data[y0 : y0 + h, x0 : x0 + w],
-            origin="lower",
-            cmap="gray",
-            norm=norm,
-            interpolation="nearest",
-            extent=(x0 - 0.5, x0 + w - 0.5, y0 - 0.5, y0 + h - 0.5),
-        )
-        _mark_flags(ax, flags[y0 : y0 + h, x0 : x0 + w], offset=(y0, x0), size=40)
-        ax.set_title(f"zoom x={x0}, y={y0}", fontsize=8)
-        ax.tick_params(labelsize=6)
+        for column, (image, label) in enumerate(panels, start=1):
+            ax = figure.add_subplot(grid[position, column])
+            ax.imshow(
+                image[y0 : y0 + h, x0 : x0 + w],
+                origin="lower",
+                cmap="gray",
+                norm=norm,
+                interpolation="nearest",
+                extent=(x0 - 0.5, x0 + w - 0.5, y0 - 0.5, y0 + h - 0.5),
+            )
+            window_flags = flags[y0 : y0 + h, x0 : x0 + w]
+            _mark_flags(ax, window_flags, offset=(y0, x0), size=40)
+            ax.set_title(f"{label}zoom x={x0}, y={y0}", fontsize=8)
+            ax.tick_params(labelsize=6)
         main.add_patch(
             _rectangle((x0, y0), w, h, fill=False, edgecolor="white", linewidth=0.8)
         )
-    histogram = figure.add_subplot(grid[:, 2])
+    histogram = figure.add_subplot(grid[:, len(ratios) - 1])
     residual = _residuals(ccd, flags)
     if residual.size:
         limit = max(threshold * 2, 10)
@@ -214,6 +238,15 @@ def plot_frame(ccd, *, threshold=5.0, figsize=(13.0, 8.0), dpi=100, figure=None)
     histogram.set_title(f"threshold ±{threshold:g} sigma", fontsize=9)
     figure.tight_layout()
     return figure
+
+
+def _detection_limit(meta):
+    """Smallest excess dark current (e-/s) the darks could tell from noise."""
+    noise, gain = meta.get("dark_noise"), meta.get("gain")
+    significance = meta.get("parameters", {}).get("significance")
+    if None in (noise, gain, significance) or meta.get("dark_noise_unit") != "ADU/s":
+        return None
+    return float(significance) * float(noise) * float(gain)
 
 
 def plot_bad_pixel_map(bpm, *, figsize=(13.0, 5.0), dpi=100, figure=None):
@@ -282,6 +315,14 @@ def plot_bad_pixel_map(bpm, *, figsize=(13.0, 5.0), dpi=100, figure=None):
         unit = history.get("unit", "e-/s")
         parameters = bpm.meta.get("parameters", {})
         if unit == "e-/s":
+            limit = _detection_limit(bpm.meta)
+            if limit is not None:
+                rates.axvline(
+                    limit,
+                    color="black",
+                    linestyle=":",
+                    label=f"detection limit {limit:.2g} {unit}",
+                )
             for key, colour in (("warm_rate", "orange"), ("hot_rate", "red")):
                 if key in parameters:
                     rates.axvline(
