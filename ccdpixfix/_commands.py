@@ -19,7 +19,7 @@ import numpy as np
 from ._version import __version__
 from .cfa import cfa_pattern
 
-__all__ = ["UsageError", "bpm", "demo", "fix", "info", "plot"]
+__all__ = ["UsageError", "bpm", "demo", "fix", "info", "night", "plot"]
 
 
 # The client's own timeout is given a few seconds more before we give up on it.
@@ -57,27 +57,23 @@ def _check_output(path, rules, what="output"):
         raise UsageError(f"{what}: the directory {parent} does not exist")
 
 
-def _expand(arguments, command):
+def _expand(arguments, command, take=("any",), quiet=False):
     """Files named by the arguments: files, directories and glob patterns.
 
-    Returns the files (each once, in order) and the number of arguments that
-    matched nothing (reported on stderr).
-    """
-    from .images import is_image_name
-    from .io import is_fits_name
+    A directory is sorted by the frames' headers (`ccdpixfix.night`): only
+    the kinds in ``take`` are taken from it, and a table says what was taken
+    and what was left out, and why. Files and patterns are taken as given.
 
-    files, missing, seen = [], 0, set()
+    Returns the files (each once, in order), the number of arguments that
+    matched nothing (reported on stderr), and what each file was taken as
+    (``"dark"``, ``"flat"``, ``"light"``, or ``"any"`` where nothing says).
+    """
+    files, missing, seen, uses = [], 0, set(), {}
     for argument in arguments:
         if os.path.isdir(argument):
-            # Hidden files are left out as a shell's * does: among them the
-            # temporaries of a run that was killed.
-            found = sorted(
-                str(path)
-                for path in Path(argument).iterdir()
-                if path.is_file()
-                and not path.name.startswith(".")
-                and (is_fits_name(path) or is_image_name(path))
-            )
+            taken = _from_directory(argument, command, take, quiet)
+            uses.update(taken)
+            found = list(taken)
         elif not os.path.exists(argument) and glob.has_magic(argument):
             found = sorted(glob.glob(argument))
         else:
@@ -99,7 +95,32 @@ def _expand(arguments, command):
                 continue
             seen.add(key)
             files.append(path)
-    return files, missing
+    return files, missing, uses
+
+
+def _from_directory(directory, command, take, quiet):
+    """The files of a directory that ``command`` takes, with its table."""
+    from .images import is_image_name
+    from .night import sort_night, summary_lines
+
+    # Hidden files are left out as a shell's * does: among them the
+    # temporaries of a run that was killed. TIFF and PNG files have no
+    # header to tell their kind: they are taken.
+    images = sorted(
+        str(path)
+        for path in Path(directory).iterdir()
+        if path.is_file() and not path.name.startswith(".") and is_image_name(path)
+    )
+    night = sort_night(directory)
+    uses = {f.path: f.use for f in night if f.use in take or f.use == "any"}
+    # Taken, to be reported as failed like any bad file (bpm leaves it out).
+    uses.update(
+        {f.path: "unreadable" for f in night if f.reason.startswith("unreadable")}
+    )
+    if not quiet and any(f.use != "any" for f in night):
+        print(f"{directory}: frames sorted by IMAGETYP")
+        print("\n".join(summary_lines(night, take)))
+    return {**dict(sorted(uses.items())), **dict.fromkeys(images, "any")}
 
 
 def demo(args):
@@ -117,40 +138,31 @@ def demo(args):
 
 
 def bpm(args):
-    from astropy.utils.exceptions import AstropyUserWarning
-    from astropy.wcs import FITSFixedWarning
-
-    from .badpixels import make_bad_pixel_map
-
     _check_engine(args)
     if args.cfa is not None:
         _checked_pattern(args.cfa)
-    darks, missing_darks = _expand(args.darks, "bpm")
-    flats, missing_flats = _expand(args.flats, "bpm")
-    if missing_darks or missing_flats or not darks:
+    darks, missing_darks, uses = _expand(args.darks, "bpm", take=("dark", "flat"))
+    if args.flats:
+        flats, missing_flats, _ = _expand(args.flats, "bpm", take=("flat",))
+    else:
+        # A night's folder given as DARK: its flats go to the map as flats.
+        flats, missing_flats = [p for p in darks if uses.get(p) == "flat"], 0
+    darks = [path for path in darks if uses.get(path) not in ("flat", "unreadable")]
+    unreadable = [path for path, use in uses.items() if use == "unreadable"]
+    for path in unreadable:
+        print(f"ccdpixfix bpm: error: {path}: unreadable, left out", file=sys.stderr)
+    if missing_darks or missing_flats:
         raise UsageError("every DARK and --flats argument must name files")
+    if not darks:
+        raise UsageError("no dark among the files given")
     rules = _rules(args.overwrite, [*darks, *flats])
     # Checked before the map is computed: a bad output loses no work.
     _check_output(args.output, rules, "-o")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AstropyUserWarning)
-        # astropy's notes on mending a WCS (datfix...) say nothing of darks.
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        bpm = make_bad_pixel_map(
-            [_image_as_frame(path) for path in darks],
-            [_image_as_frame(path) for path in flats] or None,
-            hot_rate=args.hot_rate,
-            gain=args.gain,
-            cfa=args.cfa,
-        )
-    for warning in caught:
-        print(f"ccdpixfix bpm: warning: {warning.message}", file=sys.stderr)
+    bpm = _make_map(darks, flats, args, "bpm")
     bpm.write(args.output, overwrite=args.overwrite, rules=rules)
     print(bpm.summary())
-    for note in bpm.meta.get("notes", []):
-        print(f"note: {note}")
     print(f"written to {args.output}")
-    return 0
+    return 1 if unreadable else 0
 
 
 def _image_as_frame(path):
@@ -204,48 +216,42 @@ def _progress_bar(total, quiet):
 
 def fix(args):
     from .badpixels import BadPixelMap
-    from .batch import fix_files, outputs_of
-    from .images import is_image_name
-    from .io import is_fits_name
 
-    _check_engine(args)
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    if args.overwrite and args.skip_existing:
-        raise UsageError("--overwrite and --skip-existing contradict each other")
-    options = _step_options(args)
-    planes = _planes(args.planes)
+    options, planes = _batch_settings(args)
     bpm = None
     if args.bpm is not None:
         try:
             bpm = BadPixelMap.read(args.bpm)
         except (OSError, ValueError) as error:
             raise UsageError(f"cannot use --bpm {args.bpm}: {error}") from None
-    frames, missing = _expand(args.frames, "fix")
+    frames, missing, _ = _expand(args.frames, "fix", ("light",), args.quiet)
+    return _run_batch(frames, missing, bpm, args.bpm, args, options, planes)
+
+
+def _batch_settings(args):
+    """The checked options of a batch: those of `fix_pixels`, and the planes."""
+    _check_engine(args)
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.overwrite and args.skip_existing:
+        raise UsageError("--overwrite and --skip-existing contradict each other")
+    return _step_options(args), _planes(args.planes)
+
+
+def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
+    """Fix ``frames`` into ``args.output``: checks, progress, report, summary."""
+    from .batch import fix_files
+
     if not frames:
         raise UsageError("no frame to fix")
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise UsageError(f"-o {args.output} exists and is not a directory")
-    protect = [args.bpm] if args.bpm is not None else []
+    protect = [bpm_path] if bpm_path is not None else []
+    rules = _rules(args.overwrite, [*frames, *protect])
     if args.report is not None:
-        rules = _rules(args.overwrite, [*frames, *protect])
-        planned = {
-            os.path.abspath(target)
-            for frame in frames
-            for target in outputs_of(frame, args.output)
-        }
-        if os.path.abspath(args.report) in planned:
-            raise UsageError(f"--report {args.report} is also a fixed frame's name")
-        if is_fits_name(args.report) or is_image_name(args.report):
-            # A JSON report never takes the place of an image, even with
-            # --overwrite, which is for the fixed frames.
-            raise UsageError(
-                f"--report {args.report} is named like an image; the report is "
-                "JSON: name it REPORT.json"
-            )
-        _check_output(args.report, rules, "--report")
+        _check_report(args.report, frames, rules, args.output)
     jobs = _capped_jobs(args.jobs, len(frames))
-    _preflight(frames[0], bpm, args)
+    _preflight(frames[0], bpm, bpm_path, args)
     bar = _progress_bar(len(frames), args.quiet)
     finished, started = [], time.time()
 
@@ -254,12 +260,14 @@ def fix(args):
         bar.update(1)
         if result["status"] == "error":
             bar.write(
-                f"ccdpixfix fix: error: {result['input']}: {result['error']}",
+                f"ccdpixfix {args.command}: error: {result['input']}: "
+                f"{result['error']}",
                 file=sys.stderr,
             )
         for text in result["warnings"]:
             bar.write(
-                f"ccdpixfix fix: warning: {result['input']}: {text}", file=sys.stderr
+                f"ccdpixfix {args.command}: warning: {result['input']}: {text}",
+                file=sys.stderr,
             )
 
     client = _connect(args.scheduler, args.cluster_timeout) if args.scheduler else None
@@ -305,6 +313,98 @@ def fix(args):
             f"{args.output}"
         )
     return 1 if failed else 0
+
+
+def _check_report(path, frames, rules, output):
+    """A usage error for a --report that would take another file's place."""
+    from .batch import outputs_of
+    from .images import is_image_name
+    from .io import is_fits_name
+
+    planned = {
+        os.path.abspath(target)
+        for frame in frames
+        for target in outputs_of(frame, output)
+    }
+    if os.path.abspath(path) in planned:
+        raise UsageError(f"--report {path} is also a fixed frame's name")
+    if is_fits_name(path) or is_image_name(path):
+        # A JSON report never takes the place of an image, even with
+        # --overwrite, which is for the fixed frames.
+        raise UsageError(
+            f"--report {path} is named like an image; the report is JSON: name it "
+            "REPORT.json"
+        )
+    _check_output(path, rules, "--report")
+
+
+def night(args):
+    from .night import sort_night, summary_lines
+
+    options, planes = _batch_settings(args)
+    if not os.path.isdir(args.night):
+        raise UsageError(f"{args.night} is not a directory")
+    files = sort_night(args.night)
+    if not any(f.kind for f in files):
+        raise UsageError(
+            f"no file of {args.night} names its kind (IMAGETYP): give the darks to "
+            "'ccdpixfix bpm' and the frames to 'ccdpixfix fix'"
+        )
+    if not args.quiet:
+        print(f"{args.night}: frames sorted by IMAGETYP")
+        print("\n".join(summary_lines(files, ("dark", "flat", "light"))))
+    darks = [f.path for f in files if f.use == "dark"]
+    flats = [f.path for f in files if f.use == "flat"]
+    lights = [f.path for f in files if f.use == "light"]
+    lights += [f.path for f in files if f.reason.startswith("unreadable")]
+    if not darks:
+        raise UsageError(f"{args.night} holds no usable dark: the map needs darks")
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    map_path = Path(args.output) / "bpm.fits"
+    bpm = _night_map(map_path, darks, flats, args)
+    return _run_batch(lights, 0, bpm, map_path, args, options, planes)
+
+
+def _night_map(path, darks, flats, args):
+    """The night's map: made and written, or read again with --skip-existing."""
+    from .badpixels import BadPixelMap
+
+    if args.skip_existing and path.exists():
+        print(f"{path}: already there, used as the map")
+        return BadPixelMap.read(path)
+    rules = _rules(args.overwrite, [*darks, *flats])
+    _check_output(path, rules, "the map")
+    bpm = _make_map(darks, flats, args, "night")
+    bpm.write(path, overwrite=args.overwrite, rules=rules)
+    if not args.quiet:
+        print(bpm.summary())
+        print(f"map written to {path}")
+    return bpm
+
+
+def _make_map(darks, flats, args, command):
+    """make_bad_pixel_map on the files, its warnings as command-line lines."""
+    from astropy.utils.exceptions import AstropyUserWarning
+    from astropy.wcs import FITSFixedWarning
+
+    from .badpixels import make_bad_pixel_map
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AstropyUserWarning)
+        # astropy's notes on mending a WCS (datfix...) say nothing of darks.
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        bpm = make_bad_pixel_map(
+            [_image_as_frame(path) for path in darks],
+            [_image_as_frame(path) for path in flats] or None,
+            hot_rate=args.hot_rate,
+            gain=args.gain,
+            cfa=args.cfa,
+        )
+    for warning in caught:
+        print(f"ccdpixfix {command}: warning: {warning.message}", file=sys.stderr)
+    for note in bpm.meta.get("notes", []):
+        print(f"note: {note}")
+    return bpm
 
 
 def _step_options(args):
@@ -356,7 +456,7 @@ def _planes(text):
     return planes
 
 
-def _preflight(first, bpm, args):
+def _preflight(first, bpm, bpm_path, args):
     """Problems that would fail every frame, found on the first: usage errors.
 
     A wrong --hdu, a map of another detector, or an output directory that is
@@ -384,7 +484,7 @@ def _preflight(first, bpm, args):
         return  # a bad first file is that file's problem, reported with it
     if bpm is not None and shape[-2:] != bpm.shape:
         raise UsageError(
-            f"--bpm {args.bpm} is a map of {bpm.shape[1]} x {bpm.shape[0]} px; "
+            f"--bpm {bpm_path} is a map of {bpm.shape[1]} x {bpm.shape[0]} px; "
             f"the frames (first: {first}) are {shape[-1]} x {shape[-2]} px"
         )
 

@@ -28,6 +28,7 @@ examples:
 examples:
   ccdpixfix bpm darks/*.fits -o bpm.fits
   ccdpixfix bpm darks/ --flats flats/*.fits -o bpm.fits --overwrite
+  ccdpixfix bpm night/ -o bpm.fits      # darks and flats told by IMAGETYP
 """,
     "fix": """\
 examples:
@@ -36,10 +37,16 @@ examples:
   ccdpixfix fix raw.fits.fz --hdu SCI -o fixed/ --no-replace
   ccdpixfix fix /shared/night/ -o /shared/fixed/ --scheduler tcp://10.0.0.5:8786
 """,
+    "night": """\
+examples:
+  ccdpixfix night raw/2026-11-29/ -o reduced/2026-11-29/
+  ccdpixfix night raw/ -o out/ --jobs 2 --report out/report.json --warm-is-bad
+""",
     "plot": """\
 examples:
   ccdpixfix plot fixed/frame001.fits -o frame001.png
   ccdpixfix plot bpm.fits -o bpm.png
+  ccdpixfix plot fixed/frame001.fits --original raw/frame001.fits -o zoom.png
 """,
     "info": """\
 examples:
@@ -158,7 +165,8 @@ def _parser():
         "frames",
         nargs="+",
         metavar="FRAME",
-        help="frames: files, directories or glob patterns",
+        help="frames: files, directories or glob patterns (a directory's "
+        "frames are sorted by IMAGETYP: its light frames are taken)",
     )
     fix.add_argument(
         "--bpm",
@@ -174,6 +182,92 @@ def _parser():
         metavar="OUTDIR",
         help="directory for the fixed frames (created if missing)",
     )
+    _batch_arguments(fix)
+    fix.set_defaults(handler=handlers.fix)
+
+    night = command(
+        "night",
+        "sort a night's folder of raw frames, build the map, fix the lights",
+        "Sort a folder of raw frames by their headers (IMAGETYP, EXPTIME, "
+        "temperature), build the bad-pixel map from its darks and flats, write "
+        "it to OUTDIR/bpm.fits, and fix its light frames into OUTDIR. Tables say "
+        "what was taken and what was left out, and why.",
+    )
+    night.add_argument("night", metavar="NIGHT", help="the folder of raw frames")
+    night.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="OUTDIR",
+        help="directory for the map and the fixed frames (created if missing)",
+    )
+    night.add_argument(
+        "--hot-rate",
+        type=float,
+        default=0.5,
+        metavar="E_PER_S",
+        help="dark current (e-/s above the typical pixel) from which a "
+        "pixel is HOT (default: 0.5)",
+    )
+    _batch_arguments(night)
+    night.set_defaults(handler=handlers.night)
+
+    plot = command(
+        "plot",
+        "draw what a fixed frame or a bad-pixel map holds (PNG)",
+        "Draw a fixed frame with its flagged pixels marked by kind, zooms on the "
+        "worst regions and the histogram of the residuals; or a bad-pixel map with "
+        "its counts per kind and dark-current distribution. Needs matplotlib "
+        "(pip install 'ccdpixfix[plot]').",
+    )
+    plot.add_argument("file", type=Path, metavar="FILE")
+    plot.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.png")
+    plot.add_argument("--overwrite", action="store_true", help="replace FILE.png")
+    plot.add_argument(
+        "--hdu",
+        metavar="NAME_OR_INDEX",
+        help="image to draw (default: the first image)",
+    )
+    plot.add_argument(
+        "--original",
+        type=Path,
+        metavar="RAW.fits",
+        help="the frame before it was fixed: the zooms show it beside the fixed one",
+    )
+    plot.set_defaults(handler=handlers.plot)
+
+    info = command(
+        "info",
+        "show what a bad-pixel map or a fixed frame holds",
+        "Show the counts per flag of a bad-pixel map or a fixed frame, and how it "
+        "was made.",
+    )
+    info.add_argument("file", type=Path, metavar="FILE")
+    info.set_defaults(handler=handlers.info)
+    return parser
+
+
+def _stop_on_signals():
+    """Make SIGTERM and SIGHUP unwind like Ctrl-C: temporaries are removed.
+
+    Returns the handlers that were there before.
+    """
+    from .batch import Terminated
+
+    def terminate(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if signum is not None:
+                previous[signum] = signal.signal(signum, terminate)
+    return previous
+
+
+def _batch_arguments(fix):
+    """Options of a batch of frames: outputs, processes, the step's options."""
     fix.add_argument(
         "--overwrite",
         action="store_true",
@@ -261,59 +355,6 @@ def _parser():
         action="store_true",
         help="no progress bar and no per-file lines, errors only",
     )
-    fix.set_defaults(handler=handlers.fix)
-
-    plot = command(
-        "plot",
-        "draw what a fixed frame or a bad-pixel map holds (PNG)",
-        "Draw a fixed frame with its flagged pixels marked by kind, zooms on the "
-        "worst regions and the histogram of the residuals; or a bad-pixel map with "
-        "its counts per kind and dark-current distribution. Needs matplotlib "
-        "(pip install 'ccdpixfix[plot]').",
-    )
-    plot.add_argument("file", type=Path, metavar="FILE")
-    plot.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.png")
-    plot.add_argument("--overwrite", action="store_true", help="replace FILE.png")
-    plot.add_argument(
-        "--hdu",
-        metavar="NAME_OR_INDEX",
-        help="image to draw (default: the first image)",
-    )
-    plot.add_argument(
-        "--original",
-        type=Path,
-        metavar="RAW.fits",
-        help="the frame before it was fixed: the zooms show it beside the fixed one",
-    )
-    plot.set_defaults(handler=handlers.plot)
-
-    info = command(
-        "info",
-        "show what a bad-pixel map or a fixed frame holds",
-        "Show the counts per flag of a bad-pixel map or a fixed frame, and how it "
-        "was made.",
-    )
-    info.add_argument("file", type=Path, metavar="FILE")
-    info.set_defaults(handler=handlers.info)
-    return parser
-
-
-def _stop_on_signals():
-    """Make SIGTERM and SIGHUP unwind like Ctrl-C: temporaries are removed.
-
-    Returns the handlers that were there before.
-    """
-    from .batch import Terminated
-
-    def terminate(signum, frame):
-        raise Terminated(signum)
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if signum is not None:
-                previous[signum] = signal.signal(signum, terminate)
-    return previous
 
 
 def _step_options(fix):

@@ -1,0 +1,194 @@
+"""A night's folder of mixed raw frames, sorted by their headers (issue 17)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from astropy.io import fits
+
+from ccdpixfix import BadPixelMap, make_bad_pixel_map
+from ccdpixfix.datasets import SimulatedCamera
+from ccdpixfix.night import frame_kind, sort_night
+
+
+def command(*args):
+    return [sys.executable, "-m", "ccdpixfix", *map(str, args)]
+
+
+def run(*args):
+    return subprocess.run(command(*args), capture_output=True, text=True, timeout=300)
+
+
+# What several capture programs write in IMAGETYP.
+SPELLINGS = {
+    "dark": ["Dark Frame", "DARK", "dark"],  # MaxIm/SBIG, N.I.N.A., IRAF
+    "flat": ["Flat Field", "FLAT", "Flat Frame"],  # SBIG, N.I.N.A., MaxIm
+    "light": ["Light Frame", "LIGHT", "object"],  # MaxIm, N.I.N.A., IRAF
+    "bias": ["Bias Frame", "zero"],  # MaxIm, IRAF
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "spelling"),
+    [(kind, spelling) for kind, names in SPELLINGS.items() for spelling in names]
+    + [("dark flat", "DARKFLAT"), ("light", "Light"), ("bias", "BIAS")],
+)
+def test_frame_kind_reads_every_spelling(kind, spelling):
+    assert frame_kind({"IMAGETYP": spelling}) == kind
+
+
+def test_frame_kind_falls_back_to_obstype_and_names_unknown_kinds():
+    assert frame_kind({"OBSTYPE": "OBJECT"}) == "light"
+    assert frame_kind({"IMAGETYP": "  ", "OBSTYPE": "ARC"}) == "arc"
+    assert frame_kind({"EXPTIME": 3}) is None
+
+
+def _write(ccd, path, **cards):
+    header = fits.Header(ccd.meta)
+    for key, value in cards.items():
+        header[key.replace("_", "-")] = value
+    fits.PrimaryHDU(ccd.data, header).writeto(path)
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    """A raw night: darks of two exposure times (and one at another
+    temperature), a stray bias among them, flats, lights, a focus frame,
+    a text file and a broken file."""
+    root = tmp_path_factory.mktemp("night") / "raw"
+    root.mkdir()
+    camera = SimulatedCamera((128, 128), seed=51)
+    for index, (exptime, spelling) in enumerate(
+        [(300.0, "Dark Frame"), (300.0, "DARK"), (60.0, "dark"), (60.0, "DARK")]
+    ):
+        _write(
+            camera.dark(exptime, seed=index),
+            root / f"dark_{index}.fits",
+            IMAGETYP=spelling,
+            CCD_TEMP=-10.0 + 0.1 * index,
+        )
+    _write(
+        camera.dark(300.0, seed=9),
+        root / "dark_warm.fit",
+        IMAGETYP="dark",
+        CCD_TEMP=5.0,
+    )
+    bias = camera.dark(300.0, seed=10)
+    _write(bias, root / "dark_9.fits", IMAGETYP="Bias Frame", EXPTIME=0.0)
+    for index, spelling in enumerate(SPELLINGS["flat"]):
+        _write(
+            camera.flat(seed=20 + index), root / f"flat_{index}.fits", IMAGETYP=spelling
+        )
+    for index, spelling in enumerate(SPELLINGS["light"]):
+        _write(
+            camera.science(seed=30 + index)[0],
+            root / f"light_{index}.fits",
+            IMAGETYP=spelling,
+            CCD_TEMP=-10.0,
+        )
+    _write(camera.science(seed=40)[0], root / "focus.fits", IMAGETYP="focus")
+    (root / "notes.txt").write_text("seeing 2 arcsec")
+    (root / "broken.fits").write_text("not FITS")
+    return root
+
+
+def test_sort_night_takes_and_leaves_out_with_reasons(night):
+    files = {os.path.basename(f.path): f for f in sort_night(night)}
+    uses = {name: f.use for name, f in files.items()}
+    assert [n for n, use in sorted(uses.items()) if use == "dark"] == [
+        "dark_0.fits",
+        "dark_1.fits",
+        "dark_2.fits",
+        "dark_3.fits",
+    ]
+    assert sorted(n for n, use in uses.items() if use == "flat") == [
+        "flat_0.fits",
+        "flat_1.fits",
+        "flat_2.fits",
+    ]
+    assert sorted(n for n, use in uses.items() if use == "light") == [
+        "light_0.fits",
+        "light_1.fits",
+        "light_2.fits",
+    ]
+    assert "bias" in files["dark_9.fits"].reason
+    assert "taken at 5 C" in files["dark_warm.fit"].reason
+    assert "'focus'" in files["focus.fits"].reason
+    assert files["broken.fits"].reason.startswith("unreadable")
+    assert "notes.txt" not in files
+
+
+def test_bpm_of_a_night_folder_uses_its_darks_and_flats(night, tmp_path):
+    result = run("bpm", night, "-o", tmp_path / "bpm.fits")
+    assert result.returncode == 1  # the broken file is named and counted
+    assert "broken.fits: unreadable, left out" in result.stderr
+    for text in (
+        "dark_9.fits: a bias",
+        "dark_warm.fit: taken at 5 C",
+        "3 light frame(s), not for this command",
+    ):
+        assert text in result.stdout
+    bpm = BadPixelMap.read(tmp_path / "bpm.fits")
+    assert sorted(os.path.basename(p) for p in bpm.meta["darks"]) == [
+        "dark_0.fits",
+        "dark_1.fits",
+        "dark_2.fits",
+        "dark_3.fits",
+    ]
+    assert len(bpm.meta["flats"]) == 3
+    # the same map as from the right files given by hand
+    by_hand = make_bad_pixel_map(
+        [str(night / f"dark_{i}.fits") for i in range(4)],
+        [str(night / f"flat_{i}.fits") for i in range(3)],
+    )
+    assert (bpm.flags == by_hand.flags).all()
+
+
+def test_fix_of_a_night_folder_takes_its_lights(night, tmp_path):
+    out = tmp_path / "out"
+    result = run("fix", night, "-o", out)
+    assert result.returncode == 1  # broken.fits is reported as failed
+    assert "broken.fits" in result.stderr
+    assert sorted(os.listdir(out)) == ["light_0.fits", "light_1.fits", "light_2.fits"]
+    assert "4 dark, 3 flat frame(s), not for this command" in result.stdout
+
+
+def test_night_does_both_in_one_go_and_resumes(night, tmp_path):
+    out = tmp_path / "reduced"
+    result = run("night", night, "-o", out, "--report", tmp_path / "report.json")
+    assert result.returncode == 1, result.stderr  # broken.fits
+    assert sorted(os.listdir(out)) == [
+        "bpm.fits",
+        "light_0.fits",
+        "light_1.fits",
+        "light_2.fits",
+    ]
+    files = json.loads((tmp_path / "report.json").read_text())["files"]
+    assert sorted(f["status"] for f in files) == ["error", "ok", "ok", "ok"]
+    with fits.open(out / "light_0.fits") as hdulist:
+        assert (hdulist["FLAGS"].data & 2048).any()  # HOT, from the night's map
+    again = run("night", night, "-o", out, "--skip-existing")
+    assert "already there, used as the map" in again.stdout
+    assert "3 already there" in again.stdout
+    refused = run("night", night, "-o", out)
+    assert refused.returncode == 2 and "bpm.fits exists" in refused.stderr
+
+
+def test_night_needs_kinds_and_darks(tmp_path):
+    camera = SimulatedCamera((64, 64), seed=3)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    frame = camera.science(seed=1)[0]
+    header = fits.Header(frame.meta)
+    del header["IMAGETYP"]  # nothing names its kind
+    fits.PrimaryHDU(frame.data, header).writeto(plain / "a.fits")
+    result = run("night", plain, "-o", tmp_path / "o")
+    assert result.returncode == 2 and "names its kind (IMAGETYP)" in result.stderr
+    lights = tmp_path / "lights"
+    lights.mkdir()
+    _write(camera.science(seed=2)[0], lights / "l.fits", IMAGETYP="Light Frame")
+    result = run("night", lights, "-o", tmp_path / "o")
+    assert result.returncode == 2 and "no usable dark" in result.stderr
+    assert not (tmp_path / "o").exists()
