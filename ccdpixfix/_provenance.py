@@ -32,8 +32,8 @@ def history_cards(step, **parameters):
     Examples
     --------
     >>> from ccdpixfix._provenance import history_cards
-    >>> history_cards("fix_pixels", threshold=5.0, replace=True)[0][-34:]
-    'fix_pixels(threshold=5, replace=True)'
+    >>> history_cards("fix_pixels", threshold=5.0, replace=True)[0].split()[-2:]
+    ['fix_pixels(threshold=5,', 'replace=True)']
     """
     items = [f"{k}={_format_value(v)}" for k, v in parameters.items()]
     cards, card = [], f"ccdpixfix {__version__} {step}("

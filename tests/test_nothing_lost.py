@@ -519,9 +519,9 @@ def test_a_header_with_unprintable_and_non_ascii_cards(tmp_path, camera):
 
 def test_plot_of_odd_frames(tmp_path, camera):
     pytest.importorskip("matplotlib")
-    fits.PrimaryHDU(np.full((32, 32), np.nan, np.float32)).writeto(
-        tmp_path / "nan.fits"
-    )
+    nan = fits.PrimaryHDU(np.full((32, 32), np.nan, np.float32))
+    flags = fits.ImageHDU(np.zeros((32, 32), np.uint16), name="FLAGS")
+    fits.HDUList([nan, flags]).writeto(tmp_path / "nan.fits")
     image = fits.PrimaryHDU(camera.science(seed=9)[0].data)
     fits.HDUList([image, fits.ImageHDU(name="FLAGS")]).writeto(tmp_path / "empty.fits")
     for name, reason in (("nan", "no finite pixel"), ("empty", "FLAGS extension")):
