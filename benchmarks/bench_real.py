@@ -253,6 +253,80 @@ def _replacement_bias(folder, frames=None):
     )
 
 
+def event_statistics(truths):
+    """Percentiles of event size, core size, peak, wing share and width."""
+    stats = {key: [] for key in EVENT_STATISTICS}
+    for core, footprint, excess, _ in truths:
+        labels, _ = ndimage.label(footprint, structure=np.ones((3, 3)))
+        for number, box in enumerate(ndimage.find_objects(labels), 1):
+            member = labels[box] == number
+            heights = np.where(member, excess[box], 0.0)
+            in_core = core[box] & member
+            rows, cols = np.nonzero(member)
+            weights = heights[member]
+            stats["pixels > 3 sigma"].append(member.sum())
+            stats["core pixels > 8 sigma"].append(in_core.sum())
+            stats["peak (sigma)"].append(heights.max())
+            stats["wing / core charge"].append(
+                heights[member & ~in_core].sum() / heights[in_core].sum()
+            )
+            width = 0.0
+            if member.sum() > 2:
+                moments = np.cov(np.vstack([rows, cols]), aweights=weights)
+                width = float(np.sqrt(max(np.linalg.eigvalsh(moments)[0], 0.0)))
+            stats["width (px, minor axis)"].append(width)
+    return {key: np.percentile(values, [10, 50, 90]) for key, values in stats.items()}
+
+
+EVENT_STATISTICS = (
+    "pixels > 3 sigma",
+    "core pixels > 8 sigma",
+    "peak (sigma)",
+    "wing / core charge",
+    "width (px, minor axis)",
+)
+
+
+def compare_simulator(folder, n_frames=12):
+    """ESIS darks against simulated darks, both through the stack truth."""
+    from ccdpixfix.datasets import SimulatedCamera
+
+    paths = sorted((folder / "esis_darks").glob("*.fit*"))
+    real, _ = stack_truth(np.array([_read(path) for path in paths]))
+    results = {"ESIS darks": (event_statistics(real), len(paths))}
+    for model in ("realistic", "sharp"):
+        # The ESIS read noise and gain, no persistent defects: only the
+        # events differ between the frames.
+        camera = SimulatedCamera(
+            (1024, 1024),
+            seed=3,
+            gain=ESIS_GAIN,
+            read_noise=ESIS_READ_NOISE_ADU * ESIS_GAIN,
+            dark_current=0.0,
+            hot_fraction=0,
+            warm_fraction=0,
+            dead_fraction=0,
+            low_response_fraction=0,
+            stuck_fraction=0,
+            bad_column=False,
+            cosmic_rays=model,
+        )
+        cube = np.array(
+            [camera.dark(300.0, seed=seed).data for seed in range(n_frames)],
+            dtype=np.float32,
+        )
+        simulated, _ = stack_truth(cube)
+        results[f"simulated, {model}"] = (event_statistics(simulated), n_frames)
+    print("\nEvents through the stack truth: 10th / 50th / 90th percentiles")
+    print(f"{'':<24}" + "".join(f"{name:>28}" for name in results))
+    for key in EVENT_STATISTICS:
+        cells = "".join(
+            f"{' / '.join(f'{v:.3g}' for v in stats[key]):>28}"
+            for stats, _ in results.values()
+        )
+        print(f"{key:<24}{cells}")
+
+
 def kast(folder, figures=None):
     """Groups each detector flags on the Kast frames (no truth)."""
     print("\nKast blue (no truth): groups of flagged pixels (8-connected)")
@@ -320,9 +394,17 @@ def main(argv=None):
         "--frames", type=int, nargs="*", default=None, help="ESIS frame indices"
     )
     parser.add_argument("--skip-kast", action="store_true")
+    parser.add_argument(
+        "--compare-simulator",
+        action="store_true",
+        help="only compare ESIS events with the simulator's",
+    )
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if args.compare_simulator:
+            compare_simulator(args.folder)
+            return
         esis(args.folder, args.figures, args.frames)
         _replacement_bias(args.folder, args.frames)
         if not args.skip_kast:

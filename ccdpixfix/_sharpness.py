@@ -33,6 +33,26 @@ _RIDGE_DOMINANCE = 0.2
 # neighbours rise above the background by less than this fraction of its own
 # excess (or by less than the noise).
 _SPILL_FRACTION = 0.3
+# The frame's stars, for `star_flatness`: peaks this many sigma above the
+# background (their flatness is then measured to a few per cent), at least
+# this many of them (fewer: a dark or a spectrum, no PSF to learn from).
+_STAR_SNR = 30.0
+_MIN_STARS = 10
+# The limit is the median flatness of the stars times this margin: on the
+# simulated camera (FWHM 1.8-4.0) the flattest 1 % of stars lie at 0.8-0.86
+# of the median (stars centred between pixels, noise).
+_STAR_MARGIN = 0.75
+# Darkest over brightest pair of a round peak: 0.66 for a centred Gaussian
+# star of FWHM 2.6, 0.42 at FWHM 1.8; across a track, near 0.
+_STAR_ROUNDNESS = 0.3
+# Two pixels from a star's peak, in all eight directions, its light is
+# below this fraction of the peak's (0.5 for a Moffat star of FWHM 4,
+# 0.72 at FWHM 6); along a line, a trace or a track it is not.
+_STAR_FALL = 0.8
+# Positions of the eight spokes at distance 2 in a flattened 5x5 window.
+_SPOKES = np.array([0, 2, 4, 10, 14, 20, 22, 24])
+# A candidate must be flatter than the limit by this many times the noise.
+_FLATNESS_NOISE = 2.0
 # Noise of (pixel - mean of two neighbours) in units of the pixel noise.
 _PAIR_RESIDUAL = np.sqrt(1.5)
 
@@ -206,3 +226,102 @@ def _spill(data, noise, known, rows, cols, cut, sign):
     above_brightest = ~lonely & (value - brightest > _PAIR_RESIDUAL * noise)
     above_brightest &= _on_ridge(window, sign, background)
     return (quiet & above) | above_brightest
+
+
+def _flatness(data, known, rows, cols, background, sign=1.0):
+    """How flat each pixel's profile is: quietest pair over the pixel's height.
+
+    ``(darkest pair of opposite neighbours - background) / (value -
+    background)``: for the peak of a star about exp(-1 / s**2) with ``s`` the
+    PSF's Gaussian sigma in pixels (its diagonal pair), for a cosmic-ray
+    track the ratio across the track, smaller the sharper it is. NaN where
+    no pair is complete.
+    """
+    value = sign * np.asarray(data[rows, cols], dtype=np.float64)
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    pairs = sign * _pair_means(window)
+    complete = np.isfinite(pairs).any(axis=1)
+    pairs[~complete] = 0.0
+    quiet = np.where(complete, np.nanmin(pairs, axis=1), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (quiet - background) / (value - background), quiet
+
+
+def star_flatness(data, known, rows, cols, noise, sign=1.0):
+    """The flattest a star's peak is not below, from the frame's own stars.
+
+    Among the candidates that `_sharp` took for stars, the isolated bright
+    peaks (strict local maxima more than `_STAR_SNR` sigma above the
+    background, with all eight neighbours good) are the frame's stars; the
+    limit is a low quantile of their `_flatness`, lowered by a margin. None
+    when fewer than `_MIN_STARS` stars are found (a dark, a spectrum): no
+    frame-specific test then.
+    """
+    value = sign * np.asarray(data[rows, cols], dtype=np.float64)
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    complete = np.isfinite(window).sum(axis=1) == 8
+    window[~complete] = 0.0
+    peak = complete & (value > np.nanmax(sign * window, axis=1))
+    chosen = np.flatnonzero(peak)
+    if chosen.size < _MIN_STARS:
+        return None
+    background = _local_background(data, known, rows[chosen], cols[chosen], sign)
+    bright = value[chosen] - background > _STAR_SNR * noise[chosen]
+    if np.count_nonzero(bright) < _MIN_STARS:
+        return None
+    chosen, background = chosen[bright], background[bright]
+    flatness, quiet = _flatness(
+        data, known, rows[chosen], cols[chosen], background, sign
+    )
+    # A star is round: even its brightest pair of neighbours is not much
+    # above its darkest. Along a track or a worm that the fixed test
+    # rejected, the brightest pair is the track, the darkest the sky.
+    pairs = sign * _pair_means(window[chosen])
+    # And it falls off in every direction: two pixels away along a spectral
+    # line, a trace or a track the light is still nearly that of the peak.
+    spokes = window_values(data, rows[chosen], cols[chosen], radius=2, bad=known)
+    spokes = np.nan_to_num(sign * spokes[:, _SPOKES], nan=np.inf)
+    height = value[chosen] - background
+    with np.errstate(invalid="ignore", divide="ignore"):
+        round_ = (quiet - background) > _STAR_ROUNDNESS * (
+            np.max(pairs, axis=1) - background
+        )
+        round_ &= np.all(
+            spokes - background[:, None] < _STAR_FALL * height[:, None], axis=1
+        )
+    flatness = flatness[np.isfinite(flatness) & round_]
+    if flatness.size < _MIN_STARS:
+        return None
+    return float(np.median(flatness) * _STAR_MARGIN)
+
+
+def sharper_than_stars(
+    data, noise, known, rows, cols, limit, cut, sign=1.0, *, peak=True
+):
+    """Which candidates are sharper than this frame's stars can be.
+
+    A pixel that stands out from most of its neighbours (the local-peak and
+    step tests of `_sharp`) and whose profile is flatter than ``limit``
+    (`star_flatness`) by more than its noise allows is a defect even on a
+    star: a hot pixel adds to the peak of the star it sits on and makes it
+    sharper than any star of the frame; a cosmic-ray track is sharper across
+    than the PSF.
+    """
+    value = sign * np.asarray(data[rows, cols], dtype=np.float64)
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    typical = sign * row_median(window)
+    third = np.nan_to_num(_third_highest(sign * window), nan=-np.inf)
+    sharp = value - np.nan_to_num(typical, nan=np.inf) > cut * noise
+    if peak:
+        sharp &= value - third > _PEAK_MARGIN * noise
+    chosen = np.flatnonzero(sharp)
+    background = _local_background(data, known, rows[chosen], cols[chosen], sign)
+    background = np.nan_to_num(background, nan=np.inf)
+    _, quiet = _flatness(data, known, rows[chosen], cols[chosen], background, sign)
+    height = value[chosen] - background
+    with np.errstate(invalid="ignore"):
+        # The pair mean has the noise of sqrt(1/2) pixel; the margin keeps a
+        # faint star's fluctuations out.
+        flatter = quiet - background + _FLATNESS_NOISE * noise[chosen] < limit * height
+    sharp[chosen] = flatter & (height > cut * noise[chosen])
+    return sharp

@@ -26,11 +26,12 @@ _SPREAD_RADIUS = 5
 # Shares of the event kinds, from the ESIS darks: mostly compact spots and
 # short oblique tracks, a few long grazing tracks and curled worms.
 _KINDS = ("spot", "track", "long_track", "worm")
-_KIND_SHARES = (0.5, 0.35, 0.05, 0.1)
+_KIND_SHARES = (0.65, 0.28, 0.02, 0.05)
 # Diffusion spread of the charge, in pixels (sigma of a Gaussian): drawn as
-# low + (high - low) * u**2, so that most events are as compact as the ESIS
-# ones (median width 0.5 px with the pixel) and a few are broad.
+# low + (high - low) * u**_SPREAD_POWER, so that most events are as compact
+# as the ESIS ones (median width 0.5 px with the pixel) and a few are broad.
 _SPREAD_RANGE = (0.3, 1.0)
+_SPREAD_POWER = 6
 # One event in this many is a heavy ion whose charge is ten times larger:
 # its core saturates.
 _HEAVY_EVERY = 40
@@ -70,7 +71,7 @@ def _spread(rows, cols, charges, sigmas):
 def _spread_sigma(generator, size=None):
     """Diffusion spreads, most near the low end of `_SPREAD_RANGE`."""
     low, high = _SPREAD_RANGE
-    return low + (high - low) * generator.random(size) ** 2
+    return low + (high - low) * generator.random(size) ** _SPREAD_POWER
 
 
 def _aim(start, shape, generator):
@@ -102,9 +103,9 @@ def realistic_cosmic_ray(start, shape, kind, generator):
     """Pixels (rows, cols) and electrons of one event of ``kind``."""
     heavy = 10.0 if generator.integers(0, _HEAVY_EVERY) == 0 else 1.0
     if kind == "spot":
-        charge = heavy * math.exp(generator.uniform(math.log(300.0), math.log(3e4)))
+        charge = heavy * math.exp(generator.uniform(math.log(200.0), math.log(1e4)))
         sigma = _spread_sigma(generator)
-        halo = generator.uniform(0.0, 0.15)
+        halo = generator.uniform(0.02, 0.3)
         rows = np.array([start[0], start[0]]) + generator.uniform(-0.5, 0.5)
         cols = np.array([start[1], start[1]]) + generator.uniform(-0.5, 0.5)
         charges = charge * np.array([1 - halo, halo])
@@ -112,13 +113,13 @@ def realistic_cosmic_ray(start, shape, kind, generator):
         return _spread(rows, cols, charges, sigmas)
     angle = _aim(start, shape, generator)
     if kind == "worm":
-        length, curl = generator.uniform(5.0, 20.0), 0.15
+        length, curl = generator.uniform(4.0, 12.0), 0.15
     elif kind == "long_track":
         length, curl = math.exp(generator.uniform(math.log(20.0), math.log(60.0))), 0
     else:
-        length, curl = math.exp(generator.uniform(math.log(2.0), math.log(15.0))), 0
+        length, curl = math.exp(generator.uniform(math.log(1.0), math.log(6.0))), 0
     rows, cols = _path(start, angle, length, curl, generator)
-    per_pixel = heavy * math.exp(generator.uniform(math.log(300.0), math.log(5000.0)))
+    per_pixel = heavy * math.exp(generator.uniform(math.log(200.0), math.log(3000.0)))
     charges = _energy_loss(per_pixel, rows.size, generator)
     # The spread changes with depth, so along an oblique track.
     ends = _spread_sigma(generator, 2)

@@ -22,7 +22,13 @@ from ._ccdutils import (
     saturation_from,
 )
 from ._provenance import record_step
-from ._sharpness import _local_background, _sharp, _spill
+from ._sharpness import (
+    _local_background,
+    _sharp,
+    _spill,
+    sharper_than_stars,
+    star_flatness,
+)
 from .cfa import cfa_pattern, per_colour, unflag_stars
 from .flags import PixelFlag, flags_to_mask
 from .medians import RESIDUAL_FACTOR, local_level_at, neighbourhood, window_values
@@ -34,10 +40,6 @@ __all__ = ["flag_transients", "saturation_level"]
 
 # Growth stops when nothing new is found; this only bounds pathological cases.
 _MAX_ITERATIONS = 50
-# Rings of footprint growth around the cores: charge diffusion spreads a
-# hit by sigma <= 1 px, so 3 px out a 1000-sigma core has left < 10 sigma;
-# the wing must keep falling away from the core anyway.
-_FOOTPRINT_RINGS = 3
 # Beyond a wing pixel, away from its core, the charge has fallen below this
 # fraction of the wing's own excess (or below the growth cut); along a
 # spectral line or a slit edge it has not.
@@ -102,7 +104,9 @@ def _significant(data, known, noise_source, index, sign, cut):
     return index[keep], rows[keep], cols[keep], level[keep], noise[keep]
 
 
-def _grow_footprints(data, flags, known, noise_source, hot, cut, label, seen):
+def _grow_footprints(
+    data, flags, known, noise_source, hot, cut, label, seen, limit=None
+):
     """The rest of each hot event: its wings above ``cut`` sigma, whole.
 
     Charge diffusion gives every real hit wings (8-30 sigma beside a
@@ -130,7 +134,7 @@ def _grow_footprints(data, flags, known, noise_source, hot, cut, label, seen):
     flat_label, flat_known = label.ravel(), known["now"].ravel()
     hot_mask = label == 1
     added, frontier = [], hot
-    for _ in range(_FOOTPRINT_RINGS):
+    for _ in range(_MAX_ITERATIONS):
         if not frontier.size:
             break
         search = neighbourhood(frontier, shape, seen)
@@ -164,6 +168,11 @@ def _grow_footprints(data, flags, known, noise_source, hot, cut, label, seen):
                     cols,
                     background + np.fmax(margin, _FAR_FRACTION * (value - background)),
                 )
+            )
+        if limit is not None:
+            # Along a track: sharper across than this frame's stars can be.
+            keep |= sharper_than_stars(
+                data, noise, known["now"], rows, cols, limit, cut, peak=False
             )
         frontier = search[keep]
         flat_label[frontier] = 1
@@ -228,6 +237,7 @@ def _find_transients(
     contrast,
     footprint_threshold=None,
     grow=0,
+    star_test=True,
 ):
     """Flag sharp outliers, then grow them into their above-noise neighbours.
 
@@ -255,6 +265,7 @@ def _find_transients(
     flat_label, flat_known = label.ravel(), known["now"].ravel()
     found = {1.0: [], -1.0: []}
     new, seen = {}, {}
+    limit = None
     for sign in (1.0, -1.0):
         index, rows, cols, level, noise = _significant(
             data,
@@ -267,6 +278,23 @@ def _find_transients(
         keep = _sharp(
             data, level, noise, known["now"], rows, cols, contrast, sign, threshold
         )
+        if sign > 0 and star_test and (~keep).any():
+            # What the fixed test took for stars, judged against the frame's
+            # own stars: a defect on a star is sharper than any of them.
+            limit = star_flatness(
+                data, known["now"], rows[~keep], cols[~keep], noise[~keep]
+            )
+            if limit is not None:
+                rest = np.flatnonzero(~keep)
+                keep[rest] = sharper_than_stars(
+                    data,
+                    noise[rest],
+                    known["now"],
+                    rows[rest],
+                    cols[rest],
+                    limit,
+                    threshold,
+                )
         if sign < 0:
             # A cold pixel must also lie below the sky around it, not just
             # below the stars or lines it sits between.
@@ -295,7 +323,15 @@ def _find_transients(
     hot = np.concatenate(found[1.0] or empty)
     if footprint_threshold is not None and hot.size:
         wings = _grow_footprints(
-            data, flags, known, noise_source, hot, footprint_threshold, label, seen
+            data,
+            flags,
+            known,
+            noise_source,
+            hot,
+            footprint_threshold,
+            label,
+            seen,
+            limit,
         )
         hot = np.concatenate([hot, wings])
     if grow and hot.size:
