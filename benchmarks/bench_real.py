@@ -49,6 +49,8 @@ from ccdpixfix import PixelFlag, fix_pixels, flag_transients
 ESIS_GAIN = 1.8
 ESIS_READ_NOISE_ADU = 2.2
 ESIS_SHAPE = (1040, 2152)
+# Kast blue raw frames: 2048 data columns, then 2 x 32 overscan columns.
+KAST_SHAPE = (350, 2112)
 TRANSIENT = np.uint16(PixelFlag.TRANSIENT_HOT)
 # Truth thresholds of make_truth.py, in units of the stack-subtracted scatter.
 CORE_SIGMA = 8.0
@@ -105,12 +107,18 @@ def _ccdpixfix(data, **options):
 
 
 def _bias_subtracted(data):
-    """Data less the median of each read tap's quadrant (ESIS), or of the frame.
+    """Data less its bias: per read tap (ESIS quadrants, Kast overscans).
 
     The anchors take calibrated data: their noise model reads the bias as
     signal otherwise (sqrt(3500 ADU) instead of 2.2 ADU of read noise).
     """
     data = np.asarray(data, np.float32)
+    if data.shape == KAST_SHAPE:
+        # Two amplifiers, each with its 32 overscan columns after the data.
+        out = data[:, :2048].copy()
+        out[:, :1024] -= np.median(data[:, 2048:2080])
+        out[:, 1024:] -= np.median(data[:, 2080:2112])
+        return out
     if data.shape != ESIS_SHAPE:
         return data - np.median(data)
     out = data.copy()
@@ -335,11 +343,14 @@ def kast(folder, figures=None):
         if not path.exists():
             print(f"{path} missing")
             continue
-        # DATASEC [1:2048,1:350]: the overscan columns are no image
-        data = _read(path)[:, :2048]
+        # DATASEC [1:2048,1:350]: the overscan columns are no image (the
+        # anchors trim them themselves, after taking the bias there)
+        raw = _read(path)
+        data = raw[:, :2048]
+        # Kast blue: gain 1.2 e-/ADU, read noise 3.7 e- (PypeIt's values)
         for name, detect in detectors(1.2, 3.7):
             start = time.perf_counter()
-            flagged = detect(data)
+            flagged = detect(data if name.startswith("ccdpixfix") else raw)
             took = time.perf_counter() - start
             _, groups = ndimage.label(flagged, structure=np.ones((3, 3)))
             print(

@@ -147,6 +147,8 @@ def fix(args):
         raise UsageError("--jobs must be at least 1")
     if args.threshold <= 0:
         raise UsageError("--threshold must be a positive number of sigma")
+    if args.grow < 0:
+        raise UsageError("--grow must be a whole number of pixels >= 0")
     bpm = None
     if args.bpm is not None:
         try:
@@ -158,6 +160,7 @@ def fix(args):
         "transients": not args.no_transients,
         "replace": not args.no_replace,
         "threshold": args.threshold,
+        "grow": args.grow,
     }
     if args.cfa is not None:
         options["cfa"] = _checked_pattern(args.cfa)

@@ -51,6 +51,15 @@ _STAR_ROUNDNESS = 0.3
 _STAR_FALL = 0.8
 # Positions of the eight spokes at distance 2 in a flattened 5x5 window.
 _SPOKES = np.array([0, 2, 4, 10, 14, 20, 22, 24])
+# Without stars to learn from (a dark, a flat, a spectrum), a ridge is a
+# track when it is sharp across (its darkest pair below this fraction of its
+# height: a Gaussian cross-section of sigma < 0.85 px) and oblique: more than
+# `_AXIS_TOLERANCE` degrees from both axes, where spectral lines, traces
+# and slit edges run (tilted by a few degrees at most). Its light in the
+# 5x5 window must be elongated by `_ELONGATION` (ratio of second moments).
+_RIDGE_FLATNESS = 0.5
+_AXIS_TOLERANCE = 15.0
+_ELONGATION = 3.0
 # A candidate must be flatter than the limit by this many times the noise.
 _FLATNESS_NOISE = 2.0
 # Noise of (pixel - mean of two neighbours) in units of the pixel noise.
@@ -324,4 +333,68 @@ def sharper_than_stars(
         # faint star's fluctuations out.
         flatter = quiet - background + _FLATNESS_NOISE * noise[chosen] < limit * height
     sharp[chosen] = flatter & (height > cut * noise[chosen])
+    return sharp
+
+
+def _orientation(data, known, rows, cols, background, sign=1.0):
+    """Angle (degrees, 0-180) and elongation of the light in 5x5 windows.
+
+    From the second moments of the light above the background; elongation
+    is the ratio of the larger to the smaller moment (1 for a round star).
+    """
+    window = window_values(data, rows, cols, radius=2, bad=known)
+    light = np.clip(np.nan_to_num(sign * window - background[:, None]), 0, None)
+    offsets = np.arange(-2, 3, dtype=np.float64)
+    dy = np.repeat(offsets, 5)[None, :]
+    dx = np.tile(offsets, 5)[None, :]
+    total = light.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        myy = (light * dy**2).sum(axis=1) / total
+        mxx = (light * dx**2).sum(axis=1) / total
+        mxy = (light * dx * dy).sum(axis=1) / total
+        angle = np.degrees(0.5 * np.arctan2(2 * mxy, mxx - myy)) % 180
+        spread = np.sqrt((mxx - myy) ** 2 + 4 * mxy**2)
+        elongation = (mxx + myy + spread) / (mxx + myy - spread)
+    return angle, np.nan_to_num(elongation, nan=1.0, posinf=np.inf)
+
+
+def oblique_tracks(data, noise, known, rows, cols, cut, sign=1.0):
+    """Which candidates lie on a sharp ridge oblique to the pixel axes.
+
+    For frames with no stars to learn a PSF from: what the fixed test took
+    for a spectral line or a trace, but which is sharp across
+    (`_RIDGE_FLATNESS`), elongated and oblique, is a cosmic-ray track.
+    """
+    value = sign * np.asarray(data[rows, cols], dtype=np.float64)
+    background = _local_background(data, known, rows, cols, sign)
+    background = np.nan_to_num(background, nan=np.inf)
+    height = value - background
+    # Both sides of the ridge are dark, not just their mean: at the edge of
+    # a slit or an overscan one side is lit.
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    members = np.stack([sign * window[:, [a, b]] for a, b in _OPPOSITE_PAIRS], axis=1)
+    brighter = np.max(members, axis=2)
+    brighter[np.isnan(brighter)] = np.inf
+    darkest_side = np.min(brighter, axis=1)
+    # And the ridge goes on both ways: along a track both members of the
+    # brightest pair are lit; at a corner (a slit edge meeting a line) one
+    # is dark.
+    fainter = np.min(members, axis=2)
+    means = np.nan_to_num(np.mean(members, axis=2), nan=-np.inf)
+    along = fainter[np.arange(rows.size), np.argmax(means, axis=1)]
+    with np.errstate(invalid="ignore"):
+        sharp = (
+            (height > cut * noise)
+            & (
+                darkest_side - background + _FLATNESS_NOISE * noise
+                < _RIDGE_FLATNESS * height
+            )
+            & (along - background > _RIDGE_FLATNESS * height)
+        )
+    chosen = np.flatnonzero(sharp)
+    angle, elongation = _orientation(
+        data, known, rows[chosen], cols[chosen], background[chosen], sign
+    )
+    off_axis = np.minimum(angle % 90, 90 - angle % 90) > _AXIS_TOLERANCE
+    sharp[chosen] = off_axis & (elongation > _ELONGATION)
     return sharp

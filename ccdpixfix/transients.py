@@ -26,6 +26,7 @@ from ._sharpness import (
     _local_background,
     _sharp,
     _spill,
+    oblique_tracks,
     sharper_than_stars,
     star_flatness,
 )
@@ -284,8 +285,8 @@ def _find_transients(
             limit = star_flatness(
                 data, known["now"], rows[~keep], cols[~keep], noise[~keep]
             )
+            rest = np.flatnonzero(~keep)
             if limit is not None:
-                rest = np.flatnonzero(~keep)
                 keep[rest] = sharper_than_stars(
                     data,
                     noise[rest],
@@ -294,6 +295,11 @@ def _find_transients(
                     cols[rest],
                     limit,
                     threshold,
+                )
+            else:
+                # No stars: a sharp oblique ridge is no line or trace.
+                keep[rest] = oblique_tracks(
+                    data, noise[rest], known["now"], rows[rest], cols[rest], threshold
                 )
         if sign < 0:
             # A cold pixel must also lie below the sky around it, not just
