@@ -41,7 +41,7 @@ _MIN_STARS = 10
 # The limit is the median flatness of the stars times this margin: on the
 # simulated camera (FWHM 1.8-4.0) the flattest 1 % of stars lie at 0.8-0.86
 # of the median (stars centred between pixels, noise).
-_STAR_MARGIN = 0.75
+_STAR_MARGIN = 0.85
 # Darkest over brightest pair of a round peak: 0.66 for a centred Gaussian
 # star of FWHM 2.6, 0.42 at FWHM 1.8; across a track, near 0.
 _STAR_ROUNDNESS = 0.3
@@ -198,7 +198,7 @@ def _on_ridge(window, sign, background):
         )
 
 
-def _spill(data, noise, known, rows, cols, cut, sign):
+def _spill(data, noise, known, rows, cols, cut, sign, stars=None):
     """Which neighbours of detections are part of the same event.
 
     The rest of a track or the charge spilled around a hit stands above the
@@ -206,7 +206,9 @@ def _spill(data, noise, known, rows, cols, cut, sign):
     the background; or, where a track crosses a spectral line or a trace, it
     stands above even the brightest pair of its neighbours. In a star every
     direction is bright and the wings lie below the pairs that straddle
-    them, so a detection next to a star does not eat into it.
+    them, so a detection next to a star does not eat into it. ``stars``,
+    ``(known at the start, flatness limit)`` of `star_flatness`, makes the
+    second way stricter where the frame has stars.
     """
     background = _local_background(data, known, rows, cols, sign)
     window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
@@ -234,6 +236,16 @@ def _spill(data, noise, known, rows, cols, cut, sign):
     above = value - background > noise
     above_brightest = ~lonely & (value - brightest > _PAIR_RESIDUAL * noise)
     above_brightest &= _on_ridge(window, sign, background)
+    if stars is not None and above_brightest.any():
+        # In a frame with stars, the peak of a star beside a hit can look
+        # like a ridge above its brightest direction: it must also be
+        # sharper than the frame's stars, on the frame as it came.
+        start, limit = stars
+        chosen = np.flatnonzero(above_brightest)
+        flatness, _ = _flatness(
+            data, start, rows[chosen], cols[chosen], background[chosen], sign
+        )
+        above_brightest[chosen] = flatness < limit
     return (quiet & above) | above_brightest
 
 

@@ -171,9 +171,12 @@ def _grow_footprints(
                 )
             )
         if limit is not None:
-            # Along a track: sharper across than this frame's stars can be.
+            # Along a track: sharper across than this frame's stars can be,
+            # judged on the frame as it came (with what is flagged since):
+            # without the hit beside it, a star's pixel would lose its
+            # brightest pair and look sharp.
             keep |= sharper_than_stars(
-                data, noise, known["now"], rows, cols, limit, cut, peak=False
+                data, noise, known["start"], rows, cols, limit, cut, peak=False
             )
         frontier = search[keep]
         flat_label[frontier] = 1
@@ -322,7 +325,14 @@ def _find_transients(
                 data, known, noise_source, search, sign, neighbour_threshold
             )
             keep = _spill(
-                data, noise, known["now"], rows, cols, neighbour_threshold, sign
+                data,
+                noise,
+                known["now"],
+                rows,
+                cols,
+                neighbour_threshold,
+                sign,
+                stars=None if limit is None or sign < 0 else (known["start"], limit),
             )
             new[sign] = index[keep]
     empty = [np.empty(0, dtype=np.intp)]
