@@ -36,7 +36,7 @@ _SPILL_FRACTION = 0.3
 # The frame's stars, for `star_flatness`: peaks this many sigma above the
 # background (their flatness is then measured to a few per cent), at least
 # this many of them (fewer: a dark or a spectrum, no PSF to learn from).
-_STAR_SNR = 30.0
+STAR_SNR = 30.0
 _MIN_STARS = 10
 # The limit is the median flatness of the stars times this margin: on the
 # simulated camera (FWHM 1.8-4.0) the flattest 1 % of stars lie at 0.8-0.86
@@ -60,6 +60,19 @@ _SPOKES = np.array([0, 2, 4, 10, 14, 20, 22, 24])
 _RIDGE_FLATNESS = 0.5
 _AXIS_TOLERANCE = 15.0
 _ELONGATION = 3.0
+# A round peak is lit around: its brightest pair stands this many sigma,
+# and this share of its height, above the background (at FWHM 1.0 about
+# 0.15); a one-pixel hit's neighbours are at the background.
+_LIT_NOISE = 3.0
+_LIT_SHARE = 0.05
+# The stars' flatness values crowd: the narrowest third of them spans less
+# than this fraction of its middle (0.05-0.1 on the simulated camera at FWHM
+# 1.5-4); the round hits of a dark spread far wider.
+_STAR_SPREAD = 0.3
+# A round peak is taken for a star down to this fraction of the limit: at
+# FWHM 1.2 px the stars' flatness spreads to 0.7 of its mode with the pixel
+# phase. A hot pixel of half a star's peak on the star still falls below.
+_STAR_LIKE = 0.8
 # A candidate must be flatter than the limit by this many times the noise.
 _FLATNESS_NOISE = 2.0
 # Noise of (pixel - mean of two neighbours) in units of the pixel noise.
@@ -268,52 +281,93 @@ def _flatness(data, known, rows, cols, background, sign=1.0):
         return (quiet - background) / (value - background), quiet
 
 
-def star_flatness(data, known, rows, cols, noise, sign=1.0):
-    """The flattest a star's peak is not below, from the frame's own stars.
+def _round_peaks(data, known, rows, cols, noise, sign=1.0, *, lit=_LIT_NOISE):
+    """Which pixels are the peak of a round, compact source, and their flatness.
 
-    Among the candidates that `_sharp` took for stars, the isolated bright
-    peaks (strict local maxima more than `_STAR_SNR` sigma above the
-    background, with all eight neighbours good) are the frame's stars; the
-    limit is a low quantile of their `_flatness`, lowered by a margin. None
-    when fewer than `_MIN_STARS` stars are found (a dark, a spectrum): no
-    frame-specific test then.
+    A strict local maximum with all eight neighbours good; round (its darkest
+    pair of neighbours is not far below its brightest: along a track, a
+    worm or a line it is); lit around (the brightest pair stands above the
+    noise: a one-pixel hit is not); and falling off in every direction (two
+    pixels away along a line, a trace or a track the light is still nearly
+    that of the peak).
+
+    Returns
+    -------
+    chosen : 1-D int array
+        Positions, in ``rows``, of the round peaks.
+    flatness, height : 1-D arrays
+        Their `_flatness` and their height above the background.
     """
     value = sign * np.asarray(data[rows, cols], dtype=np.float64)
     window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
     complete = np.isfinite(window).sum(axis=1) == 8
     window[~complete] = 0.0
-    peak = complete & (value > np.nanmax(sign * window, axis=1))
-    chosen = np.flatnonzero(peak)
-    if chosen.size < _MIN_STARS:
-        return None
+    around = np.max(np.nan_to_num(sign * window, nan=-np.inf), axis=1)
+    darkest = np.min(np.nan_to_num(sign * window, nan=np.inf), axis=1)
+    # Cheap first: a peak lit around stands above its darkest neighbour.
+    chosen = np.flatnonzero(
+        complete & (value > around) & (value - darkest > lit * noise)
+    )
     background = _local_background(data, known, rows[chosen], cols[chosen], sign)
-    bright = value[chosen] - background > _STAR_SNR * noise[chosen]
-    if np.count_nonzero(bright) < _MIN_STARS:
-        return None
-    chosen, background = chosen[bright], background[bright]
     flatness, quiet = _flatness(
         data, known, rows[chosen], cols[chosen], background, sign
     )
-    # A star is round: even its brightest pair of neighbours is not much
-    # above its darkest. Along a track or a worm that the fixed test
-    # rejected, the brightest pair is the track, the darkest the sky.
-    pairs = sign * _pair_means(window[chosen])
-    # And it falls off in every direction: two pixels away along a spectral
-    # line, a trace or a track the light is still nearly that of the peak.
+    brightest = np.max(sign * _pair_means(window[chosen]), axis=1) - background
     spokes = window_values(data, rows[chosen], cols[chosen], radius=2, bad=known)
     spokes = np.nan_to_num(sign * spokes[:, _SPOKES], nan=np.inf)
     height = value[chosen] - background
     with np.errstate(invalid="ignore", divide="ignore"):
-        round_ = (quiet - background) > _STAR_ROUNDNESS * (
-            np.max(pairs, axis=1) - background
+        round_ = (
+            (quiet - background > _STAR_ROUNDNESS * brightest)
+            & (brightest > np.fmax(_LIT_NOISE * noise[chosen], _LIT_SHARE * height))
+            & np.all(
+                spokes - background[:, None] < _STAR_FALL * height[:, None], axis=1
+            )
+            & np.isfinite(flatness)
         )
-        round_ &= np.all(
-            spokes - background[:, None] < _STAR_FALL * height[:, None], axis=1
-        )
-    flatness = flatness[np.isfinite(flatness) & round_]
+    return chosen[round_], flatness[round_], height[round_]
+
+
+def star_flatness(data, known, rows, cols, noise, sign=1.0):
+    """The flattest a star's peak is not below, from the frame's own stars.
+
+    Among the candidates, the bright round peaks (`_round_peaks`, more than
+    `STAR_SNR` sigma high) are the frame's stars and its round hits; the
+    stars, all of one PSF, crowd at one flatness, the hits spread. The
+    limit is the middle of the narrowest third of the flatness values,
+    lowered by `_STAR_MARGIN`. None when fewer than `_MIN_STARS` peaks are
+    found, or when that third is not narrow (no PSF in common: a dark full
+    of hits, a spectrum): no frame-specific test then.
+    """
+    # A star STAR_SNR sigma high stands over a quarter of that above its
+    # darkest neighbour even at FWHM 4 (0.36 of its height).
+    chosen, flatness, height = _round_peaks(
+        data, known, rows, cols, noise, sign, lit=STAR_SNR / 4
+    )
+    flatness = np.sort(flatness[height > STAR_SNR * noise[chosen]])
     if flatness.size < _MIN_STARS:
         return None
-    return float(np.median(flatness) * _STAR_MARGIN)
+    third = flatness.size // 3
+    widths = flatness[third:] - flatness[: flatness.size - third]
+    start = int(np.argmin(widths))
+    mode = float(np.median(flatness[start : start + third + 1]))
+    if not mode > 0 or widths[start] > _STAR_SPREAD * mode:
+        return None
+    return mode * _STAR_MARGIN
+
+
+def star_like(data, noise, known, rows, cols, limit, sign=1.0):
+    """Which candidates are round peaks no sharper than the frame's stars.
+
+    The peak of an undersampled star can pass the fixed sharpness test;
+    if it is about as flat as the frame's stars (`star_flatness`, times
+    `_STAR_LIKE`: undersampled stars centred on a pixel corner are sharper
+    than the typical one), it is one.
+    """
+    chosen, flatness, _ = _round_peaks(data, known, rows, cols, noise, sign)
+    result = np.zeros(np.size(rows), dtype=bool)
+    result[chosen] = flatness >= _STAR_LIKE * limit
+    return result
 
 
 def sharper_than_stars(

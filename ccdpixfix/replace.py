@@ -253,8 +253,11 @@ def _replace_quietly(
     if sigma is None and targets.any():
         sigma = _model_sigma(ccd, data, ~good, gain, read_noise, noise_model)
     usable = good
-    if sigma is not None and targets.any():
-        usable = _without_suspects(data, good, targets, sigma)
+    # Only one-exposure hits have wings; a mapped defect does not.
+    hits = targets & ((flags & np.uint16(PixelFlag.TRANSIENT_HOT)) != 0)
+    if sigma is not None and hits.any():
+        usable = _without_suspects(data, good, targets, hits, sigma)
+    del hits
     rows, cols, estimate, n_used, scatter, efficiency = _fill(
         data, usable, targets, method, int(max_radius)
     )
@@ -281,8 +284,8 @@ def _replace_quietly(
     return out_data, flags, out_sigma, int(rows.size)
 
 
-def _without_suspects(data, good, targets, sigma):
-    """``good`` less the unflagged wings of the pixels to replace.
+def _without_suspects(data, good, targets, hits, sigma):
+    """``good`` less the unflagged wings of the hits to replace.
 
     A neighbour of a target that stands well above its own good neighbours
     with most of its height (the unflagged edge of a cosmic ray) would pull
@@ -290,7 +293,7 @@ def _without_suspects(data, good, targets, sigma):
     stays in.
     """
     shape = np.shape(data)
-    around = neighbourhood(np.flatnonzero(targets), shape, {})
+    around = neighbourhood(np.flatnonzero(hits), shape, {})
     around = around[good.ravel()[around]]
     if not around.size:
         return good
@@ -298,13 +301,15 @@ def _without_suspects(data, good, targets, sigma):
     bad = ~good | targets
     window = window_values(data, rows, cols, radius=1, bad=bad, include_centre=False)
     typical = row_median(window)
-    background = _local_background(data, bad, rows, cols)
     value = np.asarray(data[rows, cols], dtype=np.float64)
     noise = np.asarray(sigma[rows, cols], dtype=np.float64)
     excess = value - typical
-    suspect = (excess > _SUSPECT_SIGMA * noise) & (
-        excess > _SUSPECT_SHARE * (value - background)
-    )
+    chosen = np.flatnonzero(excess > _SUSPECT_SIGMA * noise)
+    if not chosen.size:
+        return good
+    rows, cols = rows[chosen], cols[chosen]
+    background = _local_background(data, bad, rows, cols)
+    suspect = excess[chosen] > _SUSPECT_SHARE * (value[chosen] - background)
     if not suspect.any():
         return good
     usable = good.copy()
