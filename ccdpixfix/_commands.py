@@ -235,6 +235,8 @@ def _batch_settings(args):
         raise UsageError("--jobs must be at least 1")
     if args.overwrite and args.skip_existing:
         raise UsageError("--overwrite and --skip-existing contradict each other")
+    if args.grow < 0:
+        raise UsageError("--grow must be a whole number of pixels >= 0")
     return _step_options(args), _planes(args.planes)
 
 
@@ -418,6 +420,7 @@ def _step_options(args):
         "contrast": args.contrast,
         "method": args.method,
         "warm_is_bad": args.warm_is_bad,
+        "grow": args.grow,
     }
     for name in ("saturation", "gain", "read_noise"):
         if getattr(args, name) is not None:

@@ -33,6 +33,48 @@ _RIDGE_DOMINANCE = 0.2
 # neighbours rise above the background by less than this fraction of its own
 # excess (or by less than the noise).
 _SPILL_FRACTION = 0.3
+# The frame's stars, for `star_flatness`: peaks this many sigma above the
+# background (their flatness is then measured to a few per cent), at least
+# this many of them (fewer: a dark or a spectrum, no PSF to learn from).
+STAR_SNR = 30.0
+_MIN_STARS = 10
+# The limit is the median flatness of the stars times this margin: on the
+# simulated camera (FWHM 1.8-4.0) the flattest 1 % of stars lie at 0.8-0.86
+# of the median (stars centred between pixels, noise).
+_STAR_MARGIN = 0.85
+# Darkest over brightest pair of a round peak: 0.66 for a centred Gaussian
+# star of FWHM 2.6, 0.42 at FWHM 1.8; across a track, near 0.
+_STAR_ROUNDNESS = 0.3
+# Two pixels from a star's peak, in all eight directions, its light is
+# below this fraction of the peak's (0.5 for a Moffat star of FWHM 4,
+# 0.72 at FWHM 6); along a line, a trace or a track it is not.
+_STAR_FALL = 0.8
+# Positions of the eight spokes at distance 2 in a flattened 5x5 window.
+_SPOKES = np.array([0, 2, 4, 10, 14, 20, 22, 24])
+# Without stars to learn from (a dark, a flat, a spectrum), a ridge is a
+# track when it is sharp across (its darkest pair below this fraction of its
+# height: a Gaussian cross-section of sigma < 0.85 px) and oblique: more than
+# `_AXIS_TOLERANCE` degrees from both axes, where spectral lines, traces
+# and slit edges run (tilted by a few degrees at most). Its light in the
+# 5x5 window must be elongated by `_ELONGATION` (ratio of second moments).
+_RIDGE_FLATNESS = 0.5
+_AXIS_TOLERANCE = 15.0
+_ELONGATION = 3.0
+# A round peak is lit around: its brightest pair stands this many sigma,
+# and this share of its height, above the background (at FWHM 1.0 about
+# 0.15); a one-pixel hit's neighbours are at the background.
+_LIT_NOISE = 3.0
+_LIT_SHARE = 0.05
+# The stars' flatness values crowd: the narrowest third of them spans less
+# than this fraction of its middle (0.05-0.1 on the simulated camera at FWHM
+# 1.5-4); the round hits of a dark spread far wider.
+_STAR_SPREAD = 0.3
+# A round peak is taken for a star down to this fraction of the limit: at
+# FWHM 1.2 px the stars' flatness spreads to 0.7 of its mode with the pixel
+# phase. A hot pixel of half a star's peak on the star still falls below.
+_STAR_LIKE = 0.8
+# A candidate must be flatter than the limit by this many times the noise.
+_FLATNESS_NOISE = 2.0
 # Noise of (pixel - mean of two neighbours) in units of the pixel noise.
 _PAIR_RESIDUAL = np.sqrt(1.5)
 
@@ -169,7 +211,7 @@ def _on_ridge(window, sign, background):
         )
 
 
-def _spill(data, noise, known, rows, cols, cut, sign):
+def _spill(data, noise, known, rows, cols, cut, sign, stars=None):
     """Which neighbours of detections are part of the same event.
 
     The rest of a track or the charge spilled around a hit stands above the
@@ -177,7 +219,9 @@ def _spill(data, noise, known, rows, cols, cut, sign):
     the background; or, where a track crosses a spectral line or a trace, it
     stands above even the brightest pair of its neighbours. In a star every
     direction is bright and the wings lie below the pairs that straddle
-    them, so a detection next to a star does not eat into it.
+    them, so a detection next to a star does not eat into it. ``stars``,
+    ``(known at the start, flatness limit)`` of `star_flatness`, makes the
+    second way stricter where the frame has stars.
     """
     background = _local_background(data, known, rows, cols, sign)
     window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
@@ -205,4 +249,218 @@ def _spill(data, noise, known, rows, cols, cut, sign):
     above = value - background > noise
     above_brightest = ~lonely & (value - brightest > _PAIR_RESIDUAL * noise)
     above_brightest &= _on_ridge(window, sign, background)
+    if stars is not None and above_brightest.any():
+        # In a frame with stars, the peak of a star beside a hit can look
+        # like a ridge above its brightest direction: it must also be
+        # sharper than the frame's stars, on the frame as it came.
+        start, limit = stars
+        chosen = np.flatnonzero(above_brightest)
+        flatness, _ = _flatness(
+            data, start, rows[chosen], cols[chosen], background[chosen], sign
+        )
+        above_brightest[chosen] = flatness < limit
     return (quiet & above) | above_brightest
+
+
+def _flatness(data, known, rows, cols, background, sign=1.0):
+    """How flat each pixel's profile is: quietest pair over the pixel's height.
+
+    ``(darkest pair of opposite neighbours - background) / (value -
+    background)``: for the peak of a star about exp(-1 / s**2) with ``s`` the
+    PSF's Gaussian sigma in pixels (its diagonal pair), for a cosmic-ray
+    track the ratio across the track, smaller the sharper it is. NaN where
+    no pair is complete.
+    """
+    value = sign * np.asarray(data[rows, cols], dtype=np.float64)
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    pairs = sign * _pair_means(window)
+    complete = np.isfinite(pairs).any(axis=1)
+    pairs[~complete] = 0.0
+    quiet = np.where(complete, np.nanmin(pairs, axis=1), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (quiet - background) / (value - background), quiet
+
+
+def _round_peaks(data, known, rows, cols, noise, sign=1.0, *, lit=_LIT_NOISE):
+    """Which pixels are the peak of a round, compact source, and their flatness.
+
+    A strict local maximum with all eight neighbours good; round (its darkest
+    pair of neighbours is not far below its brightest: along a track, a
+    worm or a line it is); lit around (the brightest pair stands above the
+    noise: a one-pixel hit is not); and falling off in every direction (two
+    pixels away along a line, a trace or a track the light is still nearly
+    that of the peak).
+
+    Returns
+    -------
+    chosen : 1-D int array
+        Positions, in ``rows``, of the round peaks.
+    flatness, height : 1-D arrays
+        Their `_flatness` and their height above the background.
+    """
+    value = sign * np.asarray(data[rows, cols], dtype=np.float64)
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    complete = np.isfinite(window).sum(axis=1) == 8
+    window[~complete] = 0.0
+    around = np.max(np.nan_to_num(sign * window, nan=-np.inf), axis=1)
+    darkest = np.min(np.nan_to_num(sign * window, nan=np.inf), axis=1)
+    # Cheap first: a peak lit around stands above its darkest neighbour.
+    chosen = np.flatnonzero(
+        complete & (value > around) & (value - darkest > lit * noise)
+    )
+    background = _local_background(data, known, rows[chosen], cols[chosen], sign)
+    flatness, quiet = _flatness(
+        data, known, rows[chosen], cols[chosen], background, sign
+    )
+    brightest = np.max(sign * _pair_means(window[chosen]), axis=1) - background
+    spokes = window_values(data, rows[chosen], cols[chosen], radius=2, bad=known)
+    spokes = np.nan_to_num(sign * spokes[:, _SPOKES], nan=np.inf)
+    height = value[chosen] - background
+    with np.errstate(invalid="ignore", divide="ignore"):
+        round_ = (
+            (quiet - background > _STAR_ROUNDNESS * brightest)
+            & (brightest > np.fmax(_LIT_NOISE * noise[chosen], _LIT_SHARE * height))
+            & np.all(
+                spokes - background[:, None] < _STAR_FALL * height[:, None], axis=1
+            )
+            & np.isfinite(flatness)
+        )
+    return chosen[round_], flatness[round_], height[round_]
+
+
+def star_flatness(data, known, rows, cols, noise, sign=1.0):
+    """The flattest a star's peak is not below, from the frame's own stars.
+
+    Among the candidates, the bright round peaks (`_round_peaks`, more than
+    `STAR_SNR` sigma high) are the frame's stars and its round hits; the
+    stars, all of one PSF, crowd at one flatness, the hits spread. The
+    limit is the middle of the narrowest third of the flatness values,
+    lowered by `_STAR_MARGIN`. None when fewer than `_MIN_STARS` peaks are
+    found, or when that third is not narrow (no PSF in common: a dark full
+    of hits, a spectrum): no frame-specific test then.
+    """
+    # A star STAR_SNR sigma high stands over a quarter of that above its
+    # darkest neighbour even at FWHM 4 (0.36 of its height).
+    chosen, flatness, height = _round_peaks(
+        data, known, rows, cols, noise, sign, lit=STAR_SNR / 4
+    )
+    flatness = np.sort(flatness[height > STAR_SNR * noise[chosen]])
+    if flatness.size < _MIN_STARS:
+        return None
+    third = flatness.size // 3
+    widths = flatness[third:] - flatness[: flatness.size - third]
+    start = int(np.argmin(widths))
+    mode = float(np.median(flatness[start : start + third + 1]))
+    if not mode > 0 or widths[start] > _STAR_SPREAD * mode:
+        return None
+    return mode * _STAR_MARGIN
+
+
+def star_like(data, noise, known, rows, cols, limit, sign=1.0):
+    """Which candidates are round peaks no sharper than the frame's stars.
+
+    The peak of an undersampled star can pass the fixed sharpness test;
+    if it is about as flat as the frame's stars (`star_flatness`, times
+    `_STAR_LIKE`: undersampled stars centred on a pixel corner are sharper
+    than the typical one), it is one.
+    """
+    chosen, flatness, _ = _round_peaks(data, known, rows, cols, noise, sign)
+    result = np.zeros(np.size(rows), dtype=bool)
+    result[chosen] = flatness >= _STAR_LIKE * limit
+    return result
+
+
+def sharper_than_stars(
+    data, noise, known, rows, cols, limit, cut, sign=1.0, *, peak=True
+):
+    """Which candidates are sharper than this frame's stars can be.
+
+    A pixel that stands out from most of its neighbours (the local-peak and
+    step tests of `_sharp`) and whose profile is flatter than ``limit``
+    (`star_flatness`) by more than its noise allows is a defect even on a
+    star: a hot pixel adds to the peak of the star it sits on and makes it
+    sharper than any star of the frame; a cosmic-ray track is sharper across
+    than the PSF.
+    """
+    value = sign * np.asarray(data[rows, cols], dtype=np.float64)
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    typical = sign * row_median(window)
+    third = np.nan_to_num(_third_highest(sign * window), nan=-np.inf)
+    sharp = value - np.nan_to_num(typical, nan=np.inf) > cut * noise
+    if peak:
+        sharp &= value - third > _PEAK_MARGIN * noise
+    chosen = np.flatnonzero(sharp)
+    background = _local_background(data, known, rows[chosen], cols[chosen], sign)
+    background = np.nan_to_num(background, nan=np.inf)
+    _, quiet = _flatness(data, known, rows[chosen], cols[chosen], background, sign)
+    height = value[chosen] - background
+    with np.errstate(invalid="ignore"):
+        # The pair mean has the noise of sqrt(1/2) pixel; the margin keeps a
+        # faint star's fluctuations out.
+        flatter = quiet - background + _FLATNESS_NOISE * noise[chosen] < limit * height
+    sharp[chosen] = flatter & (height > cut * noise[chosen])
+    return sharp
+
+
+def _orientation(data, known, rows, cols, background, sign=1.0):
+    """Angle (degrees, 0-180) and elongation of the light in 5x5 windows.
+
+    From the second moments of the light above the background; elongation
+    is the ratio of the larger to the smaller moment (1 for a round star).
+    """
+    window = window_values(data, rows, cols, radius=2, bad=known)
+    light = np.clip(np.nan_to_num(sign * window - background[:, None]), 0, None)
+    offsets = np.arange(-2, 3, dtype=np.float64)
+    dy = np.repeat(offsets, 5)[None, :]
+    dx = np.tile(offsets, 5)[None, :]
+    total = light.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        myy = (light * dy**2).sum(axis=1) / total
+        mxx = (light * dx**2).sum(axis=1) / total
+        mxy = (light * dx * dy).sum(axis=1) / total
+        angle = np.degrees(0.5 * np.arctan2(2 * mxy, mxx - myy)) % 180
+        spread = np.sqrt((mxx - myy) ** 2 + 4 * mxy**2)
+        elongation = (mxx + myy + spread) / (mxx + myy - spread)
+    return angle, np.nan_to_num(elongation, nan=1.0, posinf=np.inf)
+
+
+def oblique_tracks(data, noise, known, rows, cols, cut, sign=1.0):
+    """Which candidates lie on a sharp ridge oblique to the pixel axes.
+
+    For frames with no stars to learn a PSF from: what the fixed test took
+    for a spectral line or a trace, but which is sharp across
+    (`_RIDGE_FLATNESS`), elongated and oblique, is a cosmic-ray track.
+    """
+    value = sign * np.asarray(data[rows, cols], dtype=np.float64)
+    background = _local_background(data, known, rows, cols, sign)
+    background = np.nan_to_num(background, nan=np.inf)
+    height = value - background
+    # Both sides of the ridge are dark, not just their mean: at the edge of
+    # a slit or an overscan one side is lit.
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    members = np.stack([sign * window[:, [a, b]] for a, b in _OPPOSITE_PAIRS], axis=1)
+    brighter = np.max(members, axis=2)
+    brighter[np.isnan(brighter)] = np.inf
+    darkest_side = np.min(brighter, axis=1)
+    # And the ridge goes on both ways: along a track both members of the
+    # brightest pair are lit; at a corner (a slit edge meeting a line) one
+    # is dark.
+    fainter = np.min(members, axis=2)
+    means = np.nan_to_num(np.mean(members, axis=2), nan=-np.inf)
+    along = fainter[np.arange(rows.size), np.argmax(means, axis=1)]
+    with np.errstate(invalid="ignore"):
+        sharp = (
+            (height > cut * noise)
+            & (
+                darkest_side - background + _FLATNESS_NOISE * noise
+                < _RIDGE_FLATNESS * height
+            )
+            & (along - background > _RIDGE_FLATNESS * height)
+        )
+    chosen = np.flatnonzero(sharp)
+    angle, elongation = _orientation(
+        data, known, rows[chosen], cols[chosen], background[chosen], sign
+    )
+    off_axis = np.minimum(angle % 90, 90 - angle % 90) > _AXIS_TOLERANCE
+    sharp[chosen] = off_axis & (elongation > _ELONGATION)
+    return sharp

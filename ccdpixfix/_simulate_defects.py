@@ -141,7 +141,9 @@ def _isolated_pixels(shape, count: int, forbidden: np.ndarray, generator):
     return np.array(chosen, dtype=int)
 
 
-def _transients(defect: np.ndarray, counts: dict, generator):
+def _transients(
+    defect: np.ndarray, counts: dict, generator, *, render=None, on_stars=None
+):
     """Return the one-exposure charge (e-) and the mask of cold pixels.
 
     Parameters
@@ -152,6 +154,12 @@ def _transients(defect: np.ndarray, counts: dict, generator):
         ``n_cosmic_rays``, ``n_transient_hot`` and ``n_transient_cold``.
     generator : numpy.random.Generator
         Source of every random draw.
+    render : callable, optional
+        ``render(shape, n_hits, generator, force_edges=True)`` gives the
+        cosmic rays' electrons; `_cosmic_rays` by default.
+    on_stars : numpy.ndarray, optional
+        Pixels where a star is bright: half of the transient hot pixels go
+        there (defects on stars are where photometry suffers).
 
     Returns
     -------
@@ -160,12 +168,17 @@ def _transients(defect: np.ndarray, counts: dict, generator):
     cold : numpy.ndarray
         Mask of the transient cold pixels.
     """
-    deposit = _cosmic_rays(
-        defect.shape, counts["n_cosmic_rays"], generator, force_edges=True
-    )
-    # Single-pixel events go where nothing else is, so truth stays unambiguous.
-    taken = defect | (deposit > 0)
-    hot = _single_pixels(counts["n_transient_hot"], taken, generator)
+    render = _cosmic_rays if render is None else render
+    deposit = render(defect.shape, counts["n_cosmic_rays"], generator, force_edges=True)
+    # Single-pixel events go where nothing else is, so truth stays unambiguous
+    # (a diffuse hit's far wings, below one electron, do not count).
+    taken = defect | (deposit >= 1)
+    n_hot = counts["n_transient_hot"]
+    hot = np.zeros(defect.shape, bool)
+    if on_stars is not None:
+        hot = _single_pixels(n_hot // 2, taken | ~on_stars, generator)
+        n_hot -= int(hot.sum())
+    hot |= _single_pixels(n_hot, taken | hot, generator)
     deposit[hot] += _log_uniform(generator, 200.0, 5000.0, hot)
     cold = _single_pixels(counts["n_transient_cold"], taken | hot, generator)
     return np.round(deposit), cold

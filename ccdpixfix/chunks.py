@@ -143,6 +143,8 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, **options):
         "threshold": 5.0,
         "neighbour_threshold": 2.5,
         "contrast": 4.0,
+        "footprint_threshold": 3.5,
+        "grow": 0,
         "method": "median",
         "flags_to_replace": DEFAULT_REPLACE_FLAGS,
         "warm_is_bad": False,

@@ -311,6 +311,14 @@ def _batch_arguments(fix):
     )
     _step_options(fix)
     fix.add_argument(
+        "--grow",
+        type=int,
+        default=0,
+        metavar="PIXELS",
+        help="rings of pixels added around every cosmic ray and hot pixel found "
+        "(default: 0)",
+    )
+    fix.add_argument(
         "--hdu",
         metavar="NAME_OR_INDEX",
         help="image to process (default: the first image)",

@@ -23,6 +23,7 @@ from ._simulate_checks import (
     _validate_shape,
 )
 from ._simulate_colour import LAMP, NEBULA, SKY, coloured_star_light, tint
+from ._simulate_cosmic import realistic_cosmic_rays
 from ._simulate_defects import _cosmic_rays, _defect_maps, _defect_masks, _transients
 from ._simulate_header import PIXEL_SCALE_ARCSEC as PIXEL_SCALE_ARCSEC
 from ._simulate_header import _celestial_wcs, _frame_header
@@ -36,6 +37,9 @@ __all__ = ["DEFECT_KEYS", "Night", "SimulatedCamera", "make_night", "vignetting"
 DEFECT_KEYS = ("hot", "warm", "dead", "low_response", "stuck", "bad_column")
 ADC_MAXIMUM = 65535
 # The kind enters the seed sequence so dark(seed=1) and flat(seed=1) differ.
+_COSMIC_RAY_MODELS = ("sharp", "realistic")
+# Star light (e-) above which a pixel counts as "on a star" in the truth.
+_BRIGHT_STAR_ELECTRONS = 500.0
 _KIND_CODES = {"dark": 1, "flat": 2, "science": 3, "spectrum": 4, "auto": 99}
 
 
@@ -106,6 +110,13 @@ class SimulatedCamera:
         lamp, nebula and every star get colours, the header gets
         ``BAYERPAT``, and ``colours`` (and each frame's truth ``colour``) the
         colour of each pixel.
+    cosmic_rays : {"sharp", "realistic"}, optional
+        How cosmic rays look. ``"sharp"``: a bright pixel with up to three
+        weaker neighbours, or a straight 3-30 px track one pixel wide.
+        ``"realistic"``: charge diffusion (0.3-1.0 px, changing along a
+        track), oblique tracks of up to 60 px with fluctuating energy loss,
+        worms, spots with halos and saturated heavy ions, calibrated on real
+        space darks; half the one-exposure hot pixels then fall on stars.
 
     Examples
     --------
@@ -136,8 +147,14 @@ class SimulatedCamera:
         prnu: float = 0.01,
         temperature: float = -10.0,
         cfa: str | None = None,
+        cosmic_rays: str = "sharp",
     ) -> None:
         self.shape = _validate_shape(shape)
+        _require(
+            cosmic_rays in _COSMIC_RAY_MODELS,
+            f"cosmic_rays must be one of {_COSMIC_RAY_MODELS}, got {cosmic_rays!r}",
+        )
+        self.cosmic_rays = cosmic_rays
         self.cfa = None if cfa is None else cfa_pattern(None, cfa)
         self.colours = None if self.cfa is None else colour_of_pixels(shape, self.cfa)
         self.seed = _validate_seed(seed)
@@ -218,7 +235,12 @@ class SimulatedCamera:
         electrons = generator.poisson(self.dark_rate * exptime).astype(float)
         if cosmic_rays:
             hits = generator.poisson(1.5e-7 * electrons.size * exptime)
-            electrons += _cosmic_rays(self.shape, hits, generator, force_edges=False)
+            render = (
+                realistic_cosmic_rays
+                if self.cosmic_rays == "realistic"
+                else _cosmic_rays
+            )
+            electrons += render(self.shape, hits, generator, force_edges=False)
         adu = self._digitise(electrons, generator.standard_normal(self.shape))
         return self._frame(self._apply_stuck(adu), "dark", exptime, seed)
 
@@ -294,7 +316,8 @@ class SimulatedCamera:
         truth : dict
             ``expected``, ``clean``, ``sigma``, ``transient_hot``,
             ``transient_amplitude``, ``transient_cold``, ``saturated``,
-            ``stars``, ``nebulosity``, ``sky`` and the camera's ``truth``.
+            ``stars``, ``nebulosity``, ``sky``, ``on_stars`` (pixels with
+            over 500 e- of star light) and the camera's ``truth``.
 
         Examples
         --------
@@ -329,7 +352,12 @@ class SimulatedCamera:
         else:
             sky_light = sky
         light = (sky_light + nebula + star_light) * self.illumination
-        data, truth, mean_clean = self._expose(light, exptime, counts, generator)
+        # Star light > 500 e- is where a defect spoils photometry.
+        on_stars = star_light * self.illumination > _BRIGHT_STAR_ELECTRONS
+        data, truth, mean_clean = self._expose(
+            light, exptime, counts, generator, on_stars=on_stars
+        )
+        truth["on_stars"] = on_stars
         self._finish_star_table(stars, mean_clean)
         truth.update(stars=stars, nebulosity=nebula, sky=float(sky))
         if self.colours is not None:
@@ -392,7 +420,7 @@ class SimulatedCamera:
         truth["layout"] = layout
         return self._frame(data, "spectrum", exptime, seed), truth
 
-    def _expose(self, light, exptime, counts, generator):
+    def _expose(self, light, exptime, counts, generator, on_stars=None):
         """Raw data, truth and noise-free electrons of an exposure to ``light``."""
         mean_clean = light * self._base_response + self._base_dark_rate * exptime
         mean_real = light * self.response + self.dark_rate * exptime
@@ -402,7 +430,14 @@ class SimulatedCamera:
         electrons = clean_electrons.copy()
         defect = self.truth["defect"]
         electrons[defect] = generator.poisson(mean_real[defect])
-        deposit, cold = _transients(self.truth["defect"], counts, generator)
+        realistic = self.cosmic_rays == "realistic"
+        deposit, cold = _transients(
+            self.truth["defect"],
+            counts,
+            generator,
+            render=realistic_cosmic_rays if realistic else None,
+            on_stars=on_stars if realistic else None,
+        )
         read_noise = generator.standard_normal(self.shape)
         clean = self._digitise(clean_electrons, read_noise)
         data = self._digitise(electrons + deposit, read_noise)

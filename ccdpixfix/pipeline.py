@@ -23,6 +23,8 @@ def fix_pixels(
     threshold: float = 5.0,
     neighbour_threshold: float = 2.5,
     contrast: float = 4.0,
+    footprint_threshold: float | None = 3.5,
+    grow: int = 0,
     method: str = "median",
     flags_to_replace: int = DEFAULT_REPLACE_FLAGS,
     warm_is_bad: bool = False,
@@ -51,7 +53,9 @@ def fix_pixels(
         Look for cosmic rays and one-exposure hot or cold pixels.
     replace : bool, optional
         Replace the flagged pixels with estimates from good neighbours.
-    threshold, neighbour_threshold, contrast, saturation, gain, read_noise
+    threshold, neighbour_threshold, contrast, footprint_threshold, grow
+        See `flag_transients`.
+    saturation, gain, read_noise
         See `flag_transients`.
     method, flags_to_replace
         See `replace_bad_pixels`.
@@ -92,6 +96,8 @@ def fix_pixels(
         "threshold": threshold,
         "neighbour_threshold": neighbour_threshold,
         "contrast": contrast,
+        "footprint_threshold": footprint_threshold,
+        "grow": grow,
         "method": method,
         "flags_to_replace": flags_to_replace,
         "warm_is_bad": warm_is_bad,
@@ -141,7 +147,13 @@ def _recorded(bpm, options, pattern=None):
     if bpm is not None:
         parameters["warm_is_bad"] = options["warm_is_bad"]
     if options["transients"]:
-        for name in ("threshold", "neighbour_threshold", "contrast"):
+        for name in (
+            "threshold",
+            "neighbour_threshold",
+            "contrast",
+            "footprint_threshold",
+            "grow",
+        ):
             parameters[name] = options[name]
     if options["replace"]:
         parameters["method"] = options["method"]
@@ -189,7 +201,8 @@ def _fix_colours(ccd, bpm, pattern, options):
     like a star in the full mosaic are unflagged (`ccdpixfix.cfa.unflag_stars`),
     and only then is each colour repaired.
     """
-    flag_only = {**options, "replace": False}
+    # No footprint growth on a mosaic (see flag_transients).
+    flag_only = {**options, "replace": False, "footprint_threshold": None}
     out, counts = per_colour(
         ccd,
         pattern,
@@ -226,6 +239,8 @@ def fix_steps(
     saturation,
     gain,
     read_noise,
+    footprint_threshold=3.5,
+    grow=0,
     noise_model="fit",
 ):
     """The steps of `fix_pixels` without its checks and header record.
@@ -253,6 +268,8 @@ def fix_steps(
             threshold=threshold,
             neighbour_threshold=neighbour_threshold,
             contrast=contrast,
+            footprint_threshold=footprint_threshold,
+            grow=grow,
             saturation=saturation,
             gain=gain,
             read_noise=read_noise,

@@ -11,9 +11,10 @@ from ._ccdutils import (
     uncertainty_sigma,
 )
 from ._provenance import record_step
+from ._sharpness import _local_background
 from .cfa import cfa_pattern, per_colour
 from .flags import BAD_PIXEL_FLAGS, PixelFlag
-from .medians import row_median, window_values
+from .medians import neighbourhood, row_median, window_values
 from .noise import frame_noise
 from .residuals import level_noise
 from .rgb import is_rgb_cube, per_plane
@@ -29,6 +30,13 @@ _METHODS = ("median", "mean")
 # Good pixels a window must hold before it gives an estimate: more than half
 # of the 8 neighbours, so that a one-pixel-wide column takes both sides.
 _MIN_GOOD = 5
+# An unflagged neighbour of a replaced pixel is left out of the estimates
+# when it stands this many sigma above the median of its own good
+# neighbours, and that excess is most of its height above the background:
+# the unflagged wing of a hit. The peak of a star stands above its
+# neighbours by at most 0.65 of its height (FWHM 1.8 px; less when wider).
+_SUSPECT_SIGMA = 3.0
+_SUSPECT_SHARE = 0.8
 # Efficiency of the median relative to the mean for Gaussian noise.
 _MEDIAN_VARIANCE = np.pi / 2
 
@@ -244,9 +252,16 @@ def _replace_quietly(
     sigma = uncertainty_sigma(ccd, native=True)
     if sigma is None and targets.any():
         sigma = _model_sigma(ccd, data, ~good, gain, read_noise, noise_model)
+    usable = good
+    # Only one-exposure hits have wings; a mapped defect does not.
+    hits = targets & ((flags & np.uint16(PixelFlag.TRANSIENT_HOT)) != 0)
+    if sigma is not None and hits.any():
+        usable = _without_suspects(data, good, targets, hits, sigma)
+    del hits
     rows, cols, estimate, n_used, scatter, efficiency = _fill(
-        data, good, targets, method, int(max_radius)
+        data, usable, targets, method, int(max_radius)
     )
+    del usable
     del targets
     filled = np.isfinite(estimate)
     rows, cols = rows[filled], cols[filled]
@@ -267,6 +282,39 @@ def _replace_quietly(
                 neighbour_sigma**2 * (1 + efficiency / n) + structure2
             )
     return out_data, flags, out_sigma, int(rows.size)
+
+
+def _without_suspects(data, good, targets, hits, sigma):
+    """``good`` less the unflagged wings of the hits to replace.
+
+    A neighbour of a target that stands well above its own good neighbours
+    with most of its height (the unflagged edge of a cosmic ray) would pull
+    the estimate up; the peak of a star does not stand out that much, and
+    stays in.
+    """
+    shape = np.shape(data)
+    around = neighbourhood(np.flatnonzero(hits), shape, {})
+    around = around[good.ravel()[around]]
+    if not around.size:
+        return good
+    rows, cols = np.unravel_index(around, shape)
+    bad = ~good | targets
+    window = window_values(data, rows, cols, radius=1, bad=bad, include_centre=False)
+    typical = row_median(window)
+    value = np.asarray(data[rows, cols], dtype=np.float64)
+    noise = np.asarray(sigma[rows, cols], dtype=np.float64)
+    excess = value - typical
+    chosen = np.flatnonzero(excess > _SUSPECT_SIGMA * noise)
+    if not chosen.size:
+        return good
+    rows, cols = rows[chosen], cols[chosen]
+    background = _local_background(data, bad, rows, cols)
+    suspect = excess[chosen] > _SUSPECT_SHARE * (value[chosen] - background)
+    if not suspect.any():
+        return good
+    usable = good.copy()
+    usable[rows[suspect], cols[suspect]] = False
+    return usable
 
 
 def _model_sigma(ccd, data, bad, gain, read_noise, noise_model):

@@ -88,6 +88,14 @@ def _truth_masks(flags, truth):
     return flagged, persistent, strong, saturated, false
 
 
+def _on_star_recall(flagged, strong, truth):
+    """Recall of strong transients on stars (NaN without star truth or such hits)."""
+    on_stars = truth.get("on_stars")
+    if on_stars is None or not (strong & on_stars).any():
+        return float("nan")
+    return float(flagged[strong & on_stars].mean())
+
+
 def score_frame(raw, fixed, truth):
     """How well one frame was flagged and repaired.
 
@@ -104,7 +112,9 @@ def score_frame(raw, fixed, truth):
     -------
     dict
         ``persistent_recall``, ``transient_recall`` (of transients above 5
-        sigma), ``false_per_mpx`` (flags on pixels that are neither defect,
+        sigma), ``on_star_recall`` (the same, for transients on a star's
+        pixels with over 500 e- of star light; NaN if none),
+        ``false_per_mpx`` (flags on pixels that are neither defect,
         transient nor saturated), ``bright_stars_hit`` (fraction),
         ``replaced_within_3sigma`` (fraction of replaced pixels within 3 sigma
         of the noise-free signal), ``unflagged_changed`` (count) and the mean
@@ -124,6 +134,7 @@ def score_frame(raw, fixed, truth):
     return {
         "persistent_recall": float(flagged[persistent].mean()),
         "transient_recall": float(flagged[strong].mean()) if strong.any() else 1.0,
+        "on_star_recall": _on_star_recall(flagged, strong, truth),
         "false_per_mpx": false.sum() / flags.size * 1e6,
         "bright_stars": n_bright,
         "bright_stars_hit": hit / n_bright if n_bright else 0.0,

@@ -1,0 +1,426 @@
+"""Cosmic rays on real frames nobody here made, with the detectors astronomers use.
+
+1. ``esis_darks``: twelve space darks of an e2v CCD230-42 (the ESIS sounding
+   rocket, door closed), full of long oblique particle tracks and diffuse
+   spots. The truth comes from the stack, never from one frame's look (the
+   logic of ``make_truth.py`` in the data folder): for each frame the excess
+   ``d`` over the per-pixel median of all frames, in units of its robust
+   scatter; core = ``d > 8 sigma``, footprint = ``d > 3 sigma`` and
+   8-connected to a core, prescan and overscan columns left out. Columns:
+
+   - core: fraction of core pixels flagged;
+   - footprint: fraction of footprint pixels flagged;
+   - events: fraction of footprints (connected groups) with a flag;
+   - false/Mpx: flags on image pixels that are neither in a footprint nor
+     touch one (a flag on the 2-3 sigma rim of a track is the track's), per
+     megapixel of image;
+   - s/frame: seconds per frame (about 2.2 Mpx).
+
+2. ``kast_blue``: a 1200 s long-slit spectrum (b27) and a 30 s standard
+   (b24), with no truth: how many groups of pixels each detector flags, and
+   with ``--figures DIR`` PNG zooms to look at.
+
+ccdpixfix runs with its defaults (the frames' headers give no gain or read
+noise: the noise is measured). astroscrappy runs as ccdproc's
+``cosmicray_lacosmic`` would, with the camera's gain and read noise; deepCR
+and Cosmic-CoNN run when installed (``pip install deepCR cosmic-conn`` in a
+benchmark environment only), with their shipped models.
+
+Run with::
+
+    python benchmarks/bench_real.py [../shared/realdata] [--figures DIR]
+"""
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.nddata import CCDData
+from scipy import ndimage
+
+from ccdpixfix import PixelFlag, fix_pixels, flag_transients
+
+# ESIS camera: gain and read noise from the data set's description (the
+# header has neither); the prescan and overscan columns of its 2152-column
+# raw frames.
+ESIS_GAIN = 1.8
+ESIS_READ_NOISE_ADU = 2.2
+ESIS_SHAPE = (1040, 2152)
+# Kast blue raw frames: 2048 data columns, then 2 x 32 overscan columns.
+KAST_SHAPE = (350, 2112)
+TRANSIENT = np.uint16(PixelFlag.TRANSIENT_HOT)
+# Truth thresholds of make_truth.py, in units of the stack-subtracted scatter.
+CORE_SIGMA = 8.0
+FOOTPRINT_SIGMA = 3.0
+
+
+def esis_skip(shape):
+    """Columns of an ESIS raw frame that are not image pixels."""
+    skip = np.zeros(shape, bool)
+    if shape == ESIS_SHAPE:
+        skip[:, :50] = skip[:, 2102:] = skip[:, 1074:1078] = True
+    return skip
+
+
+def stack_truth(cube):
+    """Per frame: (core, footprint, excess in sigma), as make_truth.py makes them."""
+    median = np.median(cube, axis=0)
+    skip = esis_skip(median.shape)
+    truths = []
+    for frame in cube:
+        excess = frame - median
+        sigma = 1.4826 * np.median(np.abs(excess[~skip]))
+        core = (excess > CORE_SIGMA * sigma) & ~skip
+        labels, _ = ndimage.label(
+            (excess > FOOTPRINT_SIGMA * sigma) & ~skip, structure=np.ones((3, 3))
+        )
+        keep = np.unique(labels[core])
+        footprint = np.isin(labels, keep[keep > 0])
+        truths.append((core, footprint, excess / sigma, median))
+    return truths, skip
+
+
+def score(flagged, core, footprint, skip):
+    """Core, footprint and event recall, and false flags per Mpx of image."""
+    labels, n_events = ndimage.label(footprint, structure=np.ones((3, 3)))
+    hit = np.unique(labels[flagged & footprint])
+    near = ndimage.binary_dilation(footprint, structure=np.ones((3, 3)))
+    false = flagged & ~near & ~skip
+    return {
+        "core": (np.count_nonzero(flagged & core), np.count_nonzero(core)),
+        "footprint": (
+            np.count_nonzero(flagged & footprint),
+            np.count_nonzero(footprint),
+        ),
+        "events": (np.count_nonzero(hit > 0), n_events),
+        "false": (np.count_nonzero(false), np.count_nonzero(~skip)),
+    }
+
+
+def _ccdpixfix(data, **options):
+    frame = CCDData(data, unit="adu")
+    fixed = flag_transients(frame, **options)
+    return (fixed.flags & TRANSIENT) != 0
+
+
+def _bias_subtracted(data):
+    """Data less its bias: per read tap (ESIS quadrants, Kast overscans).
+
+    The anchors take calibrated data: their noise model reads the bias as
+    signal otherwise (sqrt(3500 ADU) instead of 2.2 ADU of read noise).
+    """
+    data = np.asarray(data, np.float32)
+    if data.shape == KAST_SHAPE:
+        # Two amplifiers, each with its 32 overscan columns after the data.
+        out = data[:, :2048].copy()
+        out[:, :1024] -= np.median(data[:, 2048:2080])
+        out[:, 1024:] -= np.median(data[:, 2080:2112])
+        return out
+    if data.shape != ESIS_SHAPE:
+        return data - np.median(data)
+    out = data.copy()
+    ny, nx = data.shape
+    for rows in (slice(0, ny // 2), slice(ny // 2, ny)):
+        for cols in (slice(0, nx // 2), slice(nx // 2, nx)):
+            out[rows, cols] -= np.median(data[rows, cols])
+    return out
+
+
+def _astroscrappy(data, gain, read_noise_e):
+    import astroscrappy
+
+    mask, _ = astroscrappy.detect_cosmics(
+        _bias_subtracted(data),
+        gain=gain,
+        readnoise=read_noise_e,
+        satlevel=65535.0,
+        sepmed=True,
+        cleantype="meanmask",
+        fsmode="median",
+    )
+    return mask
+
+
+def _deepcr(data):
+    from deepCR import deepCR
+
+    model = deepCR(mask="ACS-WFC-F606W-2-32", device="CPU")
+    mask = model.clean(_bias_subtracted(data), threshold=0.5, inpaint=False)
+    return np.asarray(mask, bool)
+
+
+def _cosmic_conn(data, model_name):
+    from cosmic_conn import init_model
+
+    model = init_model(model_name)
+    probability = model.detect_cr(_bias_subtracted(data))
+    return np.asarray(probability) > 0.5
+
+
+def detectors(gain, read_noise_e):
+    """(name, function of the raw data returning a bool mask), those installed."""
+    found = [("ccdpixfix 0.2 flag_transients", _ccdpixfix)]
+    try:
+        import astroscrappy  # noqa: F401
+
+        found.append(
+            (
+                "astroscrappy (L.A.Cosmic)",
+                lambda data: _astroscrappy(data, gain, read_noise_e),
+            )
+        )
+    except ImportError:
+        print("astroscrappy is not installed: its row is missing")
+    try:
+        import deepCR  # noqa: F401
+
+        found.append(("deepCR, ACS-WFC model", _deepcr))
+    except ImportError:
+        print("deepCR is not installed: its row is missing")
+    try:
+        import cosmic_conn  # noqa: F401
+
+        found.append(
+            ("Cosmic-CoNN, ground-imaging", lambda d: _cosmic_conn(d, "ground_imaging"))
+        )
+        found.append(("Cosmic-CoNN, NRES", lambda d: _cosmic_conn(d, "NRES")))
+    except ImportError:
+        print("Cosmic-CoNN is not installed: its rows are missing")
+    return found
+
+
+def _read(path):
+    return np.asarray(fits.getdata(path), dtype=np.float32)
+
+
+def esis(folder, figures=None, frames=None):
+    """The table on the ESIS darks; returns {detector: totals}."""
+    paths = sorted((folder / "esis_darks").glob("*.fit*"))
+    if not paths:
+        raise SystemExit(f"no ESIS darks in {folder / 'esis_darks'}")
+    cube = np.array([_read(path) for path in paths])
+    truths, skip = stack_truth(cube)
+    chosen = range(len(paths)) if frames is None else frames
+    results = {}
+    for name, detect in detectors(ESIS_GAIN, ESIS_READ_NOISE_ADU * ESIS_GAIN):
+        totals = {key: [0, 0] for key in ("core", "footprint", "events", "false")}
+        seconds = []
+        for index in chosen:
+            start = time.perf_counter()
+            flagged = detect(cube[index])
+            seconds.append(time.perf_counter() - start)
+            core, footprint, excess, _ = truths[index]
+            for key, (found, total) in score(flagged, core, footprint, skip).items():
+                totals[key][0] += found
+                totals[key][1] += total
+            if figures is not None and index == chosen[0]:
+                _figure(figures, name, paths[index].name, cube[index], excess, flagged)
+        totals["seconds"] = float(np.median(seconds))
+        results[name] = totals
+    print(
+        f"\nESIS darks: {len(chosen)} frames, truth from the median of "
+        f"{len(paths)}; {sum(t[0].sum() for t in truths[: len(paths)])} core pixels"
+    )
+    print(
+        f"{'detector':<32}{'core':>8}{'footprint':>11}{'events':>8}"
+        f"{'false/Mpx':>11}{'s/frame':>9}"
+    )
+    for name, totals in results.items():
+        print(
+            f"{name:<32}"
+            f"{totals['core'][0] / max(totals['core'][1], 1):>8.4f}"
+            f"{totals['footprint'][0] / max(totals['footprint'][1], 1):>11.4f}"
+            f"{totals['events'][0] / max(totals['events'][1], 1):>8.4f}"
+            f"{totals['false'][0] / max(totals['false'][1], 1) * 1e6:>11.2f}"
+            f"{totals['seconds']:>9.2f}"
+        )
+    return results
+
+
+def _replacement_bias(folder, frames=None):
+    """How far replaced core pixels land from the stack's value, in sigma."""
+    paths = sorted((folder / "esis_darks").glob("*.fit*"))
+    cube = np.array([_read(path) for path in paths])
+    truths, skip = stack_truth(cube)
+    errors = []
+    for index in range(len(paths)) if frames is None else frames:
+        _, footprint, _, median = truths[index]
+        fixed = fix_pixels(CCDData(cube[index], unit="adu"))
+        replaced = ((fixed.flags & np.uint16(PixelFlag.REPLACED)) != 0) & footprint
+        sigma = (cube[index] - median)[~skip]
+        sigma = 1.4826 * np.median(np.abs(sigma))
+        errors.append((fixed.data[replaced] - median[replaced]) / sigma)
+    errors = np.concatenate(errors)
+    print(
+        f"\nfix_pixels on the ESIS darks: {errors.size} replaced footprint pixels, "
+        f"error against the stack median: median {np.median(errors):+.2f} sigma, "
+        f"{np.mean(np.abs(errors) > 3) * 100:.1f} % beyond 3 sigma"
+    )
+
+
+def event_statistics(truths):
+    """Percentiles of event size, core size, peak, wing share and width."""
+    stats = {key: [] for key in EVENT_STATISTICS}
+    for core, footprint, excess, _ in truths:
+        labels, _ = ndimage.label(footprint, structure=np.ones((3, 3)))
+        for number, box in enumerate(ndimage.find_objects(labels), 1):
+            member = labels[box] == number
+            heights = np.where(member, excess[box], 0.0)
+            in_core = core[box] & member
+            rows, cols = np.nonzero(member)
+            weights = heights[member]
+            stats["pixels > 3 sigma"].append(member.sum())
+            stats["core pixels > 8 sigma"].append(in_core.sum())
+            stats["peak (sigma)"].append(heights.max())
+            stats["wing / core charge"].append(
+                heights[member & ~in_core].sum() / heights[in_core].sum()
+            )
+            width = 0.0
+            if member.sum() > 2:
+                moments = np.cov(np.vstack([rows, cols]), aweights=weights)
+                width = float(np.sqrt(max(np.linalg.eigvalsh(moments)[0], 0.0)))
+            stats["width (px, minor axis)"].append(width)
+    return {key: np.percentile(values, [10, 50, 90]) for key, values in stats.items()}
+
+
+EVENT_STATISTICS = (
+    "pixels > 3 sigma",
+    "core pixels > 8 sigma",
+    "peak (sigma)",
+    "wing / core charge",
+    "width (px, minor axis)",
+)
+
+
+def compare_simulator(folder, n_frames=12):
+    """ESIS darks against simulated darks, both through the stack truth."""
+    from ccdpixfix.datasets import SimulatedCamera
+
+    paths = sorted((folder / "esis_darks").glob("*.fit*"))
+    real, _ = stack_truth(np.array([_read(path) for path in paths]))
+    results = {"ESIS darks": (event_statistics(real), len(paths))}
+    for model in ("realistic", "sharp"):
+        # The ESIS read noise and gain, no persistent defects: only the
+        # events differ between the frames.
+        camera = SimulatedCamera(
+            (1024, 1024),
+            seed=3,
+            gain=ESIS_GAIN,
+            read_noise=ESIS_READ_NOISE_ADU * ESIS_GAIN,
+            dark_current=0.0,
+            hot_fraction=0,
+            warm_fraction=0,
+            dead_fraction=0,
+            low_response_fraction=0,
+            stuck_fraction=0,
+            bad_column=False,
+            cosmic_rays=model,
+        )
+        cube = np.array(
+            [camera.dark(300.0, seed=seed).data for seed in range(n_frames)],
+            dtype=np.float32,
+        )
+        simulated, _ = stack_truth(cube)
+        results[f"simulated, {model}"] = (event_statistics(simulated), n_frames)
+    print("\nEvents through the stack truth: 10th / 50th / 90th percentiles")
+    print(f"{'':<24}" + "".join(f"{name:>28}" for name in results))
+    for key in EVENT_STATISTICS:
+        cells = "".join(
+            f"{' / '.join(f'{v:.3g}' for v in stats[key]):>28}"
+            for stats, _ in results.values()
+        )
+        print(f"{key:<24}{cells}")
+
+
+def kast(folder, figures=None):
+    """Groups each detector flags on the Kast frames (no truth)."""
+    print("\nKast blue (no truth): groups of flagged pixels (8-connected)")
+    for stem in ("kast_b27", "kast_b24"):
+        path = folder / "kast_blue" / f"{stem}.fits.gz"
+        if not path.exists():
+            print(f"{path} missing")
+            continue
+        # DATASEC [1:2048,1:350]: the overscan columns are no image (the
+        # anchors trim them themselves, after taking the bias there)
+        raw = _read(path)
+        data = raw[:, :2048]
+        # Kast blue: gain 1.2 e-/ADU, read noise 3.7 e- (PypeIt's values)
+        for name, detect in detectors(1.2, 3.7):
+            start = time.perf_counter()
+            flagged = detect(data if name.startswith("ccdpixfix") else raw)
+            took = time.perf_counter() - start
+            _, groups = ndimage.label(flagged, structure=np.ones((3, 3)))
+            print(
+                f"  {stem} {name:<32}{groups:>6d} groups"
+                f"{np.count_nonzero(flagged):>8d} px{took:>7.2f} s"
+            )
+            if figures is not None:
+                _figure(figures, name, stem, data, None, flagged)
+
+
+def _figure(folder, name, frame_name, data, excess, flagged):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    labels, n = ndimage.label(flagged, structure=np.ones((3, 3)))
+    sizes = ndimage.sum(flagged, labels, range(1, n + 1)) if n else []
+    order = np.argsort(sizes)[::-1][:6]
+    fig, axes = plt.subplots(2, 6, figsize=(18, 6))
+    for column, label in enumerate(order):
+        rows, cols = np.nonzero(labels == label + 1)
+        y, x = int(rows.mean()), int(cols.mean())
+        box = (
+            slice(max(y - 12, 0), y + 13),
+            slice(max(x - 12, 0), x + 13),
+        )
+        image = data[box]
+        axes[0, column].imshow(
+            image, origin="lower", cmap="gray", vmax=np.percentile(image, 99)
+        )
+        axes[0, column].contour(flagged[box], levels=[0.5], colors="r", linewidths=0.6)
+        shown = excess[box] if excess is not None else image - np.median(image)
+        axes[1, column].imshow(
+            np.arcsinh(shown / 3), origin="lower", cmap="viridis", vmin=0
+        )
+        axes[1, column].contour(flagged[box], levels=[0.5], colors="r", linewidths=0.6)
+        axes[0, column].set_title(f"({y}, {x})", fontsize=8)
+    safe = "".join(c if c.isalnum() else "_" for c in name)
+    fig.suptitle(f"{frame_name}: {name} (red: flagged)")
+    fig.savefig(folder / f"{frame_name}_{safe}.png", dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = Path(__file__).resolve().parents[1] / ".." / "shared" / "realdata"
+    parser.add_argument("folder", nargs="?", type=Path, default=default)
+    parser.add_argument("--figures", type=Path, default=None)
+    parser.add_argument(
+        "--frames", type=int, nargs="*", default=None, help="ESIS frame indices"
+    )
+    parser.add_argument("--skip-kast", action="store_true")
+    parser.add_argument(
+        "--compare-simulator",
+        action="store_true",
+        help="only compare ESIS events with the simulator's",
+    )
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if args.compare_simulator:
+            compare_simulator(args.folder)
+            return
+        esis(args.folder, args.figures, args.frames)
+        _replacement_bias(args.folder, args.frames)
+        if not args.skip_kast:
+            kast(args.folder, args.figures)
+
+
+if __name__ == "__main__":
+    main()
