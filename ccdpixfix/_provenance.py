@@ -4,7 +4,7 @@ from astropy.io import fits
 
 from ._version import __version__
 
-__all__ = ["history_cards", "join_history", "record_step"]
+__all__ = ["history_cards", "join_history", "log_keywords", "record_step"]
 
 
 def _format_value(value):
@@ -60,14 +60,62 @@ def join_history(lines):
     return records
 
 
-def record_step(ccd, step, **parameters):
+#: Short header keywords for the steps, as ccdproc shortens its own
+#: (``subtract_bias`` is logged under ``subbias``).
+SHORT_NAMES = {
+    "fix_pixels": "fixpix",
+    "fix_pixels_dask": "fixpix",
+    "flag_bad_pixels": "flagbpm",
+    "flag_transients": "flagcr",
+    "replace_bad_pixels": "replbad",
+}
+
+
+def log_keywords(meta, step, add_keyword, text):
+    """Add the step's keywords to ``meta`` as ccdproc's ``add_keyword`` does.
+
+    With True the keyword is the step's name; FITS keywords have at most
+    eight characters, so, exactly as ccdproc logs ``subtract_bias``, the
+    name is a HIERARCH card pointing to a short keyword (`SHORT_NAMES`)
+    that holds ``text``.
+    """
+    if add_keyword is None or add_keyword is False:
+        return
+    if add_keyword is True:
+        short = SHORT_NAMES[step]
+        comment = "Shortened name for ccdpixfix command"
+        if isinstance(meta, fits.Header):
+            meta[f"HIERARCH {step.upper()}"] = (short, comment)
+        else:
+            meta[step] = (short, comment)
+        meta[short] = text
+        return
+    if isinstance(add_keyword, str):
+        entries = {add_keyword: None}
+    elif hasattr(add_keyword, "name") and hasattr(add_keyword, "value"):
+        entries = {add_keyword.name: add_keyword.value}  # a ccdproc.Keyword
+    elif isinstance(add_keyword, dict):
+        entries = add_keyword
+    else:
+        raise TypeError(
+            "add_keyword must be True, False, a keyword name, a ccdproc.Keyword "
+            f"or a dict, not {type(add_keyword).__name__}"
+        )
+    for key, value in entries.items():
+        meta[key] = value
+
+
+def record_step(ccd, step, *, add_keyword=False, **parameters):
     """Add a HISTORY record naming ``step``, its parameters and our version.
 
     ``ccd`` is modified in place: call it only on the new object a step
     returns. A `~astropy.io.fits.Header` gains HISTORY cards of whole items
     (`history_cards`); any other mapping gains or extends a ``HISTORY``
-    list, so a dict header converts cleanly when written.
+    list, so a dict header converts cleanly when written. ``add_keyword``
+    adds the step's keywords as well (`log_keywords`).
     """
+    text = ", ".join(f"{k}={_format_value(v)}" for k, v in parameters.items())
+    log_keywords(ccd.meta, step, add_keyword, text)
     cards = history_cards(step, **parameters)
     meta = ccd.meta
     if isinstance(meta, fits.Header):

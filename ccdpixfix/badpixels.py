@@ -360,7 +360,9 @@ def _check_fractions(**values):
             )
 
 
-def flag_bad_pixels(ccd, bpm: BadPixelMap, *, warm_is_bad: bool = False):
+def flag_bad_pixels(
+    ccd, bpm: BadPixelMap, *, warm_is_bad: bool = False, add_keyword=True
+):
     """Copy the flags of a bad-pixel map into a frame.
 
     Parameters
@@ -372,6 +374,14 @@ def flag_bad_pixels(ccd, bpm: BadPixelMap, *, warm_is_bad: bool = False):
     warm_is_bad : bool, optional
         Also mask ``WARM`` pixels (they get ``DO_NOT_USE`` as well), e.g. for
         frames that will not be dark-subtracted.
+    add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
+        The step's entry in the header, as ccdproc's steps make it: by
+        default (True) a keyword named after the step (a HIERARCH card
+        pointing to the short keyword that holds the parameters, as ccdproc
+        logs ``subtract_bias`` under ``subbias``); a string names the
+        keyword to add (no value), a `ccdproc.Keyword` or a dict gives
+        keywords and values; False adds none. The HISTORY record is written
+        in every case.
 
     Returns
     -------
@@ -401,6 +411,7 @@ def flag_bad_pixels(ccd, bpm: BadPixelMap, *, warm_is_bad: bool = False):
     return record_step(
         out,
         "flag_bad_pixels",
+        add_keyword=add_keyword,
         warm_is_bad=warm_is_bad,
         n_flagged=int(np.count_nonzero(bpm.flags)),
     )

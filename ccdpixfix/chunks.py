@@ -88,7 +88,7 @@ def _global_model(ccd, data, flags, options):
         )
 
 
-def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, **options):
+def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **options):
     """`fix_pixels` for a frame held as a Dask array, chunk by chunk.
 
     The noise model is fitted once on the rows `fit_rows` picks (as
@@ -107,6 +107,8 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, **options):
         The detector's map.
     depth : int, optional
         Halo in pixels around each chunk.
+    add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
+        As for `fix_pixels`.
     **options
         As for `fix_pixels`.
 
@@ -215,6 +217,7 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, **options):
     return record_step(
         out,
         "fix_pixels_dask",
+        add_keyword=add_keyword,
         bpm=bpm is not None,
         depth=int(depth),
         chunks=str(data.chunksize),

@@ -32,6 +32,7 @@ def fix_pixels(
     gain: float | None = None,
     read_noise: float | None = None,
     cfa: str | None = None,
+    add_keyword=True,
 ):
     """Flag and repair the bad pixels of one frame.
 
@@ -66,6 +67,14 @@ def fix_pixels(
         step then works on each colour against same-colour neighbours only.
         By default from the header's ``BAYERPAT`` (with ``XBAYROFF`` and
         ``YBAYROFF``), else from the map's; ``"none"`` for grey data.
+    add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
+        The step's entry in the header, as ccdproc's steps make it: by
+        default (True) a keyword named after the step (a HIERARCH card
+        pointing to the short keyword that holds the parameters, as ccdproc
+        logs ``subtract_bias`` under ``subbias``); a string names the
+        keyword to add (no value), a `ccdproc.Keyword` or a dict gives
+        keywords and values; False adds none. The HISTORY record is written
+        in every case. Only ``fix_pixels`` logs itself, not the steps it runs.
 
     Returns
     -------
@@ -116,9 +125,9 @@ def fix_pixels(
                 "Bayer mosaics held as Dask arrays are not supported yet: fix them "
                 "in memory, or give cfa='none' to treat the data as grey"
             )
-        return fix_pixels_dask(ccd, bpm, **options)
+        return fix_pixels_dask(ccd, bpm, add_keyword=add_keyword, **options)
     if is_rgb_cube(ccd):
-        return _fix_rgb(ccd, bpm, cfa=cfa, **options)
+        return _fix_rgb(ccd, bpm, cfa=cfa, add_keyword=add_keyword, **options)
     check_ccd(ccd)
     # The saturation level of integer data is the type's maximum: take it
     # before flag_bad_pixels turns the data into floats.
@@ -132,7 +141,7 @@ def fix_pixels(
             _check_map(ccd, bpm)
         out, counts = _fix_colours(ccd, bpm, pattern, options)
     recorded = _recorded(bpm, options, pattern)
-    return record_step(out, "fix_pixels", **recorded, **counts)
+    return record_step(out, "fix_pixels", add_keyword=add_keyword, **recorded, **counts)
 
 
 def _recorded(bpm, options, pattern=None):
@@ -165,7 +174,7 @@ def _recorded(bpm, options, pattern=None):
     return parameters
 
 
-def _fix_rgb(ccd, bpm, *, cfa, **options):
+def _fix_rgb(ccd, bpm, *, cfa, add_keyword, **options):
     """`fix_pixels` on each plane of a colour cube, recorded once."""
     if cfa_pattern(None, cfa) is not None:
         raise ValueError("a cube of three colour planes has no Bayer pattern")
@@ -173,7 +182,9 @@ def _fix_rgb(ccd, bpm, *, cfa, **options):
         _check_map(_first_plane(ccd), bpm)
     out, counts = per_plane(ccd, lambda plane: _fixed_plane(plane, bpm, options))
     recorded = _recorded(bpm, options)
-    return record_step(out, "fix_pixels", **recorded, planes=3, **counts)
+    return record_step(
+        out, "fix_pixels", add_keyword=add_keyword, **recorded, planes=3, **counts
+    )
 
 
 def _first_plane(ccd):

@@ -107,6 +107,7 @@ def replace_bad_pixels(
     flags_to_replace: int = DEFAULT_REPLACE_FLAGS,
     max_radius: int = 15,
     cfa: str | None = None,
+    add_keyword=True,
 ):
     """Replace flagged pixels with estimates from good neighbours only.
 
@@ -133,6 +134,14 @@ def replace_bad_pixels(
         pixel is replaced from neighbours of its own colour only (the radius
         then counts same-colour pixels). By default from the header's
         ``BAYERPAT``; ``"none"`` ignores the header.
+    add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
+        The step's entry in the header, as ccdproc's steps make it: by
+        default (True) a keyword named after the step (a HIERARCH card
+        pointing to the short keyword that holds the parameters, as ccdproc
+        logs ``subtract_bias`` under ``subbias``); a string names the
+        keyword to add (no value), a `ccdproc.Keyword` or a dict gives
+        keywords and values; False adds none. The HISTORY record is written
+        in every case.
 
     Returns
     -------
@@ -177,6 +186,7 @@ def replace_bad_pixels(
         return record_step(
             out,
             "replace_bad_pixels",
+            add_keyword=add_keyword,
             method=method,
             flags_to_replace=int(flags_to_replace),
             planes=3,
@@ -197,6 +207,7 @@ def replace_bad_pixels(
     return record_step(
         out,
         "replace_bad_pixels",
+        add_keyword=add_keyword,
         method=method,
         flags_to_replace=int(flags_to_replace),
         n_replaced=n_replaced,

@@ -427,6 +427,7 @@ def flag_transients(
     gain: float | None = None,
     read_noise: float | None = None,
     cfa: str | None = None,
+    add_keyword=True,
 ):
     """Flag pixels hit by cosmic rays or hot or cold for this exposure only.
 
@@ -477,6 +478,14 @@ def flag_transients(
         colour is searched on its own, against same-colour neighbours only
         (`ccdpixfix.cfa`). By default from the header's ``BAYERPAT``;
         ``"none"`` ignores the header.
+    add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
+        The step's entry in the header, as ccdproc's steps make it: by
+        default (True) a keyword named after the step (a HIERARCH card
+        pointing to the short keyword that holds the parameters, as ccdproc
+        logs ``subtract_bias`` under ``subbias``); a string names the
+        keyword to add (no value), a `ccdproc.Keyword` or a dict gives
+        keywords and values; False adds none. The HISTORY record is written
+        in every case.
 
     Returns
     -------
@@ -516,7 +525,14 @@ def flag_transients(
         out, counts = per_plane(
             ccd, lambda plane: _flag_transients(plane, **options, **parameters)
         )
-        return record_step(out, "flag_transients", planes=3, **parameters, **counts)
+        return record_step(
+            out,
+            "flag_transients",
+            add_keyword=add_keyword,
+            planes=3,
+            **parameters,
+            **counts,
+        )
     check_ccd(ccd)
     pattern = cfa_pattern(ccd.meta, cfa)
     if pattern is None:
@@ -533,7 +549,9 @@ def flag_transients(
         out, n_stars = unflag_stars(out, pattern)
         counts["n_hot"] -= n_stars
         counts["cfa"] = pattern
-    return record_step(out, "flag_transients", **parameters, **counts)
+    return record_step(
+        out, "flag_transients", add_keyword=add_keyword, **parameters, **counts
+    )
 
 
 def _flag_transients_quietly(
