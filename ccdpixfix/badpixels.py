@@ -375,13 +375,8 @@ def flag_bad_pixels(
         Also mask ``WARM`` pixels (they get ``DO_NOT_USE`` as well), e.g. for
         frames that will not be dark-subtracted.
     add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
-        The step's entry in the header, as ccdproc's steps make it: by
-        default (True) a keyword named after the step (a HIERARCH card
-        pointing to the short keyword that holds the parameters, as ccdproc
-        logs ``subtract_bias`` under ``subbias``); a string names the
-        keyword to add (no value), a `ccdproc.Keyword` or a dict gives
-        keywords and values; False adds none. The HISTORY record is written
-        in every case.
+        The step's keyword in the header, as ccdproc's steps take it (see
+        `fix_pixels`); False adds none.
 
     Returns
     -------

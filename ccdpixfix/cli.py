@@ -138,14 +138,7 @@ def _parser():
         "GBRG): each colour is handled with same-colour neighbours only; by "
         "default from the BAYERPAT keyword; 'none' treats the data as grey",
     )
-    bpm.add_argument(
-        "--hot-rate",
-        type=float,
-        default=0.5,
-        metavar="E_PER_S",
-        help="dark current (e-/s above the typical pixel) from which a "
-        "pixel is HOT (default: 0.5)",
-    )
+    _hot_rate_argument(bpm)
     bpm.add_argument(
         "--gain",
         type=float,
@@ -202,14 +195,7 @@ def _parser():
         metavar="OUTDIR",
         help="directory for the map and the fixed frames (created if missing)",
     )
-    night.add_argument(
-        "--hot-rate",
-        type=float,
-        default=0.5,
-        metavar="E_PER_S",
-        help="dark current (e-/s above the typical pixel) from which a "
-        "pixel is HOT (default: 0.5)",
-    )
+    _hot_rate_argument(night)
     _batch_arguments(night)
     night.set_defaults(handler=handlers.night)
 
@@ -264,6 +250,17 @@ def _stop_on_signals():
             if signum is not None:
                 previous[signum] = signal.signal(signum, terminate)
     return previous
+
+
+def _hot_rate_argument(parser):
+    parser.add_argument(
+        "--hot-rate",
+        type=float,
+        default=0.5,
+        metavar="E_PER_S",
+        help="dark current (e-/s above the typical pixel) from which a "
+        "pixel is HOT (default: 0.5)",
+    )
 
 
 def _batch_arguments(fix):

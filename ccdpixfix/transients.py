@@ -479,13 +479,8 @@ def flag_transients(
         (`ccdpixfix.cfa`). By default from the header's ``BAYERPAT``;
         ``"none"`` ignores the header.
     add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
-        The step's entry in the header, as ccdproc's steps make it: by
-        default (True) a keyword named after the step (a HIERARCH card
-        pointing to the short keyword that holds the parameters, as ccdproc
-        logs ``subtract_bias`` under ``subbias``); a string names the
-        keyword to add (no value), a `ccdproc.Keyword` or a dict gives
-        keywords and values; False adds none. The HISTORY record is written
-        in every case.
+        The step's keyword in the header, as ccdproc's steps take it (see
+        `fix_pixels`); False adds none.
 
     Returns
     -------

@@ -51,5 +51,3 @@ def test_add_keyword_takes_what_ccdproc_takes(raw):
     with pytest.raises(TypeError, match="add_keyword must be True, False"):
         fix_pixels(frame, add_keyword=3.5)
     assert frame.meta.get("fixpix") is None  # the input is untouched
-
-

@@ -347,6 +347,17 @@ def _slow_batch(night, folder, copies=6):
     return folder
 
 
+def start(*args, **kwargs):
+    """The command line as a process of its own, its output read later."""
+    return subprocess.Popen(
+        command(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
 def _wait_for(condition, seconds=120):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -359,13 +370,8 @@ def _wait_for(condition, seconds=120):
 def test_a_killed_worker_does_not_end_the_batch(night, tmp_path):
     batch = _slow_batch(night, tmp_path / "batch")
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        command(
-            "fix", batch, "-o", out, "--jobs", "2", "--report", tmp_path / "r.json"
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start(
+        "fix", batch, "-o", out, "--jobs", "2", "--report", tmp_path / "r.json"
     )
     assert _wait_for(lambda: out.exists() and len(os.listdir(out)) >= 2)
     workers = children(process.pid)
@@ -385,12 +391,7 @@ def test_a_killed_worker_does_not_end_the_batch(night, tmp_path):
 def test_workers_end_with_their_parent(night, tmp_path, how):
     batch = _slow_batch(night, tmp_path / "batch")
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        command("fix", batch, "-o", out, "--jobs", "2"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start("fix", batch, "-o", out, "--jobs", "2")
     assert _wait_for(lambda: out.exists() and len(os.listdir(out)) >= 1)
     workers = children(process.pid)
     assert workers
@@ -411,12 +412,7 @@ def test_workers_end_with_their_parent(night, tmp_path, how):
 def test_sigterm_in_serial_mode_leaves_no_temporary(night, tmp_path):
     batch = _slow_batch(night, tmp_path / "batch")
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        command("fix", batch, "-o", out, "--report", tmp_path / "r.json"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start("fix", batch, "-o", out, "--report", tmp_path / "r.json")
     assert _wait_for(
         lambda: out.exists() and any(is_temporary_name(n) for n in os.listdir(out))
     )
@@ -435,13 +431,15 @@ def test_sigterm_in_serial_mode_leaves_no_temporary(night, tmp_path):
 def test_ctrl_c_with_jobs_writes_no_queued_frame(night, tmp_path):
     batch = _slow_batch(night, tmp_path / "batch")
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        command(
-            "fix", batch, "-o", out, "--jobs", "2", "--report", tmp_path / "r.json"
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start(
+        "fix",
+        batch,
+        "-o",
+        out,
+        "--jobs",
+        "2",
+        "--report",
+        tmp_path / "r.json",
         start_new_session=True,
     )
     assert _wait_for(lambda: out.exists() and len(os.listdir(out)) >= 2)
