@@ -1,12 +1,13 @@
 """fix_pixels on a frame held as a Dask array equals the in-memory result."""
 
-import dask.array as da
 import numpy as np
 import pytest
 from astropy.nddata import CCDData, StdDevUncertainty
 
 from ccdpixfix import fix_pixels
 from ccdpixfix.chunks import fix_pixels_dask
+
+da = pytest.importorskip("dask.array")  # the dask extra
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import threading
 import time
 from pathlib import Path
 
-import distributed
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -16,6 +15,9 @@ from astropy.io import fits
 from ccdpixfix import make_bad_pixel_map
 from ccdpixfix.batch import fix_files
 from ccdpixfix.datasets import SimulatedCamera
+
+distributed = pytest.importorskip("distributed")  # the dask extra
+pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ import pytest
 from ccdpixfix.datasets import SimulatedCamera
 from ccdpixfix.io import is_temporary_name
 
-pytest.importorskip("distributed")
+pytest.importorskip("distributed")  # the dask extra
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def command(*args):

@@ -8,12 +8,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 from astropy.nddata import CCDData
 
 from ccdpixfix import make_bad_pixel_map
 from ccdpixfix.datasets import SimulatedCamera
 
 DOCS = Path(__file__).parent.parent / "docs"
+pytestmark = pytest.mark.docs
 
 
 def code_blocks(page):

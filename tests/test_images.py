@@ -6,13 +6,16 @@ import sys
 
 import numpy as np
 import pytest
-import tifffile
 from astropy.io import fits
-from PIL import Image, PngImagePlugin
 
 from ccdpixfix import PixelFlag, fix_pixels, make_bad_pixel_map
 from ccdpixfix.datasets import SimulatedCamera
 from ccdpixfix.images import read_image, sidecar_path, write_image
+
+# The images extra: skipped, with its name, where it is not installed.
+tifffile = pytest.importorskip("tifffile")
+Image = pytest.importorskip("PIL.Image")
+PngImagePlugin = pytest.importorskip("PIL.PngImagePlugin")
 
 
 def _run(*args):

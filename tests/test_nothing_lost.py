@@ -216,6 +216,7 @@ def test_a_file_created_during_the_write_is_not_replaced(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.fits"]
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_never_both_write_a_frame(night, tmp_path):
     out = tmp_path / "out"
     runs = [
@@ -367,6 +368,7 @@ def _wait_for(condition, seconds=120):
     return False
 
 
+@pytest.mark.slow
 def test_a_killed_worker_does_not_end_the_batch(night, tmp_path):
     batch = _slow_batch(night, tmp_path / "batch")
     out = tmp_path / "out"
@@ -387,6 +389,7 @@ def test_a_killed_worker_does_not_end_the_batch(night, tmp_path):
     assert not any(is_temporary_name(name) for name in os.listdir(out))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
 def test_workers_end_with_their_parent(night, tmp_path, how):
     batch = _slow_batch(night, tmp_path / "batch")
@@ -409,6 +412,7 @@ def test_workers_end_with_their_parent(night, tmp_path, how):
         assert "interrupted (SIGTERM)" in stderr and "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_sigterm_in_serial_mode_leaves_no_temporary(night, tmp_path):
     batch = _slow_batch(night, tmp_path / "batch")
     out = tmp_path / "out"
@@ -428,6 +432,7 @@ def test_sigterm_in_serial_mode_leaves_no_temporary(night, tmp_path):
     assert {f["status"] for f in files} <= {"ok", "interrupted"}
 
 
+@pytest.mark.slow
 def test_ctrl_c_with_jobs_writes_no_queued_frame(night, tmp_path):
     batch = _slow_batch(night, tmp_path / "batch")
     out = tmp_path / "out"
