@@ -114,9 +114,7 @@ def fix_pixels(
         "gain": gain,
         "read_noise": read_noise,
     }
-    if saturation is not None:
-        # Checked here once, before any path (in memory or by chunks) starts.
-        check_positive(saturation=saturation)
+    _check_options(options)
     if type(getattr(ccd, "data", None)).__module__.startswith("dask"):
         from .chunks import fix_pixels_dask
 
@@ -142,6 +140,26 @@ def fix_pixels(
         out, counts = _fix_colours(ccd, bpm, pattern, options)
     recorded = _recorded(bpm, options, pattern)
     return record_step(out, "fix_pixels", add_keyword=add_keyword, **recorded, **counts)
+
+
+def _check_options(options):
+    """Every option checked once, before any path (in memory, by chunks, by
+    colour) starts, and whether or not the step that uses it runs: a bad
+    value is a mistake even where it would be ignored."""
+    check_positive(
+        threshold=options["threshold"],
+        neighbour_threshold=options["neighbour_threshold"],
+        contrast=options["contrast"],
+    )
+    for name in ("footprint_threshold", "saturation", "gain", "read_noise"):
+        if options[name] is not None:
+            check_positive(**{name: options[name]})
+    methods = ("median", "mean")
+    if options["method"] not in methods:
+        raise ValueError(f"method must be one of {methods}, got {options['method']!r}")
+    grow = options["grow"]
+    if isinstance(grow, bool) or not float(grow).is_integer() or grow < 0:
+        raise ValueError(f"grow must be a whole number of pixels >= 0, got {grow!r}")
 
 
 def _recorded(bpm, options, pattern=None):

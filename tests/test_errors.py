@@ -258,3 +258,19 @@ def test_response_fractions_outside_zero_one(name, value, darks):
     message = re.escape(f"{name} must be a fraction between 0 and 1, got {value!r}")
     with pytest.raises(ValueError, match=message):
         make_bad_pixel_map(darks, **{name: value})
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"transients": False, "threshold": -1}, "threshold must be a positive"),
+        ({"replace": False, "method": "mode"}, "method must be one of"),
+        ({"grow": 1.5}, "grow must be a whole number"),
+        ({"gain": 0}, "gain must be a positive number"),
+        ({"footprint_threshold": -3}, "footprint_threshold must be a positive"),
+    ],
+)
+def test_fix_pixels_checks_every_option_even_unused(options, message):
+    frame, _ = SimulatedCamera((32, 32), seed=1).science(seed=1)
+    with pytest.raises(ValueError, match=message):
+        fix_pixels(frame, **options)
