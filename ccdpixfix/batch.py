@@ -552,12 +552,32 @@ def _run_on_cluster(client, work, done, timeout):
         "rules": dataclasses.replace(rules, overwrite=True, cancel_marker=marker),
         "skip_existing": False,
     }
-    submitted, started = {}, time.time()
-    shared = None
+    submitted, started, reported = {}, time.time(), set()
+
+    def report(index, result):
+        reported.add(index)
+        done(index, result)
+
+    try:
+        _submit(client, work, task_work, submitted, report, timeout)
+        _collect(client, submitted, report, timeout, work)
+    except _ClusterLost as lost:
+        _cancel_run(client, submitted, marker)
+        for index, path in enumerate(work["paths"]):
+            if index not in reported:
+                report(index, _lost_result(path, work, lost, started))
+    except BaseException:
+        _cancel_run(client, submitted, marker)
+        raise
+
+
+def _submit(client, work, task_work, submitted, report, timeout):
+    """One task per file whose output is not decided already."""
+    rules, shared = work["rules"], None
     for index, path in enumerate(work["paths"]):
         targets = outputs_of(path, work["output_dir"])
         if not rules.overwrite and any(os.path.lexists(t) for t in targets):
-            done(index, _run_work(work, path, None))  # skipped, or refused
+            report(index, _run_work(work, path, None))  # skipped, or refused
             continue
         if shared is None and work["bpm"] is not None:
             shared = _scatter(client, work["bpm"], timeout)
@@ -571,16 +591,6 @@ def _run_on_cluster(client, work, done, timeout):
             key=f"ccdpixfix-fix-{index}-{rules.run_id}",
         )
         submitted[future] = index
-    try:
-        _collect(client, submitted, done, timeout, work)
-    except _ClusterLost as lost:
-        _cancel_run(client, submitted, marker)
-        for future, index in submitted.items():
-            if not future.done() or future.status != "finished":
-                done(index, _lost_result(work["paths"][index], work, lost, started))
-    except BaseException:
-        _cancel_run(client, submitted, marker)
-        raise
 
 
 class _ClusterLost(Exception):

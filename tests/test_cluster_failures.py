@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ccdpixfix import make_bad_pixel_map
 from ccdpixfix.datasets import SimulatedCamera
 from ccdpixfix.io import is_temporary_name
 
@@ -233,3 +234,37 @@ def test_scheduler_lost(cluster, frames, tmp_path):
     assert not any(is_temporary_name(n) for n in os.listdir(out))
     lost = [f for f in files if f["status"] == "error"]
     assert lost and all("nothing written" in f["error"] for f in lost)
+
+
+def test_a_cluster_without_any_worker(frames, tmp_path):
+    client, decoy = frames
+    empty = Cluster(tmp_path, decoy, n_workers=0)
+    bpm = tmp_path / "bpm.fits"
+    camera = SimulatedCamera((256, 256), seed=31)
+    make_bad_pixel_map([camera.dark(300.0, seed=s) for s in range(3)]).write(bpm)
+    try:
+        start = time.monotonic()
+        result = subprocess.run(
+            command(
+                "fix",
+                client / "in",
+                "--bpm",
+                bpm,
+                "-o",
+                tmp_path / "out",
+                "--scheduler",
+                empty.address,
+                "--cluster-timeout",
+                "3",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        empty.close()
+    assert time.monotonic() - start < 60
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("not fixed, nothing written") == 12
+    assert not any(not name.startswith(".") for name in os.listdir(tmp_path / "out"))
