@@ -647,7 +647,13 @@ def _task_result(future, path, output_dir):
         return future.result(timeout=_CLUSTER_POLL_SECONDS)
     except TimeoutError:
         raise
+    except CancelledError:
+        # The scheduler went while the result was fetched: the file may be
+        # written; the batch's end tells by looking.
+        raise _ClusterLost("the scheduler was lost") from None
     except Exception as error:  # a task that failed on every retry
+        if getattr(future.client, "status", "running") != "running":
+            raise _ClusterLost("the scheduler was lost") from None
         return _failed_result(path, output_dir, _one_line(error))
 
 

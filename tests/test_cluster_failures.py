@@ -230,7 +230,8 @@ def test_scheduler_lost(cluster, frames, tmp_path):
     for worker in cluster.workers:
         worker.wait(60)
     written = {n for n in os.listdir(out) if not n.startswith(".")}
-    assert {Path(f["input"]).name for f in files if f["status"] == "ok"} == written
+    ok = {Path(f["input"]).name for f in files if f["status"] == "ok"}
+    assert ok == written, files
     assert not any(is_temporary_name(n) for n in os.listdir(out))
     lost = [f for f in files if f["status"] == "error"]
     assert lost and all("nothing written" in f["error"] for f in lost)
