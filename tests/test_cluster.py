@@ -28,7 +28,7 @@ def cluster():
             processes=True,
             threads_per_worker=1,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: runs side by side never clash
             silence_logs=50,
         ) as local,
         distributed.Client(local) as client,
