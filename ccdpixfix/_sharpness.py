@@ -41,7 +41,7 @@ _MIN_STARS = 10
 # The limit is the median flatness of the stars times this margin: on the
 # simulated camera (FWHM 1.8-4.0) the flattest 1 % of stars lie at 0.8-0.86
 # of the median (stars centred between pixels, noise).
-_STAR_MARGIN = 0.85
+STAR_MARGIN = 0.85
 # Darkest over brightest pair of a round peak: 0.66 for a centred Gaussian
 # star of FWHM 2.6, 0.42 at FWHM 1.8; across a track, near 0.
 _STAR_ROUNDNESS = 0.3
@@ -335,7 +335,7 @@ def star_flatness(data, known, rows, cols, noise, sign=1.0):
     `STAR_SNR` sigma high) are the frame's stars and its round hits; the
     stars, all of one PSF, crowd at one flatness, the hits spread. The
     limit is the middle of the narrowest third of the flatness values,
-    lowered by `_STAR_MARGIN`. None when fewer than `_MIN_STARS` peaks are
+    lowered by `STAR_MARGIN`. None when fewer than `_MIN_STARS` peaks are
     found, or when that third is not narrow (no PSF in common: a dark full
     of hits, a spectrum): no frame-specific test then.
     """
@@ -353,7 +353,7 @@ def star_flatness(data, known, rows, cols, noise, sign=1.0):
     mode = float(np.median(flatness[start : start + third + 1]))
     if not mode > 0 or widths[start] > _STAR_SPREAD * mode:
         return None
-    return mode * _STAR_MARGIN
+    return mode * STAR_MARGIN
 
 
 def star_like(data, noise, known, rows, cols, limit, sign=1.0):

@@ -23,6 +23,7 @@ from ._ccdutils import (
 )
 from ._provenance import record_step
 from ._sharpness import (
+    STAR_MARGIN,
     STAR_SNR,
     _local_background,
     _sharp,
@@ -47,6 +48,9 @@ _MAX_ITERATIONS = 50
 # fraction of the wing's own excess (or below the growth cut); along a
 # spectral line or a slit edge it has not.
 _FAR_FRACTION = 0.3
+# With stars in the frame, that fraction is at most this share of a star's
+# own fall from one pixel out to two (0.21 of the wing at FWHM 1.8).
+_FAR_STAR_SHARE = 0.5
 # Pixels sampled for the frame's low noise (the first, cheapest screen of
 # the footprint growth).
 _FLOOR_SAMPLES = 1024
@@ -154,6 +158,14 @@ def _grow_footprints(
     hot_mask = label == 1
     added, frontier = [], hot
     floor = _noise_floor(data, known["now"], noise_source)
+    far_fraction = _FAR_FRACTION
+    if limit is not None:
+        # Where the frame has stars, the far side of a wing must fall below
+        # what a star of this frame gives one pixel further out on its
+        # flank: a Gaussian star whose diagonal pair is F of its peak
+        # (F = limit / margin) gives F**1.5 from one pixel out to two.
+        typical = limit / STAR_MARGIN
+        far_fraction = min(_FAR_FRACTION, _FAR_STAR_SHARE * typical**1.5)
     for _ in range(_MAX_ITERATIONS):
         if not frontier.size:
             break
@@ -201,7 +213,7 @@ def _grow_footprints(
                     rows[chosen],
                     cols[chosen],
                     background
-                    + np.fmax(margin_c, _FAR_FRACTION * (value_c - background)),
+                    + np.fmax(margin_c, far_fraction * (value_c - background)),
                 )
             )
             keep[chosen] = wing
