@@ -384,12 +384,18 @@ def sharper_than_stars(
     """
     value = sign * np.asarray(data[rows, cols], dtype=np.float64)
     window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
-    typical = sign * row_median(window)
-    third = np.nan_to_num(_third_highest(sign * window), nan=-np.inf)
-    sharp = value - np.nan_to_num(typical, nan=np.inf) > cut * noise
-    if peak:
-        sharp &= value - third > _PEAK_MARGIN * noise
+    # Cheap first: above the median neighbour means above the darkest one.
+    darkest = np.min(np.nan_to_num(sign * window, nan=np.inf), axis=1)
+    sharp = value - darkest > cut * noise
     chosen = np.flatnonzero(sharp)
+    typical = sign * row_median(window[chosen])
+    keep = value[chosen] - np.nan_to_num(typical, nan=np.inf) > cut * noise[chosen]
+    if peak:
+        third = _third_highest(sign * window[chosen])
+        third = np.nan_to_num(third, nan=-np.inf)
+        keep &= value[chosen] - third > _PEAK_MARGIN * noise[chosen]
+    sharp[chosen] = keep
+    chosen = chosen[keep]
     background = _local_background(data, known, rows[chosen], cols[chosen], sign)
     background = np.nan_to_num(background, nan=np.inf)
     _, quiet = _flatness(data, known, rows[chosen], cols[chosen], background, sign)
