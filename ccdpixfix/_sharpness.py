@@ -302,8 +302,9 @@ def _round_peaks(data, known, rows, cols, noise, sign=1.0, *, lit=_LIT_NOISE):
     window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
     complete = np.isfinite(window).sum(axis=1) == 8
     window[~complete] = 0.0
-    around = np.max(np.nan_to_num(sign * window, nan=-np.inf), axis=1)
-    darkest = np.min(np.nan_to_num(sign * window, nan=np.inf), axis=1)
+    signed = sign * window
+    around = np.fmax.reduce(signed, axis=1)
+    darkest = np.fmin.reduce(signed, axis=1)
     # Cheap first: a peak lit around stands above its darkest neighbour.
     chosen = np.flatnonzero(
         complete & (value > around) & (value - darkest > lit * noise)
@@ -385,7 +386,7 @@ def sharper_than_stars(
     value = sign * np.asarray(data[rows, cols], dtype=np.float64)
     window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
     # Cheap first: above the median neighbour means above the darkest one.
-    darkest = np.min(np.nan_to_num(sign * window, nan=np.inf), axis=1)
+    darkest = np.fmin.reduce(sign * window, axis=1)
     sharp = value - darkest > cut * noise
     chosen = np.flatnonzero(sharp)
     typical = sign * row_median(window[chosen])

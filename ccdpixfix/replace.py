@@ -254,10 +254,11 @@ def _replace_quietly(
         sigma = _model_sigma(ccd, data, ~good, gain, read_noise, noise_model)
     usable = good
     # Only one-exposure hits have wings; a mapped defect does not.
-    hits = targets & ((flags & np.uint16(PixelFlag.TRANSIENT_HOT)) != 0)
-    if sigma is not None and hits.any():
-        usable = _without_suspects(data, good, targets, hits, sigma)
-    del hits
+    if sigma is not None:
+        hits = np.flatnonzero(flags & np.uint16(PixelFlag.TRANSIENT_HOT))
+        hits = hits[targets.ravel()[hits]]
+        if hits.size:
+            usable = _without_suspects(data, good, targets, hits, sigma)
     rows, cols, estimate, n_used, scatter, efficiency = _fill(
         data, usable, targets, method, int(max_radius)
     )
@@ -285,7 +286,7 @@ def _replace_quietly(
 
 
 def _without_suspects(data, good, targets, hits, sigma):
-    """``good`` less the unflagged wings of the hits to replace.
+    """``good`` less the unflagged wings of the hits (flat indices) to replace.
 
     A neighbour of a target that stands well above its own good neighbours
     with most of its height (the unflagged edge of a cosmic ray) would pull
@@ -293,7 +294,7 @@ def _without_suspects(data, good, targets, hits, sigma):
     stays in.
     """
     shape = np.shape(data)
-    around = neighbourhood(np.flatnonzero(hits), shape, {})
+    around = neighbourhood(hits, shape, {})
     around = around[good.ravel()[around]]
     if not around.size:
         return good
@@ -303,7 +304,7 @@ def _without_suspects(data, good, targets, hits, sigma):
     value = np.asarray(data[rows, cols], dtype=np.float64)
     noise = np.asarray(sigma[rows, cols], dtype=np.float64)
     # Cheap first: above its median neighbour means above its darkest one.
-    darkest = np.min(np.nan_to_num(window, nan=np.inf), axis=1)
+    darkest = np.fmin.reduce(window, axis=1)
     chosen = np.flatnonzero(value - darkest > _SUSPECT_SIGMA * noise)
     excess = value[chosen] - row_median(window[chosen])
     chosen = chosen[excess > _SUSPECT_SIGMA * noise[chosen]]
