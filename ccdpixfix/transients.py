@@ -44,6 +44,9 @@ __all__ = ["flag_transients", "saturation_level"]
 
 # Growth stops when nothing new is found; this only bounds pathological cases.
 _MAX_ITERATIONS = 50
+# A star STAR_SNR sigma high stands over this share of that above the level
+# its neighbours give (0.28 of its height at FWHM 4).
+_TALL_SHARE = 0.25
 # Beyond a wing pixel, away from its core, the charge has fallen below this
 # fraction of the wing's own excess (or below the growth cut); along a
 # spectral line or a slit edge it has not.
@@ -298,7 +301,6 @@ def _find_transients(
     contrast,
     footprint_threshold=None,
     grow=0,
-    star_test=True,
 ):
     """Flag sharp outliers, then grow them into their above-noise neighbours.
 
@@ -339,15 +341,14 @@ def _find_transients(
         keep = _sharp(
             data, level, noise, known["now"], rows, cols, contrast, sign, threshold
         )
-        if sign > 0 and star_test and index.size:
+        if sign > 0 and index.size:
             # The fixed test's verdicts, judged against the frame's own
             # stars: a defect on a star is sharper than any of them, and the
-            # peak of an undersampled star is not.
-            # A star _STAR_SNR sigma high stands over a quarter of that above
-            # the level its neighbours give (0.28 of its height at FWHM 4).
+            # peak of an undersampled star is not. The stars are looked for
+            # among the tall candidates only (`_TALL_SHARE`).
             tall = np.flatnonzero(
                 np.asarray(data[rows, cols], dtype=np.float64) - level
-                > 0.25 * STAR_SNR * noise
+                > _TALL_SHARE * STAR_SNR * noise
             )
             limit = star_flatness(
                 data, known["now"], rows[tall], cols[tall], noise[tall]
