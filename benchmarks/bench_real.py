@@ -41,7 +41,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 from scipy import ndimage
 
-from ccdpixfix import PixelFlag, fix_pixels, flag_transients
+from ccdpixfix import PixelFlag, __version__, fix_pixels, flag_transients
 
 # ESIS camera: gain and read noise from the data set's description (the
 # header has neither); the prescan and overscan columns of its 2152-column
@@ -162,7 +162,7 @@ def _cosmic_conn(data, model_name):
 
 def detectors(gain, read_noise_e):
     """(name, function of the raw data returning a bool mask), those installed."""
-    found = [("ccdpixfix 0.2 flag_transients", _ccdpixfix)]
+    found = [(f"ccdpixfix {__version__}", _ccdpixfix)]
     try:
         import astroscrappy  # noqa: F401
 

@@ -236,13 +236,16 @@ class NoiseModel:
         if unit is not None and u.Unit(unit) == u.electron:
             gain = 1.0
         floor = (read_noise / gain) ** 2
-        if np.count_nonzero(good) < _MIN_PIXELS:
-            # Too few pixels to check the keywords: trust them, and take the
-            # faintest level as the zero of the signal.
+        try:
+            centres, variances = _binned_variance(data, level, good, factor)
+        except ValueError:
+            # Too few pixels with good neighbours to check the keywords:
+            # trust them, and take the faintest level as the zero of the
+            # signal.
             levels = np.asarray(level)[good]
+            levels = levels[np.isfinite(levels)]
             offset = float(np.min(levels)) if levels.size else 0.0
             return cls("header", floor, 1.0 / gain, offset)
-        centres, variances = _binned_variance(data, level, good, factor)
         # Each bin tells the zero-signal level at which the header's model
         # matches its scatter: the bias pedestal of raw data, ~0 for
         # calibrated data. A wrong gain or read noise puts it far off.

@@ -260,10 +260,11 @@ def _replace_quietly(
         sigma = _model_sigma(ccd, data, ~good, gain, read_noise, noise_model)
     usable = good
     # Only one-exposure hits have wings; a mapped defect does not.
-    hits = targets & ((flags & np.uint16(PixelFlag.TRANSIENT_HOT)) != 0)
-    if sigma is not None and hits.any():
-        usable = _without_suspects(data, good, targets, hits, sigma)
-    del hits
+    if sigma is not None:
+        hits = np.flatnonzero(flags & np.uint16(PixelFlag.TRANSIENT_HOT))
+        hits = hits[targets.ravel()[hits]]
+        if hits.size:
+            usable = _without_suspects(data, good, targets, hits, sigma)
     rows, cols, estimate, n_used, scatter, efficiency = _fill(
         data, usable, targets, method, int(max_radius)
     )
@@ -291,7 +292,7 @@ def _replace_quietly(
 
 
 def _without_suspects(data, good, targets, hits, sigma):
-    """``good`` less the unflagged wings of the hits to replace.
+    """``good`` less the unflagged wings of the hits (flat indices) to replace.
 
     A neighbour of a target that stands well above its own good neighbours
     with most of its height (the unflagged edge of a cosmic ray) would pull
@@ -299,23 +300,26 @@ def _without_suspects(data, good, targets, hits, sigma):
     stays in.
     """
     shape = np.shape(data)
-    around = neighbourhood(np.flatnonzero(hits), shape, {})
+    around = neighbourhood(hits, shape, {})
     around = around[good.ravel()[around]]
     if not around.size:
         return good
     rows, cols = np.unravel_index(around, shape)
     bad = ~good | targets
     window = window_values(data, rows, cols, radius=1, bad=bad, include_centre=False)
-    typical = row_median(window)
     value = np.asarray(data[rows, cols], dtype=np.float64)
     noise = np.asarray(sigma[rows, cols], dtype=np.float64)
-    excess = value - typical
-    chosen = np.flatnonzero(excess > _SUSPECT_SIGMA * noise)
+    # Cheap first: above its median neighbour means above its darkest one.
+    darkest = np.fmin.reduce(window, axis=1)
+    chosen = np.flatnonzero(value - darkest > _SUSPECT_SIGMA * noise)
+    excess = value[chosen] - row_median(window[chosen])
+    chosen = chosen[excess > _SUSPECT_SIGMA * noise[chosen]]
     if not chosen.size:
         return good
+    excess = value[chosen] - row_median(window[chosen])
     rows, cols = rows[chosen], cols[chosen]
     background = _local_background(data, bad, rows, cols)
-    suspect = excess[chosen] > _SUSPECT_SHARE * (value[chosen] - background)
+    suspect = excess > _SUSPECT_SHARE * (value[chosen] - background)
     if not suspect.any():
         return good
     usable = good.copy()

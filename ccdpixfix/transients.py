@@ -23,6 +23,7 @@ from ._ccdutils import (
 )
 from ._provenance import record_step
 from ._sharpness import (
+    STAR_MARGIN,
     STAR_SNR,
     _local_background,
     _sharp,
@@ -43,10 +44,16 @@ __all__ = ["flag_transients", "saturation_level"]
 
 # Growth stops when nothing new is found; this only bounds pathological cases.
 _MAX_ITERATIONS = 50
+# A star STAR_SNR sigma high stands over this share of that above the level
+# its neighbours give (0.28 of its height at FWHM 4).
+_TALL_SHARE = 0.25
 # Beyond a wing pixel, away from its core, the charge has fallen below this
 # fraction of the wing's own excess (or below the growth cut); along a
 # spectral line or a slit edge it has not.
 _FAR_FRACTION = 0.3
+# With stars in the frame, that fraction is at most this share of a star's
+# own fall from one pixel out to two (0.21 of the wing at FWHM 1.8).
+_FAR_STAR_SHARE = 0.5
 # Pixels sampled for the frame's low noise (the first, cheapest screen of
 # the footprint growth).
 _FLOOR_SAMPLES = 1024
@@ -154,6 +161,14 @@ def _grow_footprints(
     hot_mask = label == 1
     added, frontier = [], hot
     floor = _noise_floor(data, known["now"], noise_source)
+    far_fraction = _FAR_FRACTION
+    if limit is not None:
+        # Where the frame has stars, the far side of a wing must fall below
+        # what a star of this frame gives one pixel further out on its
+        # flank: a Gaussian star whose diagonal pair is F of its peak
+        # (F = limit / margin) gives F**1.5 from one pixel out to two.
+        typical = limit / STAR_MARGIN
+        far_fraction = min(_FAR_FRACTION, _FAR_STAR_SHARE * typical**1.5)
     for _ in range(_MAX_ITERATIONS):
         if not frontier.size:
             break
@@ -169,7 +184,8 @@ def _grow_footprints(
         # darkest good pixel of its 5x5 window by the cut; most pixels
         # around a hit are plain sky, and the darkest of 24 sky pixels lies
         # 2 sigma low, so that only 7 % of them pass.
-        darkest = np.min(np.nan_to_num(square, nan=np.inf), axis=1)
+        # fmin skips NaN without a copy; NaN only where all are.
+        darkest = np.fmin.reduce(square, axis=1)
         lit = np.flatnonzero(value - darkest > cut * floor)
         lit = lit[~_protected(data, flags, search[lit])]
         search, rows, cols = search[lit], rows[lit], cols[lit]
@@ -201,7 +217,7 @@ def _grow_footprints(
                     rows[chosen],
                     cols[chosen],
                     background
-                    + np.fmax(margin_c, _FAR_FRACTION * (value_c - background)),
+                    + np.fmax(margin_c, far_fraction * (value_c - background)),
                 )
             )
             keep[chosen] = wing
@@ -285,7 +301,6 @@ def _find_transients(
     contrast,
     footprint_threshold=None,
     grow=0,
-    star_test=True,
 ):
     """Flag sharp outliers, then grow them into their above-noise neighbours.
 
@@ -326,15 +341,14 @@ def _find_transients(
         keep = _sharp(
             data, level, noise, known["now"], rows, cols, contrast, sign, threshold
         )
-        if sign > 0 and star_test and index.size:
+        if sign > 0 and index.size:
             # The fixed test's verdicts, judged against the frame's own
             # stars: a defect on a star is sharper than any of them, and the
-            # peak of an undersampled star is not.
-            # A star _STAR_SNR sigma high stands over a quarter of that above
-            # the level its neighbours give (0.28 of its height at FWHM 4).
+            # peak of an undersampled star is not. The stars are looked for
+            # among the tall candidates only (`_TALL_SHARE`).
             tall = np.flatnonzero(
                 np.asarray(data[rows, cols], dtype=np.float64) - level
-                > 0.25 * STAR_SNR * noise
+                > _TALL_SHARE * STAR_SNR * noise
             )
             limit = star_flatness(
                 data, known["now"], rows[tall], cols[tall], noise[tall]

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.nddata import CCDData
 from astropy.stats import mad_std
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ccdpixfix import flag_transients
 from ccdpixfix.datasets import SimulatedCamera
 from ccdpixfix.medians import local_level
 from ccdpixfix.noise import NoiseModel, header_gain, residual_factor, robust_sigma
@@ -246,3 +248,13 @@ def test_header_gain(as_fits_header):
     assert gain({}) is None
     for nonsense in (0, -1.5, "high", 1000.0, 0.001):
         assert gain({"GAIN": nonsense}) is None, nonsense
+
+
+def test_given_gain_and_read_noise_serve_a_frame_too_small_to_check_them():
+    """A 4 x 9 ramp with a saturated corner: too few pixels with good
+    neighbours to check the keywords, so the given values are used as they
+    are rather than asked for (found by hypothesis, test_properties)."""
+    data = (np.arange(9)[None, :] * 3 + np.arange(4)[:, None] + 100).astype(np.int8)
+    ccd = CCDData(data, unit="adu", meta={"EXPTIME": 30.0})
+    flagged = flag_transients(ccd, saturation=120.0, gain=1.5, read_noise=5.0)
+    assert flagged.uncertainty is not None

@@ -1,0 +1,240 @@
+"""Whole cosmic-ray footprints, defects on stars and the realistic simulator."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.nddata import CCDData
+from scipy import ndimage
+from scipy.special import erf
+
+from ccdpixfix import PixelFlag, fix_pixels, flag_transients
+from ccdpixfix.datasets import SimulatedCamera
+from ccdpixfix.scoring import score_frame
+
+HOT = np.uint16(PixelFlag.TRANSIENT_HOT)
+REPLACED = np.uint16(PixelFlag.REPLACED)
+SKY, READ_NOISE = 300.0, 5.0
+NOISE = np.sqrt(SKY + READ_NOISE**2)
+
+
+def _diffuse_track(shape, start, angle, length, sigma, per_pixel):
+    """Electrons of a straight track whose charge diffused by ``sigma`` px."""
+    rows, cols = np.mgrid[: shape[0], : shape[1]].astype(float)
+    image = np.zeros(shape)
+    steps = int(8 * length)
+    for distance in np.linspace(0.0, length, steps):
+        y = start[0] + distance * np.sin(angle)
+        x = start[1] + distance * np.cos(angle)
+        share_y = erf((rows + 0.5 - y) / (np.sqrt(2) * sigma))
+        share_y -= erf((rows - 0.5 - y) / (np.sqrt(2) * sigma))
+        share_x = erf((cols + 0.5 - x) / (np.sqrt(2) * sigma))
+        share_x -= erf((cols - 0.5 - x) / (np.sqrt(2) * sigma))
+        image += 0.25 * share_y * share_x * per_pixel / steps * length
+    return image
+
+
+@pytest.fixture(scope="module", params=[0.4, 0.6])
+def track_frame(request):
+    """A 60-px oblique track with charge diffusion on a star-free sky."""
+    shape = (96, 96)
+    track = _diffuse_track(shape, (20.3, 10.7), 0.5, 60.0, request.param, 3000.0)
+    generator = np.random.default_rng(1)
+    electrons = generator.poisson(SKY + track) + generator.normal(0, READ_NOISE, shape)
+    ccd = CCDData(electrons.astype(np.float32), unit="electron")
+    return ccd, track
+
+
+def test_diffuse_track_is_flagged_to_its_edges(track_frame):
+    ccd, track = track_frame
+    flagged = (flag_transients(ccd, gain=1.0, read_noise=READ_NOISE).flags & HOT) != 0
+    # every pixel the track raised by 8 sigma, wings included (the issue's
+    # wings at 8-30 sigma beside the core), and nearly all above 5 sigma
+    assert flagged[track > 8 * NOISE].all()
+    assert flagged[track > 5 * NOISE].mean() >= 0.97
+    # and nothing beyond where it left less than one sigma
+    assert not flagged[track < NOISE].any()
+
+
+def test_without_footprint_growth_the_wings_stay(track_frame):
+    """What footprint_threshold adds: the wings the spill test refuses."""
+    ccd, track = track_frame
+    whole = flag_transients(ccd, gain=1.0, read_noise=READ_NOISE)
+    cores = flag_transients(
+        ccd, gain=1.0, read_noise=READ_NOISE, footprint_threshold=None
+    )
+    wings = (track > 5 * NOISE) & (track < 30 * NOISE)
+    assert ((whole.flags & HOT) != 0)[wings].mean() > (
+        ((cores.flags & HOT) != 0)[wings].mean()
+    )
+
+
+def test_replaced_track_pixels_are_unbiased(track_frame):
+    ccd, track = track_frame
+    fixed = fix_pixels(ccd, gain=1.0, read_noise=READ_NOISE)
+    replaced = (fixed.flags & REPLACED) != 0
+    core = track > 8 * NOISE
+    assert replaced[core].all()
+    error = (fixed.data[core] - SKY) / NOISE
+    # no unflagged wing pulls the estimates up
+    assert abs(np.median(error)) < 0.6
+    assert np.mean(np.abs(error) < 3) >= 0.95
+
+
+@pytest.fixture(scope="module", params=[1.8, 2.6, 4.0])
+def star_field(request):
+    """Stars (enough bright ones to learn the PSF from), nothing else."""
+    camera = SimulatedCamera(
+        (256, 256),
+        seed=2,
+        hot_fraction=0,
+        warm_fraction=0,
+        dead_fraction=0,
+        low_response_fraction=0,
+        stuck_fraction=0,
+        bad_column=False,
+    )
+    frame, truth = camera.science(
+        fwhm=request.param,
+        seed=3,
+        n_stars=150,
+        n_cosmic_rays=0,
+        n_transient_hot=0,
+        n_transient_cold=0,
+    )
+    return frame, truth
+
+
+def _star_peaks(frame, truth, count):
+    """Brightest pixels of ``count`` bright unsaturated stars, and the stars."""
+    stars = truth["stars"]
+    noise = np.median(truth["sigma"])
+    ny, nx = frame.shape
+    chosen = (
+        ~stars["saturated"]
+        & (stars["peak_adu"] > 100 * noise)
+        & (stars["peak_adu"] < 20000)
+        & (stars["x"] > 8)
+        & (stars["x"] < nx - 8)
+        & (stars["y"] > 8)
+        & (stars["y"] < ny - 8)
+    )
+    data = np.asarray(frame.data, float)
+    peaks = []
+    for star in stars[chosen][:count]:
+        y, x = round(star["y"]), round(star["x"])
+        box = data[y - 1 : y + 2, x - 1 : x + 2]
+        dy, dx = np.unravel_index(np.argmax(box), box.shape)
+        peaks.append((y + dy - 1, x + dx - 1, float(star["peak_adu"])))
+    return peaks
+
+
+def test_hot_pixel_on_a_star_is_flagged_and_the_star_is_not(star_field):
+    frame, truth = star_field
+    peaks = _star_peaks(frame, truth, 4)
+    assert len(peaks) == 4
+    data = np.asarray(frame.data, float)
+    for y, x, peak in peaks:
+        # a one-exposure hot pixel of half the star's peak, on the peak
+        data[y, x] += 0.5 * peak
+    spoiled = CCDData(data.astype(np.uint16), unit="adu", meta=frame.meta)
+    flagged = (flag_transients(spoiled).flags & HOT) != 0
+    for y, x, _ in peaks:
+        assert flagged[y, x]
+        around = flagged[y - 3 : y + 4, x - 3 : x + 4].copy()
+        around[3, 3] = False
+        assert not around.any()
+
+
+def test_stars_alone_are_not_flagged(star_field):
+    frame, truth = star_field
+    flagged = (flag_transients(frame).flags & HOT) != 0
+    for y, x, _ in _star_peaks(frame, truth, 10):
+        assert not flagged[y - 3 : y + 4, x - 3 : x + 4].any()
+
+
+def test_saturated_core_stays_saturated():
+    """A heavy ion saturates its core: flagged SATURATED, never replaced."""
+    shape = (64, 64)
+    track = _diffuse_track(shape, (20.2, 15.6), 0.7, 20.0, 0.5, 3e5)
+    generator = np.random.default_rng(4)
+    electrons = generator.poisson(SKY + track) + generator.normal(0, READ_NOISE, shape)
+    data = np.clip(1000 + electrons, 0, 65535).astype(np.uint16)
+    saturated = data == 65535
+    assert saturated.sum() > 5
+    fixed = fix_pixels(CCDData(data, unit="adu"))
+    assert (fixed.flags[saturated] & np.uint16(PixelFlag.SATURATED)).all()
+    assert not (fixed.flags[saturated] & REPLACED).any()
+    assert np.all(fixed.data[saturated] == 65535)
+
+
+def test_grow_adds_rings_around_each_event(track_frame):
+    ccd, _ = track_frame
+    plain = (flag_transients(ccd, gain=1.0, read_noise=READ_NOISE).flags & HOT) != 0
+    grown = flag_transients(ccd, gain=1.0, read_noise=READ_NOISE, grow=1)
+    mask = (grown.flags & HOT) != 0
+    assert mask[plain].all()
+    assert np.array_equal(mask, ndimage.binary_dilation(plain, np.ones((3, 3))))
+    assert "grow=1" in str(grown.meta["HISTORY"])
+
+
+@pytest.mark.parametrize("grow", [-1, 1.5, True])
+def test_grow_must_be_a_whole_number(grow):
+    ccd = CCDData(np.random.default_rng(0).normal(100, 5, (32, 32)), unit="adu")
+    with pytest.raises(ValueError, match="grow must be a whole number of pixels"):
+        flag_transients(ccd, grow=grow)
+
+
+def test_footprint_threshold_must_be_positive():
+    ccd = CCDData(np.random.default_rng(0).normal(100, 5, (32, 32)), unit="adu")
+    with pytest.raises(ValueError, match="footprint_threshold must be a positive"):
+        flag_transients(ccd, footprint_threshold=0.0)
+
+
+def test_unknown_cosmic_ray_model():
+    with pytest.raises(ValueError, match="cosmic_rays must be one of"):
+        SimulatedCamera((32, 32), cosmic_rays="fuzzy")
+
+
+def test_realistic_cosmic_rays_have_wings_and_hit_stars():
+    camera = SimulatedCamera((256, 256), seed=5, cosmic_rays="realistic")
+    frame, truth = camera.science(fwhm=2.6, seed=6)
+    again, _ = camera.science(fwhm=2.6, seed=6)
+    assert np.array_equal(frame.data, again.data)
+    amplitude = truth["transient_amplitude"] / truth["sigma"]
+    strong = truth["transient_hot"] & (amplitude > 5)
+    # charge diffusion: most strong pixels have a strong neighbour
+    labels, n_events = ndimage.label(strong, np.ones((3, 3)))
+    sizes = ndimage.sum(strong, labels, range(1, n_events + 1))
+    assert np.sum(sizes[sizes > 1]) >= 0.8 * strong.sum()
+    # half the one-exposure hot pixels fall on stars
+    assert truth["on_stars"].any()
+    assert (truth["transient_hot"] & truth["on_stars"]).sum() >= 1
+    score = score_frame(frame, fix_pixels(frame), truth)
+    assert score["false_per_mpx"] <= 300
+    assert score["replaced_within_3sigma"] >= 0.95
+
+
+def test_command_line_grow(tmp_path):
+    ccd, _ = SimulatedCamera((64, 64), seed=1).science(seed=2)
+    path = tmp_path / "frame.fits"
+    ccd.write(path)
+    command = [sys.executable, "-m", "ccdpixfix", "fix", str(path)]
+    done = subprocess.run(
+        [*command, "--grow", "1", "-o", str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    fixed = CCDData.read(tmp_path / "out" / "frame.fits", hdu_flags="FLAGS")
+    assert "grow=1" in str(fixed.meta["HISTORY"])
+    refused = subprocess.run(
+        [*command, "--grow", "-1", "-o", str(tmp_path / "bad")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2
+    assert "--grow must be a whole number of pixels" in refused.stderr
