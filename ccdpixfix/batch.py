@@ -55,6 +55,9 @@ _PARENT_POLL_SECONDS = 0.5
 _WORKER_GRACE_SECONDS = 10.0
 # Cluster waits are cut into slices this long, to look at the cluster between.
 _CLUSTER_POLL_SECONDS = 1.0
+# Seconds between the cancel marker and the look at what was written: far
+# longer than a worker takes from its look for the marker to its rename.
+_MARKER_GRACE_SECONDS = 2.0
 # A call to cancel tasks on a cluster that may be gone gets this long.
 _CANCEL_SECONDS = 5.0
 _DIED = (
@@ -563,6 +566,9 @@ def _run_on_cluster(client, work, done, timeout):
         _collect(client, submitted, report, timeout, work)
     except _ClusterLost as lost:
         _cancel_run(client, submitted, marker)
+        # A worker that looked for the marker just before it appeared is
+        # renaming its file now: the outputs are judged after that.
+        time.sleep(_MARKER_GRACE_SECONDS)
         for index, path in enumerate(work["paths"]):
             if index not in reported:
                 report(index, _lost_result(path, work, lost, started))
