@@ -241,3 +241,32 @@ def test_uncertainty_of_a_master_bias_alone_is_caught(camera):
     good = ~camera.truth["defect"] & ~truth["transient_hot"] & ~truth["saturated"]
     ratio = np.median(flagged.uncertainty.array[good] / truth["sigma"][good])
     assert 0.9 < ratio < 1.15
+
+
+def _corner_star(fwhm, flux, shape=(64, 64), seed=3):
+    """A flat sky with noise and a pixel-integrated Gaussian star centred on
+    the corner between four pixels (31.5, 31.5)."""
+    from scipy.special import erf
+
+    rng = np.random.default_rng(seed)
+    sigma = fwhm / 2.3548
+    edges = np.arange(shape[0] + 1) - 31.5 - 0.5
+    share = 0.5 * np.diff(erf(edges / (np.sqrt(2) * sigma)))
+    star = flux * np.outer(share, share)
+    return rng.normal(1000.0, 5.0, shape) + star
+
+
+def test_a_flat_2x2_hit_is_found_and_a_corner_star_is_not():
+    # a hit on a pixel corner lights four pixels evenly
+    data = np.random.default_rng(4).normal(1000.0, 5.0, (64, 64))
+    data[20:22, 40:42] += 400.0
+    hit = flag_transients(CCDData(data, unit="adu"))
+    assert (hit.flags[20:22, 40:42] & PixelFlag.TRANSIENT_HOT).all()
+    assert not (hit.flags[17:25, 37:45] & PixelFlag.TRANSIENT_HOT)[
+        np.ix_([0, 1, 6, 7], [0, 1, 6, 7])
+    ].any()
+    # a star of FWHM 1.5 px centred on a corner has the same 2x2 core, but
+    # its ring carries its light
+    for fwhm in (1.5, 1.8, 2.6):
+        star = flag_transients(CCDData(_corner_star(fwhm, 20000.0), unit="adu"))
+        assert not star.flags[29:35, 29:35].any(), fwhm
