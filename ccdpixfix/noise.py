@@ -60,8 +60,10 @@ _READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON", "READNOISE", "RDNOISEE")
 # Gains outside this range (e-/ADU) are not physical for an astronomical
 # detector; such a keyword holds a gain setting, not a conversion factor.
 _PLAUSIBLE_GAIN = (0.01, 50.0)
-# Most pixels sampled for global statistics: enough for 0.3 % precision.
-# An uncertainty plane must not underestimate the measured scatter by more.
+# An uncertainty plane may say the noise is smaller than the measured scatter
+# by up to this factor (a plane from a model that misses some noise source);
+# beyond it the plane is not trusted (a master bias's uncertainty carried
+# over by ccdproc is several times too small).
 _PLANE_TOLERANCE = 1.5
 # Fewest pixels from which scatter is measured (or a header model checked).
 _MIN_PIXELS = 25
@@ -71,7 +73,15 @@ _FIT_PIXELS = 500_000
 # Pixels on which an uncertainty plane is checked: its ratio to the scatter
 # to 0.3 %, against a tolerance of 50 %.
 _CHECK_SAMPLES = 50_000
+# Most pixels sampled for global statistics: enough for 0.3 % precision.
 _MAX_SAMPLES = 250_000
+# A header model is consistent when the bias pedestal it implies lies no
+# further below the lowest level than 10 read-noise variances in ADU times
+# the gain plus 100 read noises (a raw frame's pedestal), nor more than 3
+# read noises above it (noise alone).
+_PEDESTAL_BELOW_VARIANCES = 10
+_PEDESTAL_BELOW_NOISES = 100
+_PEDESTAL_ABOVE_NOISES = 3
 
 
 def robust_sigma(values):
@@ -254,8 +264,11 @@ class NoiseModel:
         pedestals = centres - gain * (variances - floor)
         offset = float(np.nanmedian(pedestals[: max(1, pedestals.size // 4)]))
         lowest = float(np.nanmin(centres))
-        margin = gain * 10 * floor + 100 * np.sqrt(floor)
-        consistent = lowest - margin <= offset <= lowest + 3 * np.sqrt(floor)
+        margin = gain * _PEDESTAL_BELOW_VARIANCES * floor + (
+            _PEDESTAL_BELOW_NOISES * np.sqrt(floor)
+        )
+        above = _PEDESTAL_ABOVE_NOISES * np.sqrt(floor)
+        consistent = lowest - margin <= offset <= lowest + above
         if explicit and not consistent:
             offset = lowest
         offset = min(offset, lowest)
@@ -463,7 +476,7 @@ def _plane_checked(data, level, good, factor, sigma):
     more than 1.5 times what it says; then a warning says so.
     """
     usable = good & np.isfinite(sigma) & (sigma > 0)
-    if np.count_nonzero(usable) < 25:
+    if np.count_nonzero(usable) < _MIN_PIXELS:
         return True
     factor = np.broadcast_to(factor, np.shape(data))
     residual = (np.asarray(data, np.float64) - level) / factor

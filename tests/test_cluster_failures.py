@@ -167,7 +167,9 @@ def test_a_scheduler_address_where_no_dask_listens(frames, tmp_path, kind):
     finally:
         if kind == "http":
             server.shutdown()
-        server.server_close() if kind == "http" else server.close()
+            server.server_close()
+        else:
+            server.close()
     assert time.monotonic() - start < 60
     assert result.returncode == 2
     assert f"cannot reach the scheduler {address}" in result.stderr
