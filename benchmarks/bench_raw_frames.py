@@ -1,6 +1,7 @@
 """Raw frames with a map: transients that the map predicts (issue 15).
 
-On a simulated camera (its response with the tail real sensors show), with a
+On a simulated camera (``prnu_tail=0.004``: the response tail of real
+sensors), with a
 map from five 300 s darks and five flats:
 
 - two raw flats of the night, fixed with the map: pixels flagged
@@ -13,7 +14,8 @@ flat b11 fixed with a map from the biases b21-b23 and b11 itself.
 
 Run with::
 
-    python benchmarks/bench_raw_frames.py [--size 1024] [--seed 0] [--kast DIR]
+    python benchmarks/bench_raw_frames.py [--size 1024] [--seed 0]
+        [--prnu-tail 0.004] [--kast DIR]
 """
 
 import argparse
@@ -38,8 +40,8 @@ def _transients(frame, bpm):
     return (fixed.flags & TRANSIENT) != 0
 
 
-def simulated(size, seed):
-    camera = SimulatedCamera((size, size), seed=seed)
+def simulated(size, seed, prnu_tail):
+    camera = SimulatedCamera((size, size), seed=seed, prnu_tail=prnu_tail)
     darks = [camera.dark(300.0, seed=s) for s in range(5)]
     flats = [camera.flat(seed=s) for s in range(5)]
     with warnings.catch_warnings():
@@ -47,7 +49,10 @@ def simulated(size, seed):
         bpm = make_bad_pixel_map(darks, flats)
     mpix = size * size / 1e6
     warm = (bpm.flags & WARM) != 0
-    print(f"Simulated camera {size} x {size}, seed {seed}; map: {bpm!r}")
+    print(
+        f"Simulated camera {size} x {size}, seed {seed}, prnu_tail {prnu_tail}; "
+        f"map: {bpm!r}"
+    )
     first, second = (_transients(flat, bpm) for flat in flats[:2])
     print(
         f"  raw flats: transients per Mpix {first.sum() / mpix:.1f} and "
@@ -87,9 +92,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
+    # The response tail of the SBIG STL-1001 flats of issue 15.
+    parser.add_argument("--prnu-tail", type=float, default=0.004)
     parser.add_argument("--kast", default=None)
     args = parser.parse_args(argv)
-    simulated(args.size, args.seed)
+    simulated(args.size, args.seed, args.prnu_tail)
     if args.kast:
         kast(args.kast)
 

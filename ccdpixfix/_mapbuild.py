@@ -159,16 +159,19 @@ def _limit_notes(dark_noise, gain, exptimes, *, significance, hot_rate, warm_rat
     """What the darks cannot measure: the smallest rate told from noise."""
     limit = significance * dark_noise * gain
     seconds = "/".join(f"{t:g}" for t in sorted(t for t in exptimes if t))
-    notes = []
-    for name, rate in (("HOT", hot_rate), ("WARM", warm_rate)):
-        if limit > rate:
-            notes.append(
-                f"{seconds} s darks: pixels below {limit:.2g} e-/s cannot be told "
-                f"from noise ({significance:g} sigma), so {name} ({rate:g} e-/s) is "
-                "undetectable; take longer darks, or more of them"
-            )
-            break
-    return notes
+    lost = [
+        f"{name} ({rate:g} e-/s)"
+        for name, rate in (("HOT", hot_rate), ("WARM", warm_rate))
+        if limit > rate
+    ]
+    if not lost:
+        return []
+    return [
+        f"{seconds} s darks: pixels below {limit:.2g} e-/s cannot be told from "
+        f"noise ({significance:g} sigma), so {' and '.join(lost)} "
+        f"{'is' if len(lost) == 1 else 'are'} undetectable; take longer darks, "
+        "or more of them"
+    ]
 
 
 def build_map(

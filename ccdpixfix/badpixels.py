@@ -575,7 +575,9 @@ def frame_state(ccd, raw=None):
     meta, calstat = ccd.meta, _calstat(ccd.meta)
     marked = calstat or _header_has(meta, _BIAS_DONE + _DARK_DONE + _FLAT_DONE)
     if not marked:
-        integer = np.asarray(ccd.data).dtype.kind in "iu"
+        # The type of a Dask array is known without computing it.
+        dtype = getattr(ccd.data, "dtype", None) or np.asarray(ccd.data).dtype
+        integer = dtype.kind in "iu"
         return {"bias": integer, "dark": integer, "response": integer}
     return {
         "bias": "B" not in calstat and not _header_has(meta, _BIAS_DONE),
@@ -592,12 +594,24 @@ class FramePrediction:
     the smooth level in data units, ``zero`` the level of no light (the
     bias, or 0 when it was subtracted), ``state`` what `frame_state` found,
     ``variance`` the noise (data units squared) that the predicted dark
-    signal adds to each pixel: its shot noise and the map's error.
+    signal adds to each pixel: its shot noise and the map's error, ``noise``
+    the frame's typical noise when it has no uncertainty plane.
     """
 
-    def __init__(self, response, dark, zero, state, variance=None):
+    def __init__(self, response, dark, zero, state, variance=None, noise=None):
         self.response, self.dark, self.zero, self.state = response, dark, zero, state
-        self.variance = variance
+        self.variance, self.noise = variance, noise
+
+    def part(self, select):
+        """The prediction for a part of the frame (its planes sliced)."""
+        planes = [
+            None if plane is None else plane[select]
+            for plane in (self.response, self.dark, self.variance)
+        ]
+        response, dark, variance = planes
+        return FramePrediction(
+            response, dark, self.zero, self.state, variance, self.noise
+        )
 
     @property
     def empty(self):
@@ -685,7 +699,7 @@ def predict_frame(ccd, bpm, *, raw=None):
     """
     _check_map(ccd, bpm)
     state = frame_state(ccd, raw)
-    response = dark = None
+    response = dark = variance = None
     if state["response"] and bpm.response is not None:
         measured = bpm.response
         with np.errstate(invalid="ignore"):
@@ -710,9 +724,10 @@ def predict_frame(ccd, bpm, *, raw=None):
                 variance += (error * np.float32(exptime / gain)) ** 2
             variance = np.where(measured, variance, np.float32(0))
     zero = bpm.meta.get("bias_level") if state["bias"] else 0.0
-    return FramePrediction(
-        response, dark, float(zero or 0.0), state, None if dark is None else variance
-    )
+    noise = None
+    if dark is not None and ccd.uncertainty is None:
+        noise = frame_sigma(ccd)
+    return FramePrediction(response, dark, float(zero or 0.0), state, variance, noise)
 
 
 def flag_bad_pixels(
@@ -765,7 +780,7 @@ def flag_bad_pixels(
     prediction = predict_frame(ccd, bpm, raw=raw)
     n_warm = 0
     if prediction.dark is not None:
-        sigma = frame_sigma(ccd)
+        sigma = prediction.noise if ccd.uncertainty is None else uncertainty_sigma(ccd)
         n_warm = warm_standing_out(flags, prediction, sigma, _WARM_STANDS_OUT)
     out = new_ccd(ccd, flags=flags)
     recorded = {"warm_is_bad": warm_is_bad}
@@ -788,9 +803,11 @@ def frame_sigma(ccd):
     """
     if ccd.uncertainty is not None:
         return uncertainty_sigma(ccd)
-    data = np.asarray(ccd.data, dtype=np.float32)
-    step = max(1, data.shape[0] // 256)
-    return robust_sigma(np.diff(data[::step], axis=1)) / np.sqrt(2)
+    # About 256 rows: the figure is good to a few per cent, and a Dask
+    # array computes only those.
+    step = max(1, np.shape(ccd.data)[0] // 256)
+    rows = np.asarray(ccd.data[::step], dtype=np.float32)
+    return robust_sigma(np.diff(rows, axis=1)) / np.sqrt(2)
 
 
 def warm_standing_out(flags, prediction, sigma, threshold):

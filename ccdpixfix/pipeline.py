@@ -3,14 +3,19 @@
 import numpy as np
 from astropy.nddata import CCDData, StdDevUncertainty
 
-from ._ccdutils import check_ccd, check_positive, new_ccd, uncertainty_sigma
+from ._ccdutils import (
+    check_ccd,
+    check_positive,
+    input_flags,
+    new_ccd,
+    uncertainty_sigma,
+)
 from ._provenance import record_step
 from .badpixels import (
     BadPixelMap,
     _check_map,
     _map_flags,
     check_raw,
-    frame_sigma,
     predict_frame,
     warm_not_transient,
     warm_standing_out,
@@ -83,7 +88,7 @@ def fix_pixels(
         departs from the prediction can be a transient; a ``WARM`` pixel that
         stands out by ``threshold`` sigma is masked in this frame
         (``WARM | DO_NOT_USE``), never called ``TRANSIENT_HOT``. Calibrated
-        frames are searched as they are. Not yet for Dask arrays.
+        frames are searched as they are.
 
     Returns
     -------
@@ -133,7 +138,7 @@ def fix_pixels(
                 "Bayer mosaics held as Dask arrays are not supported yet: fix them "
                 "in memory, or give cfa='none' to treat the data as grey"
             )
-        return fix_pixels_dask(ccd, bpm, **options)
+        return fix_pixels_dask(ccd, bpm, raw=raw, **options)
     options["raw"] = raw
     if is_rgb_cube(ccd):
         return _fix_rgb(ccd, bpm, cfa=cfa, **options)
@@ -254,12 +259,15 @@ def fix_steps(
     read_noise,
     noise_model="fit",
     raw=False,
+    prediction=None,
 ):
     """The steps of `fix_pixels` without its checks and header record.
 
     ``noise_model`` is "fit" (fit it on this frame) or a model fitted on the
     whole frame (`fix_pixels_dask` runs this on chunks). ``raw`` as in
-    `fix_pixels`; False (the default here) predicts nothing.
+    `fix_pixels`; False (the default here) predicts nothing. ``prediction``
+    (a `ccdpixfix.badpixels.FramePrediction` for this frame or chunk) takes
+    the place of the one the map would give.
 
     Returns
     -------
@@ -271,12 +279,11 @@ def fix_steps(
     # input's data, header and uncertainty: only the planes a step changes
     # are new, and the output is built once, at the end.
     view, flags, sigma, data = ccd, None, None, None
-    prediction = None
     if bpm is not None:
         flags = _map_flags(ccd, bpm, warm_is_bad=warm_is_bad)
         view = _view(ccd, flags, sigma)
         counts["n_map"] = int(np.count_nonzero(bpm.flags))
-        if raw is not False:
+        if raw is not False and prediction is None:
             prediction = predict_frame(ccd, bpm, raw=raw)
     if transients:
         search = view
@@ -284,10 +291,12 @@ def fix_steps(
             # Transients are searched in the frame as the map predicts it
             # (`predict_frame`): a pixel doing what the map says has no
             # residual there. Saturation is judged on the data as read.
-            flags = _saturated(ccd, flags, saturation)
-            noise = uncertainty_sigma(ccd)
+            flags = _saturated(
+                ccd, input_flags(ccd) if flags is None else flags, saturation
+            )
+            noise = prediction.noise
             if noise is None and prediction.dark is not None:
-                noise = frame_sigma(ccd)
+                noise = uncertainty_sigma(ccd)
             flattened = prediction.flatten(ccd.data, noise)
             search = _view(ccd, flags, sigma, data=flattened)
         flags, new_sigma, found = _transient_planes(
