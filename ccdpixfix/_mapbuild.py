@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
+from scipy import ndimage
 
 from . import _defects
 from ._frames import check_darks, check_flats, is_bias, load_frames, saturation_of
@@ -86,12 +87,22 @@ def _dark_defects(
         warm_rate=warm_rate,
         quantum=quantum,
     )
+    with np.errstate(invalid="ignore"):
+        # Far below the rest: no defect of the map, but left out of the
+        # neighbours' levels, where a column a slope fit made negative made
+        # both its neighbours look hot. Not when a brighter defect beside it
+        # explains the deficit: the neighbours of a hot column look low, and
+        # leaving them out would leave the column only itself as neighbour.
+        low = excess < -significance * noise
+        found = np.where(hot | warm, np.nan_to_num(excess, nan=0.0), -np.inf)
+        low &= -excess > ndimage.maximum_filter(found, size=3)
     return {
         "excess": excess,
         "per_second": per_second,
         "noise": noise,
         "hot": hot,
         "warm": warm,
+        "low": low,
     }
 
 
@@ -172,6 +183,55 @@ def _limit_notes(dark_noise, gain, exptimes, *, significance, hot_rate, warm_rat
         f"{'is' if len(lost) == 1 else 'are'} undetectable; take longer darks, "
         "or more of them"
     ]
+
+
+def _series_segments(masters, exptimes, bad, stuck, *, threshold):
+    """Hot column segments of each exposure series on its own (seconds, mask)."""
+    found = []
+    for master, exptime in zip(masters, exptimes, strict=True):
+        if not exptime:
+            continue  # a bias's structure is no dark current
+        excess = _defects.local_excess(master, bad)
+        noise = max(robust_sigma(excess), _NOISE_FLOOR)
+        excess /= noise
+        excess[stuck] = np.nan
+        segments = _defects.column_segments(excess, sign=1, threshold=threshold)
+        if segments.any():
+            found.append((exptime, segments))
+    return found
+
+
+# Segments named one by one in the notes; beyond, they are counted.
+_NAMED_SEGMENTS = 3
+
+
+def _vanished_segments(series, columns):
+    """Notes on the column segments of one series that the rate fit lost."""
+    notes = []
+    vertical = np.array([[0, 1, 0], [0, 1, 0], [0, 1, 0]], bool)
+    for exptime, segments in series:
+        labels, _ = ndimage.label(segments, structure=vertical)
+        lost = [
+            where
+            for index, where in enumerate(ndimage.find_objects(labels), start=1)
+            if not columns[where][labels[where] == index].any()
+        ]
+        if not lost:
+            continue
+        named = ", ".join(
+            f"column {rows_cols[1].start}, rows {rows_cols[0].start}-"
+            f"{rows_cols[0].stop - 1}"
+            for rows_cols in lost[:_NAMED_SEGMENTS]
+        )
+        more = len(lost) - _NAMED_SEGMENTS
+        named += f" and {more} more" if more > 0 else ""
+        notes.append(
+            f"column segments in the {exptime:g} s darks but not in the dark-rate "
+            f"fit ({named}): they do not grow with the exposure time as dark "
+            "current does (a trap filled, or light leaking, during that series), "
+            "so the slope through the exposure times leaves them out of the map"
+        )
+    return notes
 
 
 def build_map(
@@ -261,7 +321,7 @@ def build_map(
                 warm_rate=warm_rate,
                 quantum=quantum,
             )
-        found = stuck | dark["hot"] | dark["warm"]
+        found = stuck | dark["hot"] | dark["warm"] | dark.get("low", False)
         if flat_frames:
             flat = _flat_defects(
                 [f.data for f in flat_frames],
@@ -306,6 +366,11 @@ def build_map(
     histogram = None
     column_floor = None
     columns = np.zeros(shape, dtype=bool)
+    series = []
+    if dark["per_second"] and len(masters) >= 2:
+        series = _series_segments(
+            masters, exptimes, bad, stuck, threshold=column_significance
+        )
     if not only_biases:
         # The record first: the excess then becomes the significance in
         # place, and the masters are let go, so that the column search has
@@ -323,6 +388,7 @@ def build_map(
             minimum=column_floor,
         )
         del dark_significance
+    notes += _vanished_segments(series, columns)
     dead = low = high = np.zeros(shape, dtype=bool)
     response_noise = None
     if flat_frames:

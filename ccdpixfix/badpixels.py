@@ -506,6 +506,9 @@ _FLAT_DONE = ("FLATCOR", "FLAT_CORRECT")
 # A dark excess is predicted only where the map measured it at this many
 # sigma: subtracting the map's noise everywhere would add it to the frame.
 _DARK_PREDICTED_SIGMA = 3.0
+# A response is predicted only where it differs from 1 by this many sigma of
+# the flats' measurement noise (``meta["response_pixel_noise"]``).
+_RESPONSE_PREDICTED_SIGMA = 3.0
 # Responses below this are DEAD pixels (masked): nothing to predict there.
 _SMALLEST_RESPONSE = 0.05
 # A WARM pixel stands out of a raw frame, for `flag_bad_pixels`, when its
@@ -665,7 +668,8 @@ def predict_frame(ccd, bpm, *, raw=None):
 
     A pixel of a raw frame reads ``zero + response * light + dark rate *
     EXPTIME / gain``, with ``light`` what its neighbours see: the map's
-    ``response`` plane applies while the frame is not flat-fielded, its
+    ``response`` plane (where it differs from 1 by 3 sigma of the flats'
+    measurement noise or more) applies while the frame is not flat-fielded, its
     ``dark_rate`` plane (where measured at 3 sigma or more, scaled by the
     frame's exposure time and the map's gain) while it is not
     dark-subtracted. Calibrated frames get no prediction.
@@ -702,9 +706,14 @@ def predict_frame(ccd, bpm, *, raw=None):
     response = dark = variance = None
     if state["response"] and bpm.response is not None:
         measured = bpm.response
+        # Only differences the flats measured: dividing by the noise of the
+        # map's response would add it to the frame (on an arc line, or a
+        # flat, more than the frame's own noise).
+        noise = bpm.meta.get("response_pixel_noise") or 0.0
         with np.errstate(invalid="ignore"):
             usable = np.isfinite(measured) & (measured > _SMALLEST_RESPONSE)
-        response = np.where(usable, measured, np.float32(1))
+            usable &= np.abs(measured - 1) > _RESPONSE_PREDICTED_SIGMA * noise
+        response = np.where(usable, measured, np.float32(1)) if usable.any() else None
     exptime = _frames.exposure_time(ccd.meta)
     if state["dark"] and bpm.dark_rate is not None and exptime:
         gain = float(bpm.meta.get("gain") or 1.0)

@@ -174,11 +174,20 @@ def test_short_darks_say_warm_pixels_are_undetectable():
     assert not any("undetectable" in note for note in long.meta["notes"])
 
 
-def test_several_exposure_times_say_what_the_slope_leaves_out():
-    camera = SimulatedCamera((128, 128), seed=8)
-    darks = [camera.dark(t, seed=s) for s, t in enumerate((60, 60, 300, 300))]
+def test_a_column_segment_of_one_series_is_named_when_the_slope_loses_it():
+    camera = SimulatedCamera((128, 128), seed=8, bad_column=False)
+    darks = [camera.dark(t, seed=s) for s, t in enumerate((60, 60, 60, 300, 300, 300))]
+    for dark in darks[:3]:
+        # A trap filled during the 60 s series only: +60 ADU on a segment.
+        dark.data[20:80, 40] += np.uint16(60)
     bpm = make_bad_pixel_map(darks)
-    assert any("column segment" in note for note in bpm.meta["notes"])
+    notes = " ".join(bpm.meta["notes"])
+    assert (
+        "column segments in the 60 s darks but not in the dark-rate fit "
+        "(column 40, rows 20-79): they do not grow with the exposure time"
+    ) in notes
+    # Its negative slope does not make its neighbours look hot.
+    assert bpm.counts()["BAD_COLUMN"] == 0
 
 
 # -- biases given as darks --------------------------------------------------
