@@ -349,3 +349,21 @@ def test_flag_bad_pixels_masks_warm_pixels_standing_out_of_raw_frames(
     # ~3.5 ADU of noise.
     strong = warm & (tail_map.dark_rate > 0.3)
     assert raw.mask[strong].all()
+
+
+def test_frames_calibrated_by_ccdproc_are_recognised(tail_camera):
+    import astropy.units as u
+    import ccdproc
+
+    raw = tail_camera.spectrum(seed=80)[0]
+    bias = tail_camera.dark(0.0, seed=81)
+    dark = tail_camera.dark(600.0, seed=82)
+    debiased = ccdproc.subtract_bias(raw, bias)
+    assert frame_state(debiased) == {"bias": False, "dark": True, "response": True}
+    darkened = ccdproc.subtract_dark(
+        debiased,
+        ccdproc.subtract_bias(dark, bias),
+        exposure_time="EXPTIME",
+        exposure_unit=u.s,
+    )
+    assert frame_state(darkened) == {"bias": False, "dark": False, "response": True}
