@@ -367,3 +367,34 @@ def test_frames_calibrated_by_ccdproc_are_recognised(tail_camera):
         exposure_unit=u.s,
     )
     assert frame_state(darkened) == {"bias": False, "dark": False, "response": True}
+
+
+def test_a_raw_frame_held_as_a_dask_array_is_predicted_as_in_memory(
+    tail_camera, tail_map
+):
+    da = pytest.importorskip("dask.array")
+    spectrum, _ = tail_camera.spectrum(seed=90)
+    assert not predict_frame(spectrum, tail_map).empty
+    expected = fix_pixels(spectrum, tail_map)
+    lazy = CCDData(
+        da.from_array(spectrum.data, chunks=(100, 128)),
+        unit=spectrum.unit,
+        meta=spectrum.meta,
+    )
+    result = fix_pixels(lazy, tail_map)
+    np.testing.assert_array_equal(np.asarray(result.flags), expected.flags)
+    np.testing.assert_array_equal(np.asarray(result.data), expected.data)
+    told = fix_pixels(lazy, tail_map, raw=False)
+    assert not np.array_equal(np.asarray(told.flags), expected.flags)
+
+
+def test_prnu_tail_is_a_small_fraction():
+    with pytest.raises(ValueError, match=r"prnu_tail must be in \[0, 0\.05\)"):
+        SimulatedCamera((32, 32), prnu_tail=0.1)
+    # The default leaves the response (and every seeded frame) as it was.
+    plain = SimulatedCamera((64, 64), seed=2)
+    tailed = SimulatedCamera((64, 64), seed=2, prnu_tail=0.004)
+    changed = plain.response != tailed.response
+    assert changed.sum() == round(0.004 * 64 * 64)
+    assert not (changed & plain.truth["defect"]).any()
+    np.testing.assert_array_equal(plain.dark_rate, tailed.dark_rate)
