@@ -579,7 +579,8 @@ def frame_state(ccd, raw=None):
     marked = calstat or _header_has(meta, _BIAS_DONE + _DARK_DONE + _FLAT_DONE)
     if not marked:
         # The type of a Dask array is known without computing it.
-        dtype = getattr(ccd.data, "dtype", None) or np.asarray(ccd.data).dtype
+        data = ccd.data
+        dtype = data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype
         integer = dtype.kind in "iu"
         return {"bias": integer, "dark": integer, "response": integer}
     return {
