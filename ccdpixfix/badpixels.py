@@ -509,6 +509,11 @@ _DARK_PREDICTED_SIGMA = 3.0
 # A response is predicted only where it differs from 1 by this many sigma of
 # the flats' measurement noise (``meta["response_pixel_noise"]``).
 _RESPONSE_PREDICTED_SIGMA = 3.0
+# The response is divided out of a pixel only where that changes it by more
+# than this many sigma of the frame's noise: a smaller difference cannot
+# make a transient, and changing the pixels of a faint sky by a fraction of
+# their noise would only move the search's borderline cases.
+_RESPONSE_SHOWS_SIGMA = 1.0
 # Responses below this are DEAD pixels (masked): nothing to predict there.
 _SMALLEST_RESPONSE = 0.05
 # A WARM pixel stands out of a raw frame, for `flag_bad_pixels`, when its
@@ -625,24 +630,34 @@ class FramePrediction:
     def flatten(self, data, sigma=None):
         """The frame as a detector without those pixels' differences reads it.
 
-        ``zero + (data - zero - dark) / response``: a pixel doing what the
-        map predicts then stands out of its neighbours by noise alone. With
-        ``sigma``, the frame's noise (one figure or a plane), a pixel with a
-        predicted dark signal also has its departure from its neighbours'
-        median scaled down by ``sigma / sqrt(sigma**2 + variance)``, so that
-        its own shot noise does not make it stand out more than a typical
-        pixel.
+        ``data - dark - (response - 1) * light``, ``light`` being the median
+        of the pixel's neighbours above ``zero``: a pixel doing what the map
+        predicts then stands out of its neighbours by noise alone. With
+        ``sigma``, the frame's noise (one figure or a plane), the response
+        is taken out only where that changes the pixel by more than
+        ``sigma`` (on a raw flat, not on a faint sky), and a pixel with a
+        predicted dark signal has its departure from its neighbours' median
+        scaled down by ``sigma / sqrt(sigma**2 + variance)``, so that its own
+        shot noise does not make it stand out more than a typical pixel.
         """
         out = np.asarray(data, dtype=np.float32).copy()
         if self.dark is not None:
             out -= self.dark
+        if sigma is not None:
+            sigma = np.broadcast_to(np.asarray(sigma, np.float64), out.shape)
         if self.response is not None:
-            out -= self.zero
-            out /= self.response
-            out += self.zero
+            rows, cols = np.nonzero(self.response != 1)
+            # The light the pixel's neighbours see (not its own value, which
+            # may hold a cosmic ray's charge, which no response scales).
+            light = _neighbour_median(out, rows, cols) - self.zero
+            change = (1 - self.response[rows, cols]) * light
+            keep = np.isfinite(change)
+            if sigma is not None:
+                # Only where the difference shows in this frame.
+                keep &= np.abs(change) > _RESPONSE_SHOWS_SIGMA * sigma[rows, cols]
+            out[rows[keep], cols[keep]] += change[keep]
         if sigma is not None and self.variance is not None:
             rows, cols = np.nonzero(self.variance)
-            sigma = np.broadcast_to(np.asarray(sigma, np.float64), out.shape)
             noise = sigma[rows, cols]
             level = _neighbour_median(out, rows, cols)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -735,7 +750,7 @@ def predict_frame(ccd, bpm, *, raw=None):
             variance = np.where(measured, variance, np.float32(0))
     zero = bpm.meta.get("bias_level") if state["bias"] else 0.0
     noise = None
-    if dark is not None and ccd.uncertainty is None:
+    if (dark is not None or response is not None) and ccd.uncertainty is None:
         noise = frame_sigma(ccd)
     return FramePrediction(response, dark, float(zero or 0.0), state, variance, noise)
 

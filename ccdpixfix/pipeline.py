@@ -295,7 +295,7 @@ def fix_steps(
                 ccd, input_flags(ccd) if flags is None else flags, saturation
             )
             noise = prediction.noise
-            if noise is None and prediction.dark is not None:
+            if noise is None:
                 noise = uncertainty_sigma(ccd)
             flattened = prediction.flatten(ccd.data, noise)
             search = _view(ccd, flags, sigma, data=flattened)
