@@ -858,12 +858,14 @@ def warm_standing_out(flags, prediction, sigma, threshold):
     return int(np.count_nonzero(stands_out))
 
 
-def warm_not_transient(flags):
+def warm_not_transient(flags, before=None):
     """Rename (in place) map-WARM pixels flagged ``TRANSIENT_HOT``.
 
-    For a frame that holds its dark current and a map without a dark-rate
-    plane: a WARM pixel that stands out is a persistent pixel, so it loses
-    ``TRANSIENT_HOT`` and is masked (``DO_NOT_USE``) in this frame.
+    For a frame that holds its dark current: a WARM pixel that stands out is
+    a persistent pixel, so it loses ``TRANSIENT_HOT`` and is masked
+    (``DO_NOT_USE``) in this frame. Only flags the search added are renamed:
+    ``before`` holds the flags it started from (the frame's and the map's),
+    which are kept as they came.
 
     Returns
     -------
@@ -873,6 +875,8 @@ def warm_not_transient(flags):
     warm = np.uint16(PixelFlag.WARM)
     hot = np.uint16(PixelFlag.TRANSIENT_HOT)
     renamed = ((flags & warm) != 0) & ((flags & hot) != 0)
+    if before is not None:
+        renamed &= (before & hot) == 0
     flags[renamed] &= ~hot
     flags[renamed] |= np.uint16(PixelFlag.DO_NOT_USE)
     return int(np.count_nonzero(renamed))

@@ -286,7 +286,9 @@ def fix_steps(
         if raw is not False and prediction is None:
             prediction = predict_frame(ccd, bpm, raw=raw)
     if transients:
-        search = view
+        search, searched_from = view, flags
+        if prediction is not None and flags is None:
+            searched_from = input_flags(ccd)  # a chunk: its flags hold the map's
         if prediction is not None and not prediction.empty:
             # Transients are searched in the frame as the map predicts it
             # (`predict_frame`): a pixel doing what the map says has no
@@ -316,7 +318,7 @@ def fix_steps(
             # A WARM pixel that stands out of a frame holding its dark
             # current is that pixel, not a cosmic ray: it is masked in this
             # frame, as WARM, whether the map predicted it or not.
-            renamed = warm_not_transient(flags)
+            renamed = warm_not_transient(flags, searched_from)
             counts["n_hot"] -= renamed
             noise = sigma if sigma is not None else uncertainty_sigma(ccd)
             if noise is not None:

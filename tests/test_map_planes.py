@@ -398,3 +398,13 @@ def test_prnu_tail_is_a_small_fraction():
     assert changed.sum() == round(0.004 * 64 * 64)
     assert not (changed & plain.truth["defect"]).any()
     np.testing.assert_array_equal(plain.dark_rate, tailed.dark_rate)
+
+
+def test_transient_flags_that_came_in_are_kept_on_warm_pixels(tail_camera, tail_map):
+    spectrum, _ = tail_camera.spectrum(seed=63)
+    warm = np.argwhere((tail_map.flags & WARM) != 0)[:3]
+    flags = np.zeros(spectrum.shape, np.uint16)
+    flags[tuple(warm.T)] = PixelFlag.TRANSIENT_HOT
+    spectrum.flags = flags
+    fixed = fix_pixels(spectrum, tail_map)
+    assert (fixed.flags[tuple(warm.T)] & PixelFlag.TRANSIENT_HOT).all()
