@@ -421,6 +421,7 @@ def _step_options(args):
         "method": args.method,
         "warm_is_bad": args.warm_is_bad,
         "grow": args.grow,
+        "raw": args.raw,
     }
     for name in ("saturation", "gain", "read_noise"):
         if getattr(args, name) is not None:

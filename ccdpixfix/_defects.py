@@ -118,6 +118,15 @@ def flat_response(flats, bias_level, bad=None):
     combined (median of three or more, else mean) and divided by the level
     the neighbours of each pixel predict, which removes illumination,
     vignetting and dust shadows.
+
+    Returns
+    -------
+    response : 2-D array
+    measurement_noise : float
+        Noise of one pixel's measured response (relative), from the
+        differences between the first two flats (shot and read noise, not
+        the pixels' real differences), for the combination; NaN with one
+        flat.
     """
     normalised = []
     for flat in flats:
@@ -127,12 +136,20 @@ def flat_response(flats, bias_level, bad=None):
         if not np.isfinite(scale) or scale <= 0:
             raise ValueError("a flat has no signal above the bias level")
         normalised.append(signal / scale)
+    measurement_noise = np.nan
+    if len(flats) >= 2:
+        step = max(1, np.size(normalised[0]) // 500_000)
+        first, second = (np.asarray(n).ravel()[::step] for n in normalised[:2])
+        single = robust_sigma(second.astype(np.float64) - first) / np.sqrt(2)
+        # The median of n frames is sqrt(pi / 2) noisier than their mean.
+        factor = np.sqrt(np.pi / 2) if len(flats) >= 3 else 1.0
+        measurement_noise = single * factor / np.sqrt(len(flats))
     if len(flats) >= 3:
         combined = stack_median(normalised)
     else:
         combined = np.mean(normalised, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return combined / local_level(combined, bad)[0]
+        return combined / local_level(combined, bad)[0], measurement_noise
 
 
 def stuck_pixels(frames):

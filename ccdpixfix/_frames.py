@@ -16,6 +16,7 @@ __all__ = [
     "check_darks",
     "check_flats",
     "exposure_time",
+    "is_bias",
     "load_frames",
     "saturation_of",
 ]
@@ -135,6 +136,7 @@ def load_frames(frames, name):
 
 
 _NOT_DARK = ("light", "object", "science", "flat", "sky")
+_BIAS_TYPES = ("bias", "zero")
 _NOT_FLAT = ("dark", "bias", "zero", "light", "object", "science")
 # A flat whose median reaches this fraction of the saturation level, or with
 # more than this fraction of its pixels at the saturation value, is saturated.
@@ -161,6 +163,12 @@ def _warn_if_not(frame, expected, other_kinds):
             f"{frame.label} has IMAGETYP={kind!r}: not a {expected}? It is used "
             "as one; remove it if it is not"
         )
+
+
+def is_bias(frame):
+    """Whether a frame is a bias: IMAGETYP bias or zero, or zero seconds long."""
+    kind = _image_type(frame)
+    return any(word in kind for word in _BIAS_TYPES) or frame.exptime == 0
 
 
 def _float_copy(data, mask):
@@ -193,6 +201,17 @@ def check_darks(frames):
     """
     for frame in frames:
         _warn_if_not(frame, "dark", _NOT_DARK)
+    biases = [frame.label for frame in frames if is_bias(frame)]
+    if biases:
+        use = (
+            "the bias level only (the zero point of the dark-rate fit)"
+            if len(biases) < len(frames)
+            else "the bias level only: no dark current is measured"
+        )
+        _warn(
+            f"biases given as darks (EXPTIME 0 or IMAGETYP bias): "
+            f"{', '.join(biases)}; used for {use}, never to call a pixel HOT or WARM"
+        )
     groups = {}
     for frame in frames:
         groups.setdefault(frame.exptime, []).append(frame)

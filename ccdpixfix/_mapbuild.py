@@ -10,15 +10,20 @@ import warnings
 
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
+from scipy import ndimage
 
 from . import _defects
-from ._frames import check_darks, check_flats, load_frames, saturation_of
+from ._frames import check_darks, check_flats, is_bias, load_frames, saturation_of
 from ._version import __version__
 from .flags import PixelFlag
 from .noise import header_gain, robust_sigma
 
 __all__ = ["build_map"]
 
+# Response deviation (in sigma of the response noise) beyond which a pixel
+# stays out of its neighbours' levels in the second pass: 3 leaves out the
+# tail of real responses and only 0.3 % of Gaussian noise.
+_LEVEL_SIGMA = 3.0
 # Smallest noise used as a divisor: a constant frame has none.
 _NOISE_FLOOR = 1e-30
 
@@ -26,7 +31,8 @@ _NOISE_FLOOR = 1e-30
 def _group_by_exptime(frames):
     groups = {}
     for frame in frames:
-        t = frame.exptime
+        # A bias is a zero-second dark, whatever its EXPTIME card says.
+        t = 0.0 if is_bias(frame) else frame.exptime
         groups.setdefault(None if t is None else round(t, 3), []).append(frame)
     return groups
 
@@ -81,24 +87,151 @@ def _dark_defects(
         warm_rate=warm_rate,
         quantum=quantum,
     )
+    with np.errstate(invalid="ignore"):
+        # Far below the rest: no defect of the map, but left out of the
+        # neighbours' levels, where a column a slope fit made negative made
+        # both its neighbours look hot. Not when a brighter defect beside it
+        # explains the deficit: the neighbours of a hot column look low, and
+        # leaving them out would leave the column only itself as neighbour.
+        low = excess < -significance * noise
+        found = np.where(hot | warm, np.nan_to_num(excess, nan=0.0), -np.inf)
+        low &= -excess > ndimage.maximum_filter(found, size=3)
     return {
         "excess": excess,
         "per_second": per_second,
         "noise": noise,
         "hot": hot,
         "warm": warm,
+        "low": low,
     }
 
 
-def _flat_defects(flats, bias_level, bad, *, significance, dead_response, low_response):
-    """Relative response and the DEAD and LOW_RESPONSE pixels it shows."""
-    response = _defects.flat_response(flats, bias_level, bad)
+def _no_dark_defects(shape):
+    """`_dark_defects` for darks that are all biases: nothing measured."""
+    nothing = np.zeros(shape, dtype=bool)
+    return {
+        "excess": np.zeros(shape, dtype=np.float32),
+        "per_second": False,
+        "noise": np.nan,
+        "hot": nothing,
+        "warm": nothing,
+    }
+
+
+def _flat_defects(
+    flats,
+    bias_level,
+    bad,
+    *,
+    significance,
+    dead_response,
+    low_response,
+    high_response,
+):
+    """Relative response and the DEAD, LOW_ and HIGH_RESPONSE pixels it shows.
+
+    A pixel beyond a cut must also be ``significance`` times the noise of its
+    measurement away from 1: the noise of the flats themselves when there
+    are two or more (a pixel 11 % low measured to 0.5 % is surely low, even
+    if the pixels' real spread is 2 %), else the spread of the responses.
+    """
+    response, measured = _defects.flat_response(flats, bias_level, bad)
     noise = robust_sigma(response - 1.0)
     noise = max(noise if np.isfinite(noise) else 0.0, _NOISE_FLOOR)
+    pixel_noise = measured if np.isfinite(measured) and measured > 0 else noise
     with np.errstate(invalid="ignore"):
         dead = response < dead_response
-        low = ~dead & (response < min(low_response, 1 - significance * noise))
-    return {"response": response, "noise": noise, "dead": dead, "low": low}
+        low = ~dead & (response < min(low_response, 1 - significance * pixel_noise))
+        high = response > max(high_response, 1 + significance * pixel_noise)
+    return {
+        "response": response,
+        "noise": noise,
+        "pixel_noise": float(pixel_noise),
+        "dead": dead,
+        "low": low,
+        "high": high,
+    }
+
+
+def _rate_error(rate, noise, exposure):
+    """Uncertainty (e-/s) of each pixel's dark rate: an estimate.
+
+    The robust pixel-to-pixel scatter of the rates (``noise``, e-/s: read
+    noise, the typical pixel's shot noise and what the fit leaves) with the
+    pixel's own shot noise added, from its charge in ``exposure`` seconds of
+    darks in all.
+    """
+    with np.errstate(invalid="ignore"):
+        own = np.clip(rate, 0, None) / exposure
+    return np.sqrt(noise**2 + own).astype(np.float32)
+
+
+def _limit_notes(dark_noise, gain, exptimes, *, significance, hot_rate, warm_rate):
+    """What the darks cannot measure: the smallest rate told from noise."""
+    limit = significance * dark_noise * gain
+    seconds = "/".join(f"{t:g}" for t in sorted(t for t in exptimes if t))
+    lost = [
+        f"{name} ({rate:g} e-/s)"
+        for name, rate in (("HOT", hot_rate), ("WARM", warm_rate))
+        if limit > rate
+    ]
+    if not lost:
+        return []
+    return [
+        f"{seconds} s darks: pixels below {limit:.2g} e-/s cannot be told from "
+        f"noise ({significance:g} sigma), so {' and '.join(lost)} "
+        f"{'is' if len(lost) == 1 else 'are'} undetectable; take longer darks, "
+        "or more of them"
+    ]
+
+
+def _series_segments(masters, exptimes, bad, stuck, *, threshold):
+    """Hot column segments of each exposure series on its own (seconds, mask)."""
+    found = []
+    for master, exptime in zip(masters, exptimes, strict=True):
+        if not exptime:
+            continue  # a bias's structure is no dark current
+        excess = _defects.local_excess(master, bad)
+        noise = max(robust_sigma(excess), _NOISE_FLOOR)
+        excess /= noise
+        excess[stuck] = np.nan
+        segments = _defects.column_segments(excess, sign=1, threshold=threshold)
+        if segments.any():
+            found.append((exptime, segments))
+    return found
+
+
+# Segments named one by one in the notes; beyond, they are counted.
+_NAMED_SEGMENTS = 3
+
+
+def _vanished_segments(series, columns):
+    """Notes on the column segments of one series that the rate fit lost."""
+    notes = []
+    vertical = np.array([[0, 1, 0], [0, 1, 0], [0, 1, 0]], bool)
+    for exptime, segments in series:
+        labels, _ = ndimage.label(segments, structure=vertical)
+        lost = [
+            where
+            for index, where in enumerate(ndimage.find_objects(labels), start=1)
+            if not columns[where][labels[where] == index].any()
+        ]
+        if not lost:
+            continue
+        named = ", ".join(
+            f"column {rows_cols[1].start}, rows {rows_cols[0].start}-"
+            f"{rows_cols[0].stop - 1}"
+            for rows_cols in lost[:_NAMED_SEGMENTS]
+        )
+        more = len(lost) - _NAMED_SEGMENTS
+        named += f" and {more} more" if more > 0 else ""
+        notes.append(
+            f"column segments in the {exptime:g} s darks but not in the dark-rate "
+            f"fit ({named}): they do not grow with the exposure time as dark "
+            "current does (a trap filled, or light leaking, during that series), "
+            "so the slope through the exposure times leaves them out of the map"
+        )
+    return notes
 
 
 def build_map(
@@ -110,10 +243,21 @@ def build_map(
     warm_rate,
     dead_response,
     low_response,
+    high_response,
     column_significance,
     gain,
 ):
-    """The flags and metadata of `make_bad_pixel_map`'s map."""
+    """The flags, metadata and measured planes of `make_bad_pixel_map`'s map.
+
+    Returns
+    -------
+    flags : 2-D uint16 array
+    meta : dict
+    planes : dict
+        ``dark_rate`` and ``dark_rate_error`` (e-/s, float32) when the darks
+        give a rate, ``response`` (float32) when there are flats; None where
+        not measured.
+    """
     dark_frames = load_frames(darks, "darks")
     check_darks(dark_frames)
     flat_frames = [] if flats is None else load_frames(flats, "flats")
@@ -126,7 +270,8 @@ def build_map(
         )
     gain, gain_source = _dark_gain(dark_frames, gain)
     notes = []
-    if gain_source == "assumed":
+    only_biases = all(is_bias(frame) for frame in dark_frames)
+    if gain_source == "assumed" and not only_biases:
         notes.append("no usable GAIN in the darks: dark rates assume 1 e-/ADU")
         warnings.warn(notes[-1], AstropyUserWarning, stacklevel=2)
 
@@ -141,6 +286,11 @@ def build_map(
         noises.append(noise)
     if len(dark_frames) == 1:
         notes.append("one dark: taken as a master; cosmic rays cannot be rejected")
+    if only_biases:
+        notes.append(
+            "the darks are all biases (zero seconds): dark current not measured, "
+            "no pixel is HOT or WARM; give darks as long as your exposures"
+        )
     # Integer frames cannot resolve less than their quantisation step.
     quantum = 0.29 / np.sqrt(len(dark_frames)) if dark_frames[0].integer else 0.0
     stuck, chance = _defects.stuck_pixels(
@@ -158,17 +308,20 @@ def build_map(
     bad = stuck
     for _ in range(2):
         dark = flat = None  # the first pass's planes are not needed any more
-        dark = _dark_defects(
-            masters,
-            exptimes,
-            gain,
-            bad,
-            significance=significance,
-            hot_rate=hot_rate,
-            warm_rate=warm_rate,
-            quantum=quantum,
-        )
-        found = stuck | dark["hot"] | dark["warm"]
+        if only_biases:
+            dark = _no_dark_defects(shape)
+        else:
+            dark = _dark_defects(
+                masters,
+                exptimes,
+                gain,
+                bad,
+                significance=significance,
+                hot_rate=hot_rate,
+                warm_rate=warm_rate,
+                quantum=quantum,
+            )
+        found = stuck | dark["hot"] | dark["warm"] | dark.get("low", False)
         if flat_frames:
             flat = _flat_defects(
                 [f.data for f in flat_frames],
@@ -177,27 +330,71 @@ def build_map(
                 significance=significance,
                 dead_response=dead_response,
                 low_response=low_response,
+                high_response=high_response,
             )
-            found |= flat["dead"] | flat["low"]
+            found |= flat["dead"] | flat["low"] | flat["high"]
+            # Pixels of the response's tail, a few per cent off, are no
+            # defects but would pull their neighbours' levels: two of them
+            # a pixel apart made the one between look 7 % low.
+            with np.errstate(invalid="ignore"):
+                found |= np.abs(flat["response"] - 1) > _LEVEL_SIGMA * flat["noise"]
         bad = found
-    if not dark["per_second"]:
+    if not dark["per_second"] and not only_biases:
         notes.append("no EXPTIME in the darks: every significant pixel is HOT")
     hot, warm, dark_noise = dark["hot"], dark["warm"], dark["noise"]
-    # The record first: the excess then becomes the significance in place,
-    # and the masters are let go, so that the column search has room.
-    histogram = _defects.excess_histogram(dark["excess"], dark_noise, scale=gain)
-    del masters
-    dark_significance = dark.pop("excess")
-    dark_significance /= dark_noise
-    dark_significance[stuck] = np.nan
-    column_floor = warm_rate / gain / dark_noise if dark["per_second"] else None
-    columns = _defects.column_segments(
-        dark_significance, sign=1, threshold=column_significance, minimum=column_floor
-    )
-    dead = low = np.zeros(shape, dtype=bool)
+    planes = {"dark_rate": None, "dark_rate_error": None, "response": None}
+    if dark["per_second"]:
+        rate = (dark["excess"] * gain).astype(np.float32)
+        dark_seconds = sum(t for t in (frame.exptime for frame in dark_frames) if t)
+        planes["dark_rate"] = rate
+        planes["dark_rate_error"] = _rate_error(rate, dark_noise * gain, dark_seconds)
+        notes += _limit_notes(
+            dark_noise,
+            gain,
+            exptimes,
+            significance=significance,
+            hot_rate=hot_rate,
+            warm_rate=warm_rate,
+        )
+        if sum(1 for t in exptimes if t) >= 2 or (len(exptimes) >= 2 and 0 in exptimes):
+            notes.append(
+                "dark rates are slopes through several exposure times: what does "
+                "not grow with the exposure (bias structure, a column segment or "
+                "glow seen in one series only, e.g. a trap filled or light leaking "
+                "then) is left out of the map"
+            )
+    histogram = None
+    column_floor = None
+    columns = np.zeros(shape, dtype=bool)
+    series = []
+    if dark["per_second"] and len(masters) >= 2:
+        series = _series_segments(
+            masters, exptimes, bad, stuck, threshold=column_significance
+        )
+    if not only_biases:
+        # The record first: the excess then becomes the significance in
+        # place, and the masters are let go, so that the column search has
+        # room.
+        histogram = _defects.excess_histogram(dark["excess"], dark_noise, scale=gain)
+        del masters
+        dark_significance = dark.pop("excess")
+        dark_significance /= dark_noise
+        dark_significance[stuck] = np.nan
+        column_floor = warm_rate / gain / dark_noise if dark["per_second"] else None
+        columns = _defects.column_segments(
+            dark_significance,
+            sign=1,
+            threshold=column_significance,
+            minimum=column_floor,
+        )
+        del dark_significance
+    notes += _vanished_segments(series, columns)
+    dead = low = high = np.zeros(shape, dtype=bool)
     response_noise = None
     if flat_frames:
-        dead, low, response_noise = flat["dead"], flat["low"], flat["noise"]
+        dead, low, high = flat["dead"], flat["low"], flat["high"]
+        response_noise = flat["noise"]
+        planes["response"] = flat["response"].astype(np.float32)
         with np.errstate(invalid="ignore"):
             flat_significance = np.where(
                 stuck, np.nan, (flat["response"] - 1) / response_noise
@@ -216,6 +413,7 @@ def build_map(
     flags[warm & other] |= np.uint16(PixelFlag.WARM)
     flags[dead & other] |= np.uint16(PixelFlag.DEAD)
     flags[low & other] |= np.uint16(PixelFlag.LOW_RESPONSE)
+    flags[high & other] |= np.uint16(PixelFlag.HIGH_RESPONSE)
 
     meta = {
         "ccdpixfix_version": __version__,
@@ -223,26 +421,30 @@ def build_map(
             timespec="seconds"
         ),
         "darks": [f.label for f in dark_frames],
+        "biases": [f.label for f in dark_frames if is_bias(f)],
         "flats": [f.label for f in flat_frames],
         "dark_exptimes": [f.exptime for f in dark_frames],
         "gain": gain,
         "gain_source": gain_source,
+        # The zero point of raw frames, for predicting them (`fix_pixels`).
+        "bias_level": bias_level if dark_frames[0].integer else None,
         "parameters": {
             "significance": significance,
             "hot_rate": hot_rate,
             "warm_rate": warm_rate,
             "dead_response": dead_response,
             "low_response": low_response,
+            "high_response": high_response,
             "column_significance": column_significance,
         },
-        "dark_noise": float(dark_noise),
+        "dark_noise": None if only_biases else float(dark_noise),
         "dark_noise_unit": "ADU/s" if dark["per_second"] else "ADU",
-        "dark_histogram": {
-            "unit": "e-/s" if dark["per_second"] else "e-",
-            **histogram,
-        },
+        "dark_histogram": None
+        if histogram is None
+        else {"unit": "e-/s" if dark["per_second"] else "e-", **histogram},
         "response_noise": None if response_noise is None else float(response_noise),
+        "response_pixel_noise": None if flat is None else flat["pixel_noise"],
         "stuck_chance": None if not np.isfinite(chance) else float(chance),
         "notes": notes,
     }
-    return flags, meta
+    return flags, meta, planes

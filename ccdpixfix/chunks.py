@@ -13,8 +13,8 @@ from ._ccdutils import (
     uncertainty_sigma,
 )
 from ._provenance import record_step
-from .badpixels import BadPixelMap
-from .flags import BAD_PIXEL_FLAGS
+from .badpixels import BadPixelMap, FramePrediction, check_raw, predict_frame
+from .flags import BAD_PIXEL_FLAGS, PixelFlag
 from .medians import local_level
 from .noise import fit_noise, fit_rows
 from .pipeline import fix_steps
@@ -110,7 +110,8 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **o
     add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
         As for `fix_pixels`.
     **options
-        As for `fix_pixels`.
+        As for `fix_pixels` (``raw`` too: raw frames are predicted from the
+        map chunk by chunk, as in memory).
 
     Returns
     -------
@@ -153,22 +154,43 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **o
         "saturation": None,
         "gain": None,
         "read_noise": None,
+        "raw": None,
     }
     unknown = set(options) - set(settings)
     if unknown:
         raise TypeError(f"unknown options: {', '.join(sorted(unknown))}")
     settings.update(options)
+    raw = settings.pop("raw")
+    check_raw(raw)
     if settings["saturation"] is None:
         settings["saturation"] = saturation_from(ccd.meta, data.dtype)
     flags = _input_flags(ccd, data, bpm, settings["warm_is_bad"])
+    prediction = None
+    if bpm is not None and raw is not False:
+        prediction = predict_frame(ccd, bpm, raw=raw)
+        if prediction.empty:
+            prediction = None
+    names, predicted = _prediction_planes(prediction, data)
     model = "fit"
     if settings["transients"] or ccd.uncertainty is None:
-        model = _global_model(ccd, data, flags, settings)
+        if prediction is None:
+            model = _global_model(ccd, data, flags, settings)
+        else:
+            # As in memory: the noise of the frame as the map predicts it,
+            # with the pixels saturated as read left out.
+            searched = _flattened(ccd, data, prediction, names, predicted)
+            model = _global_model(
+                ccd, searched, _with_saturated(flags, data, settings), settings
+            )
     planes = [data, flags]
     if ccd.uncertainty is not None:
         planes.append(_as_dask(ccd.uncertainty.array, data))
+    planes += predicted
 
-    def fix_block(block_data, block_flags, *block_sigma):
+    def fix_block(block_data, block_flags, *rest):
+        rest = list(rest)
+        block_sigma = [rest.pop(0)] if ccd.uncertainty is not None else []
+        block_prediction = _block_prediction(prediction, names, rest)
         frame = CCDData(
             np.asarray(block_data),
             unit=ccd.unit,
@@ -180,7 +202,9 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **o
                 else None
             ),
         )
-        fixed, _ = fix_steps(frame, None, noise_model=model, **settings)
+        fixed, _ = fix_steps(
+            frame, None, noise_model=model, prediction=block_prediction, **settings
+        )
         result = np.empty(frame.data.shape, _RESULT)
         result["data"] = fixed.data
         result["flags"] = fixed.flags
@@ -222,6 +246,68 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **o
         depth=int(depth),
         chunks=str(data.chunksize),
     )
+
+
+def _prediction_planes(prediction, data):
+    """Names and Dask arrays (chunked as the data) of a prediction's planes."""
+    if prediction is None:
+        return [], []
+    names = [
+        name
+        for name in ("response", "dark", "variance")
+        if getattr(prediction, name) is not None
+    ]
+    return names, [_as_dask(getattr(prediction, name), data) for name in names]
+
+
+def _block_prediction(prediction, names, blocks):
+    """The prediction for one block, from its planes' blocks."""
+    if prediction is None:
+        return None
+    planes = dict(zip(names, (np.asarray(block) for block in blocks), strict=True))
+    return FramePrediction(
+        planes.get("response"),
+        planes.get("dark"),
+        prediction.zero,
+        prediction.state,
+        planes.get("variance"),
+        prediction.noise,
+    )
+
+
+def _flattened(ccd, data, prediction, names, predicted):
+    """The frame as the map predicts it (`FramePrediction.flatten`), lazily."""
+    import dask.array as da
+
+    with_sigma = prediction.noise is None and ccd.uncertainty is not None
+    extra = [_as_dask(ccd.uncertainty.array, data)] if with_sigma else []
+
+    def flatten_block(block, *rest):
+        rest = list(rest)
+        noise = prediction.noise
+        if with_sigma:
+            noise = _sigma_of(type(ccd.uncertainty)(np.asarray(rest.pop(0))))
+        return _block_prediction(prediction, names, rest).flatten(block, noise)
+
+    # The neighbours' median of a pixel reaches one pixel out.
+    return da.map_overlap(
+        flatten_block,
+        data,
+        *extra,
+        *predicted,
+        depth=1,
+        boundary="none",
+        dtype=np.float32,
+    )
+
+
+def _with_saturated(flags, data, settings):
+    """``flags`` with SATURATED where the data as read reach saturation."""
+    saturation = settings["saturation"]
+    if saturation is None:
+        return flags
+    bit = np.uint16(PixelFlag.SATURATED)
+    return flags | ((data >= saturation) & (data < np.inf)).astype(np.uint16) * bit
 
 
 def _sigma_of(uncertainty):

@@ -389,6 +389,24 @@ def _step_options(fix):
         help="estimate of a replaced pixel from its good neighbours "
         f"(default: {defaults['method']})",
     )
+    state = fix.add_mutually_exclusive_group()
+    state.add_argument(
+        "--raw",
+        dest="raw",
+        action="store_const",
+        const=True,
+        default=None,
+        help="the frames are raw (bias and dark current still in): each pixel is "
+        "predicted from the map's dark rate and response (default: decided "
+        "from each frame's header and data type)",
+    )
+    state.add_argument(
+        "--calibrated",
+        dest="raw",
+        action="store_const",
+        const=False,
+        help="the frames are dark-subtracted and flat-fielded: searched as they are",
+    )
     fix.add_argument(
         "--warm-is-bad",
         action="store_true",

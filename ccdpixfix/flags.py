@@ -4,8 +4,8 @@ The values follow the JWST data-quality convention wherever it has the same
 meaning (``DO_NOT_USE=1``, ``SATURATED=2``, ``JUMP_DET=4`` for cosmic rays,
 ``DEAD=1024``, ``HOT=2048``, ``WARM=4096``, ``LOW_QE=8192``), so the ``FLAGS``
 plane reads naturally to users of that pipeline. Kinds JWST has no bit for use
-bits whose JWST meaning (outlier, persistence, A/D floor, charge loss) cannot
-occur in what ccdpixfix writes.
+bits whose JWST meaning (dropout, outlier, persistence, A/D floor, charge loss)
+cannot occur in what ccdpixfix writes.
 """
 
 import enum
@@ -40,6 +40,9 @@ class PixelFlag(enum.IntFlag):
     SATURATED = 2
     #: Cosmic ray or a pixel hot for this exposure only (JWST ``JUMP_DET``).
     TRANSIENT_HOT = 4
+    #: Response well above the rest in flats (JWST's 8, ``DROPOUT``, marks a
+    #: lost read of an up-the-ramp exposure, which single frames cannot have).
+    HIGH_RESPONSE = 8
     #: Far below its neighbours in this exposure only (readout glitch, RTS).
     TRANSIENT_COLD = 16
     #: Reads the same value whatever the exposure time or light.
@@ -60,10 +63,16 @@ class PixelFlag(enum.IntFlag):
 
 #: Flags whose pixels are masked (``CCDData.mask``): every kind except
 #: ``WARM`` (a warm pixel is corrected well by dark subtraction, masking it
-#: throws away good data) and ``REPLACED`` (which always comes together with
-#: the flag that caused the replacement).
+#: throws away good data), ``HIGH_RESPONSE`` (a pixel that collects more light
+#: than its neighbours is divided back by the flat, and its signal-to-noise is
+#: if anything better) and ``REPLACED`` (which always comes together with the
+#: flag that caused the replacement).
 BAD_PIXEL_FLAGS = PixelFlag(
-    sum(int(f) for f in PixelFlag if f not in (PixelFlag.WARM, PixelFlag.REPLACED))
+    sum(
+        int(f)
+        for f in PixelFlag
+        if f not in (PixelFlag.WARM, PixelFlag.HIGH_RESPONSE, PixelFlag.REPLACED)
+    )
 )
 
 #: Flag-name map for `astropy.nddata.bitmask`, so that flags decode by name,

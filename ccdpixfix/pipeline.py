@@ -3,10 +3,25 @@
 import numpy as np
 from astropy.nddata import CCDData, StdDevUncertainty
 
-from ._ccdutils import check_ccd, check_positive, new_ccd
+from ._ccdutils import (
+    check_ccd,
+    check_positive,
+    input_flags,
+    new_ccd,
+    uncertainty_sigma,
+)
 from ._provenance import record_step
-from .badpixels import BadPixelMap, _check_map, _map_flags
+from .badpixels import (
+    BadPixelMap,
+    _check_map,
+    _map_flags,
+    check_raw,
+    predict_frame,
+    warm_not_transient,
+    warm_standing_out,
+)
 from .cfa import cfa_pattern, per_colour, unflag_stars
+from .flags import PixelFlag
 from .replace import DEFAULT_REPLACE_FLAGS, _replaced_planes
 from .rgb import is_rgb_cube, per_plane
 from .transients import _transient_planes, saturation_level
@@ -32,6 +47,7 @@ def fix_pixels(
     gain: float | None = None,
     read_noise: float | None = None,
     cfa: str | None = None,
+    raw: bool | None = None,
     add_keyword=True,
 ):
     """Flag and repair the bad pixels of one frame.
@@ -67,6 +83,17 @@ def fix_pixels(
         step then works on each colour against same-colour neighbours only.
         By default from the header's ``BAYERPAT`` (with ``XBAYROFF`` and
         ``YBAYROFF``), else from the map's; ``"none"`` for grey data.
+    raw : bool or None, optional
+        Whether the frame is raw: None (default) decides from the frame
+        (`ccdpixfix.badpixels.frame_state`: calibration keywords, else
+        integer data are raw), True or False say so. In what a raw frame
+        still holds, each pixel is predicted from the map
+        (`ccdpixfix.badpixels.predict_frame`: its ``response`` times the
+        local level, plus its ``dark_rate`` times ``EXPTIME``), and only what
+        departs from the prediction can be a transient; a ``WARM`` pixel that
+        stands out by ``threshold`` sigma is masked in this frame
+        (``WARM | DO_NOT_USE``), never called ``TRANSIENT_HOT``. Calibrated
+        frames are searched as they are.
     add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
         The step's entry in the header, as ccdproc's steps make it: by
         default (True) a keyword named after the step (a HIERARCH card
@@ -115,6 +142,7 @@ def fix_pixels(
         "read_noise": read_noise,
     }
     _check_options(options)
+    check_raw(raw)
     if type(getattr(ccd, "data", None)).__module__.startswith("dask"):
         from .chunks import fix_pixels_dask
 
@@ -123,7 +151,8 @@ def fix_pixels(
                 "Bayer mosaics held as Dask arrays are not supported yet: fix them "
                 "in memory, or give cfa='none' to treat the data as grey"
             )
-        return fix_pixels_dask(ccd, bpm, add_keyword=add_keyword, **options)
+        return fix_pixels_dask(ccd, bpm, raw=raw, add_keyword=add_keyword, **options)
+    options["raw"] = raw
     if is_rgb_cube(ccd):
         return _fix_rgb(ccd, bpm, cfa=cfa, add_keyword=add_keyword, **options)
     check_ccd(ccd)
@@ -173,6 +202,8 @@ def _recorded(bpm, options, pattern=None):
         parameters["cfa"] = pattern
     if bpm is not None:
         parameters["warm_is_bad"] = options["warm_is_bad"]
+        if options.get("raw") is not None:
+            parameters["raw"] = options["raw"]
     if options["transients"]:
         for name in (
             "threshold",
@@ -250,7 +281,7 @@ def _fix_colours(ccd, bpm, pattern, options):
 
 
 def _sub_map(bpm, plane):
-    return None if bpm is None else BadPixelMap(bpm.flags[plane], bpm.meta)
+    return None if bpm is None else bpm._part(plane)
 
 
 def fix_steps(
@@ -271,11 +302,16 @@ def fix_steps(
     footprint_threshold=3.5,
     grow=0,
     noise_model="fit",
+    raw=False,
+    prediction=None,
 ):
     """The steps of `fix_pixels` without its checks and header record.
 
     ``noise_model`` is "fit" (fit it on this frame) or a model fitted on the
-    whole frame (`fix_pixels_dask` runs this on chunks).
+    whole frame (`fix_pixels_dask` runs this on chunks). ``raw`` as in
+    `fix_pixels`; False (the default here) predicts nothing. ``prediction``
+    (a `ccdpixfix.badpixels.FramePrediction` for this frame or chunk) takes
+    the place of the one the map would give.
 
     Returns
     -------
@@ -291,9 +327,26 @@ def fix_steps(
         flags = _map_flags(ccd, bpm, warm_is_bad=warm_is_bad)
         view = _view(ccd, flags, sigma)
         counts["n_map"] = int(np.count_nonzero(bpm.flags))
+        if raw is not False and prediction is None:
+            prediction = predict_frame(ccd, bpm, raw=raw)
     if transients:
+        search, searched_from = view, flags
+        if prediction is not None and flags is None:
+            searched_from = input_flags(ccd)  # a chunk: its flags hold the map's
+        if prediction is not None and not prediction.empty:
+            # Transients are searched in the frame as the map predicts it
+            # (`predict_frame`): a pixel doing what the map says has no
+            # residual there. Saturation is judged on the data as read.
+            flags = _saturated(
+                ccd, input_flags(ccd) if flags is None else flags, saturation
+            )
+            noise = prediction.noise
+            if noise is None:
+                noise = uncertainty_sigma(ccd)
+            flattened = prediction.flatten(ccd.data, noise)
+            search = _view(ccd, flags, sigma, data=flattened)
         flags, new_sigma, found = _transient_planes(
-            view,
+            search,
             threshold=threshold,
             neighbour_threshold=neighbour_threshold,
             contrast=contrast,
@@ -305,8 +358,19 @@ def fix_steps(
             noise_model=noise_model,
         )
         sigma = sigma if new_sigma is None else new_sigma
-        view = _view(ccd, flags, sigma)
+        del search
         counts.update(found)
+        if prediction is not None and prediction.state["dark"]:
+            # A WARM pixel that stands out of a frame holding its dark
+            # current is that pixel, not a cosmic ray: it is masked in this
+            # frame, as WARM, whether the map predicted it or not.
+            renamed = warm_not_transient(flags, searched_from)
+            counts["n_hot"] -= renamed
+            noise = sigma if sigma is not None else uncertainty_sigma(ccd)
+            if noise is not None:
+                renamed += warm_standing_out(flags, prediction, noise, threshold)
+            counts["n_warm_masked"] = renamed
+        view = _view(ccd, flags, sigma)
     if replace:
         data, flags, new_sigma, counts["n_replaced"] = _replaced_planes(
             view,
@@ -322,7 +386,18 @@ def fix_steps(
     return new_ccd(ccd, data=data, flags=flags, sigma=sigma), counts
 
 
-def _view(ccd, flags, sigma):
+def _saturated(ccd, flags, saturation):
+    """``flags`` with SATURATED where the data as read reach ``saturation``."""
+    if saturation is None:
+        return flags
+    data = np.asarray(ccd.data)
+    flags = flags.copy()
+    with np.errstate(invalid="ignore"):
+        flags[(data >= saturation) & (data < np.inf)] |= np.uint16(PixelFlag.SATURATED)
+    return flags
+
+
+def _view(ccd, flags, sigma, data=None):
     """``ccd`` with new flags (and noise), sharing its data and header."""
     if sigma is not None:
         uncertainty = StdDevUncertainty(sigma, copy=False)
@@ -332,5 +407,9 @@ def _view(ccd, flags, sigma):
     else:
         uncertainty = None
     return CCDData(
-        ccd.data, unit=ccd.unit, meta=ccd.meta, flags=flags, uncertainty=uncertainty
+        ccd.data if data is None else data,
+        unit=ccd.unit,
+        meta=ccd.meta,
+        flags=flags,
+        uncertainty=uncertainty,
     )

@@ -18,6 +18,7 @@ FLAG_COLOURS = {
     PixelFlag.WARM: "orange",
     PixelFlag.DEAD: "blue",
     PixelFlag.LOW_RESPONSE: "deepskyblue",
+    PixelFlag.HIGH_RESPONSE: "gold",
     PixelFlag.STUCK: "magenta",
     PixelFlag.BAD_COLUMN: "darkviolet",
     PixelFlag.TRANSIENT_HOT: "yellow",

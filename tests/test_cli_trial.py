@@ -241,3 +241,24 @@ def test_many_flags_are_drawn_as_dots():
     figure = plot_frame(fixed)
     hot = next(c for c in figure.axes[0].collections if c.get_label().startswith("HOT"))
     assert hot.get_sizes()[0] < 1 and hot.get_facecolor()[0][3] > 0
+
+
+def test_raw_or_calibrated_on_the_command_line(night, tmp_path):
+    from ccdpixfix import make_bad_pixel_map
+
+    bpm = make_bad_pixel_map(sorted(str(p) for p in (night / "darks").iterdir()))
+    bpm.write(tmp_path / "bpm.fits")
+    source = night / "in" / "sci2.fits"
+    for flag, value in (("--raw", True), ("--calibrated", False)):
+        out = tmp_path / flag.strip("-")
+        result = run("fix", source, "--bpm", tmp_path / "bpm.fits", "-o", out, flag)
+        assert result.returncode == 0, result.stderr
+        with fits.open(source) as hdulist:
+            frame = CCDData(hdulist[0].data, unit="adu", meta=hdulist[0].header)
+        expected = fix_pixels(frame, bpm, raw=value)
+        with fits.open(out / "sci2.fits") as hdulist:
+            assert np.array_equal(hdulist["FLAGS"].data, expected.flags)
+            record = join_history(hdulist[0].header["HISTORY"])[0]
+        assert f"raw={value}" in record
+    both = run("fix", source, "-o", tmp_path / "x", "--raw", "--calibrated")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr

@@ -38,12 +38,21 @@ def test_every_flag_is_a_distinct_single_bit_that_fits_in_uint16():
     assert int(combined) == sum(values)
 
 
-def test_warm_and_replaced_are_not_bad_but_every_other_kind_is():
-    assert not PixelFlag.WARM & BAD_PIXEL_FLAGS
-    assert not PixelFlag.REPLACED & BAD_PIXEL_FLAGS
+# Kinds that are not reasons to mask a pixel.
+NOT_BAD = (PixelFlag.WARM, PixelFlag.HIGH_RESPONSE, PixelFlag.REPLACED)
+
+
+def test_warm_high_response_and_replaced_are_not_bad_but_every_other_kind_is():
+    for flag in NOT_BAD:
+        assert not flag & BAD_PIXEL_FLAGS, flag.name
     for flag in PixelFlag:
-        if flag not in (PixelFlag.WARM, PixelFlag.REPLACED):
+        if flag not in NOT_BAD:
             assert flag & BAD_PIXEL_FLAGS, flag.name
+
+
+def test_high_response_uses_a_bit_free_in_jwst_single_frames():
+    # JWST's 8 is DROPOUT, a lost read of a ramp: never in a single frame.
+    assert int(PixelFlag.HIGH_RESPONSE) == 8
 
 
 def test_flag_name_map_has_every_flag_by_name():
@@ -86,11 +95,13 @@ def test_flags_to_mask_uses_bad_pixel_flags_by_default(all_combinations):
     assert mask.dtype == bool
     assert mask.shape == flags.shape
     np.testing.assert_array_equal(mask, expected)
-    # The same as astropy's decoding with WARM and REPLACED ignored.
+    # The same as astropy's decoding with the kinds that are not bad ignored.
     np.testing.assert_array_equal(
         mask,
         bitfield_to_boolean_mask(
-            flags, ignore_flags="WARM,REPLACED", flag_name_map=FLAG_NAME_MAP
+            flags,
+            ignore_flags="WARM,HIGH_RESPONSE,REPLACED",
+            flag_name_map=FLAG_NAME_MAP,
         ),
     )
 
@@ -101,7 +112,7 @@ def test_flags_to_mask_single_flags(flag):
         [[0, int(flag)], [int(PixelFlag.WARM), int(flag | PixelFlag.WARM)]]
     )
     mask = flags_to_mask(flags.astype(np.uint16))
-    bad = flag not in (PixelFlag.WARM, PixelFlag.REPLACED)
+    bad = flag not in NOT_BAD
     np.testing.assert_array_equal(mask, [[False, bad], [False, bad]])
 
 

@@ -715,6 +715,7 @@ def test_make_bad_pixel_map_on_odd_darks(stack, gain):
         | PixelFlag.STUCK
         | PixelFlag.DEAD
         | PixelFlag.LOW_RESPONSE
+        | PixelFlag.HIGH_RESPONSE
     )
     assert not (bpm.flags & ~np.uint16(int(kinds))).any(), "a flag a map never holds"
     json.dumps(bpm.meta)  # written to the map's META extension as JSON
