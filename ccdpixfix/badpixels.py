@@ -867,14 +867,15 @@ def warm_standing_out(flags, prediction, sigma, threshold):
     return int(np.count_nonzero(stands_out))
 
 
-def warm_not_transient(flags, before=None):
+def warm_not_transient(flags, before=None, only=None):
     """Rename (in place) map-WARM pixels flagged ``TRANSIENT_HOT``.
 
     For a frame that holds its dark current: a WARM pixel that stands out is
     a persistent pixel, so it loses ``TRANSIENT_HOT`` and is masked
     (``DO_NOT_USE``) in this frame. Only flags the search added are renamed:
     ``before`` holds the flags it started from (the frame's and the map's),
-    which are kept as they came.
+    which are kept as they came; where ``only`` is given, only the pixels it
+    marks (the map's WARM pixels) are renamed.
 
     Returns
     -------
@@ -886,6 +887,8 @@ def warm_not_transient(flags, before=None):
     renamed = ((flags & warm) != 0) & ((flags & hot) != 0)
     if before is not None:
         renamed &= (before & hot) == 0
+    if only is not None:
+        renamed &= only
     flags[renamed] &= ~hot
     flags[renamed] |= np.uint16(PixelFlag.DO_NOT_USE)
     return int(np.count_nonzero(renamed))

@@ -364,7 +364,13 @@ def fix_steps(
             # A WARM pixel that stands out of a frame holding its dark
             # current is that pixel, not a cosmic ray: it is masked in this
             # frame, as WARM, whether the map predicted it or not.
-            renamed = warm_not_transient(flags, searched_from)
+            # Only the map's WARM pixels: a WARM flag the frame brought
+            # with it says nothing of this exposure's dark current (a chunk
+            # of a Dask frame has the map's flags merged in already).
+            map_warm = None
+            if bpm is not None:
+                map_warm = (bpm.flags & np.uint16(PixelFlag.WARM)) != 0
+            renamed = warm_not_transient(flags, searched_from, only=map_warm)
             counts["n_hot"] -= renamed
             noise = sigma if sigma is not None else uncertainty_sigma(ccd)
             if noise is not None:
