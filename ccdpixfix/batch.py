@@ -32,6 +32,7 @@ from .io import (
     fixed_hdulist,
     frame_from_hdu,
     image_hdu_index,
+    remove_active_temporaries,
     write_hdulist_atomic,
 )
 from .pipeline import fix_pixels
@@ -47,8 +48,6 @@ __all__ = [
 
 # The map of the worker processes, sent once per process, not once per file.
 _WORKER_BPM = None
-# Whether a worker process is fixing a file (then SIGTERM unwinds it first).
-_WORKER_BUSY = False
 # A worker whose parent is gone notices it within this many seconds.
 _PARENT_POLL_SECONDS = 0.5
 # After SIGTERM, workers get this long to remove their temporaries.
@@ -445,13 +444,33 @@ def _run_work(work, path, bpm):
 
 def _run_in_processes(jobs, work, done):
     light = {**work, "bpm": None}  # the map goes once to each process
+    started = time.time()
     unfinished = _pool_round(jobs, light, work["bpm"], range(len(work["paths"])), done)
     # A process that dies (killed, out of memory) breaks the pool and every
     # file in it: each is run again alone, so that only a file that kills
-    # its process even alone is reported, and the others are fixed.
+    # its process even alone is reported, and the others are fixed. A file
+    # its process wrote before dying, unreported, is not written twice.
     for index in unfinished:
-        if _pool_round(1, light, work["bpm"], [index], done):
-            done(index, _failed_result(work["paths"][index], work["output_dir"], _DIED))
+        path = work["paths"][index]
+        if _written_since(path, work["output_dir"], started):
+            note = "written by a process that died before reporting; counts unknown"
+            done(
+                index,
+                {
+                    **_failed_result(path, work["output_dir"]),
+                    "status": "ok",
+                    "error": None,
+                    "warnings": [note],
+                },
+            )
+        elif _pool_round(1, light, work["bpm"], [index], done):
+            done(index, _failed_result(path, work["output_dir"], _DIED))
+
+
+def _written_since(path, output_dir, started):
+    """Whether every output of ``path`` was written since ``started``."""
+    targets = outputs_of(path, output_dir)
+    return all(os.path.exists(t) and os.path.getmtime(t) >= started for t in targets)
 
 
 def _pool_round(jobs, work, bpm, indices, done):
@@ -510,8 +529,10 @@ def _start_worker(bpm, parent):
 
 
 def _worker_terminated(signum, frame):
-    if _WORKER_BUSY:
-        raise Terminated(signum)
+    # Leave at once, the temporary being written removed: an exception raised
+    # in the middle of a library (numba compiling, astropy writing) could be
+    # caught and printed there instead of unwinding.
+    remove_active_temporaries()
     os._exit(128 + signum)
 
 
@@ -523,15 +544,7 @@ def _watch_parent(parent):
 
 
 def _work_in_process(work, path):
-    global _WORKER_BUSY
-    _WORKER_BUSY = True
-    try:
-        return _run_work(work, path, _WORKER_BPM)
-    except Terminated as stop:
-        # The temporary was removed on the way here; take no next file.
-        os._exit(128 + stop.signum)
-    finally:
-        _WORKER_BUSY = False
+    return _run_work(work, path, _WORKER_BPM)
 
 
 def _cluster_task(work, path, bpm):
@@ -689,11 +702,12 @@ def _cancel_run(client, submitted, marker):
 def _lost_result(path, work, lost, started):
     """The result of a file whose task was not seen to finish."""
     result = _failed_result(path, work["output_dir"])
-    written = [t for t in outputs_of(path, work["output_dir"]) if os.path.exists(t)]
-    if written and all(os.path.getmtime(t) >= started for t in written):
+    if _written_since(path, work["output_dir"], started):
         # A worker renamed it just before the marker appeared.
         result.update(
-            status="ok", warnings=[f"written as the cluster was lost ({lost})"]
+            status="ok",
+            error=None,
+            warnings=[f"written as the cluster was lost ({lost})"],
         )
         return result
     result["error"] = f"not fixed, nothing written: {lost}"

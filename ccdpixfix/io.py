@@ -47,6 +47,18 @@ def is_temporary_name(path):
     return bool(_TEMPORARY_NAME.match(Path(path).name))
 
 
+#: Temporaries being written by this process right now: a worker that is
+#: told to stop removes them and leaves at once (`remove_active_temporaries`).
+_ACTIVE_TEMPORARIES = set()
+
+
+def remove_active_temporaries():
+    """Delete the temporaries this process is writing (it is about to exit)."""
+    for temporary in list(_ACTIVE_TEMPORARIES):
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
 class RunCancelled(Exception):
     """The run that asked for this write was cancelled; nothing was written."""
 
@@ -132,6 +144,7 @@ class OutputRules:
             dir=directory,
         )
         os.close(handle)
+        _ACTIVE_TEMPORARIES.add(temporary)
         try:
             yield temporary
             # mkstemp makes files private (0600); an output is an ordinary file.
@@ -144,6 +157,8 @@ class OutputRules:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        finally:
+            _ACTIVE_TEMPORARIES.discard(temporary)
 
     def _publish(self, temporary, path):
         if self.overwrite:
