@@ -671,7 +671,8 @@ def _task_result(future, path, output_dir):
         # written; the batch's end tells by looking.
         raise _ClusterLost("the scheduler was lost") from None
     except Exception as error:  # a task that failed on every retry
-        if getattr(future.client, "status", "running") != "running":
+        if future.status != "error" or future.client.status != "running":
+            # Not the task's own failure: its result was lost on the way.
             raise _ClusterLost("the scheduler was lost") from None
         return _failed_result(path, output_dir, _one_line(error))
 
