@@ -83,9 +83,11 @@ def _worst_windows(flags, count=3, size=_ZOOM):
     for _ in range(count):
         if not (interesting & ~taken).any():
             break
-        # The window around the densest point: count flags in a box.
-        density = ndimage.uniform_filter(
-            (interesting & ~taken).astype(float), size=(size_y, size_x), mode="constant"
+        # The window around the densest point. A smooth kernel, not a box:
+        # every box holding a lone event counts the same, and the first of
+        # them would put the event in a corner of the zoom.
+        density = ndimage.gaussian_filter(
+            (interesting & ~taken).astype(float), sigma=size / 6, mode="constant"
         )
         y, x = np.unravel_index(np.argmax(density), density.shape)
         y0 = int(np.clip(y - size_y // 2, 0, ny - size_y))
@@ -209,13 +211,21 @@ def plot_frame(
     windows = _worst_windows(flags)
     panels = [(data, "")] if before is None else [(before, "before "), (data, "after ")]
     for position, (y0, x0, h, w) in enumerate(windows):
+        # Each zoom is stretched on its own (fixed) pixels: one stretch for
+        # the frame flattens a zoom where the level differs (read taps).
+        patch = data[y0 : y0 + h, x0 : x0 + w]
+        zoom_norm = ImageNormalize(
+            patch[np.isfinite(patch)],
+            interval=ZScaleInterval(),
+            stretch=AsinhStretch(0.5),
+        )
         for column, (image, label) in enumerate(panels, start=1):
             ax = figure.add_subplot(grid[position, column])
             ax.imshow(
                 image[y0 : y0 + h, x0 : x0 + w],
                 origin="lower",
                 cmap="gray",
-                norm=norm,
+                norm=zoom_norm,
                 interpolation="nearest",
                 extent=(x0 - 0.5, x0 + w - 0.5, y0 - 0.5, y0 + h - 0.5),
             )
