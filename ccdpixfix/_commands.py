@@ -634,10 +634,9 @@ def _fixed_frame(path, hdu):
     from astropy.io import fits
 
     from .flags import as_flags
-    from .io import frame_from_hdu, image_hdu_index
 
     with fits.open(path) as hdulist:
-        frame = frame_from_hdu(hdulist[image_hdu_index(hdulist, _hdu_argument(hdu))])
+        frame = _image_of(hdulist, hdu)
         if "FLAGS" not in hdulist:
             raise ValueError(
                 "it has no FLAGS extension: it was not fixed by ccdpixfix (run "
@@ -654,13 +653,18 @@ def _plain_frame(path, hdu):
     """The image of a file, to draw beside its fixed version."""
     from astropy.io import fits
 
-    from .io import frame_from_hdu, image_hdu_index
-
     try:
         with fits.open(path) as hdulist:
-            return frame_from_hdu(hdulist[image_hdu_index(hdulist, _hdu_argument(hdu))])
+            return _image_of(hdulist, hdu)
     except (OSError, ValueError) as error:
         raise ValueError(f"--original {path}: {error}") from None
+
+
+def _image_of(hdulist, hdu):
+    """The image ``--hdu`` names (else the first) of an open file, as a frame."""
+    from .io import frame_from_hdu, image_hdu_index
+
+    return frame_from_hdu(hdulist[image_hdu_index(hdulist, _hdu_argument(hdu))])
 
 
 def info(args):
