@@ -24,7 +24,7 @@ from .cfa import cfa_pattern, per_colour, unflag_stars
 from .flags import PixelFlag
 from .replace import DEFAULT_REPLACE_FLAGS, _replaced_planes
 from .rgb import is_rgb_cube, per_plane
-from .transients import _transient_planes, saturation_level
+from .transients import _check_grow, _transient_planes, saturation_level
 
 __all__ = ["fix_pixels", "fix_steps"]
 
@@ -186,9 +186,7 @@ def _check_options(options):
     methods = ("median", "mean")
     if options["method"] not in methods:
         raise ValueError(f"method must be one of {methods}, got {options['method']!r}")
-    grow = options["grow"]
-    if isinstance(grow, bool) or not float(grow).is_integer() or grow < 0:
-        raise ValueError(f"grow must be a whole number of pixels >= 0, got {grow!r}")
+    _check_grow(options["grow"])
 
 
 def _recorded(bpm, options, pattern=None):
