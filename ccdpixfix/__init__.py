@@ -7,9 +7,8 @@ ccdproc-style steps on `~astropy.nddata.CCDData`.
 
 from ._version import __version__
 from .badpixels import BadPixelMap, flag_bad_pixels, make_bad_pixel_map
-from .batch import fix_files
 from .flags import BAD_PIXEL_FLAGS, FLAG_NAME_MAP, PixelFlag, flags_to_mask
-from .pipeline import fix_pixels
+from .pipeline import fix_files, fix_pixels
 from .replace import DEFAULT_REPLACE_FLAGS, replace_bad_pixels
 from .transients import flag_transients
 

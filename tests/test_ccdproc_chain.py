@@ -6,8 +6,8 @@ import pytest
 from astropy.nddata import CCDData
 
 from ccdpixfix import fix_pixels, flag_transients, replace_bad_pixels
-from ccdpixfix._provenance import join_history
 from ccdpixfix.datasets import SimulatedCamera
+from ccdpixfix.utils.provenance import join_history
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 
 from ccdpixfix import BadPixelMap, fix_pixels
-from ccdpixfix._provenance import history_cards, join_history
 from ccdpixfix.datasets import SimulatedCamera
+from ccdpixfix.utils.provenance import history_cards, join_history
 
 
 def command(*args):

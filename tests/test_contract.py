@@ -25,8 +25,8 @@ from ccdpixfix import (
     make_bad_pixel_map,
     replace_bad_pixels,
 )
-from ccdpixfix._provenance import SHORT_NAMES
 from ccdpixfix.datasets import SimulatedCamera
+from ccdpixfix.utils.provenance import SHORT_NAMES
 
 SHAPE = (96, 128)  # not square, so that swapped axes would show
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 from astropy.utils.exceptions import AstropyUserWarning
 
-from .badpixels import make_bad_pixel_map
-from .datasets import make_night
-from .io import write_hdulist_atomic
-from .pipeline import fix_pixels
+from ..badpixels.core import make_bad_pixel_map
+from ..io.fits import write_hdulist_atomic
+from ..pipeline.core import fix_pixels
+from .core import make_night
 from .scoring import score_bad_pixel_map, score_frame
 
 __all__ = ["run_demo"]

@@ -2,7 +2,14 @@
 
 import numpy as np
 
-from ._ccdutils import (
+from ..colour.cfa import cfa_pattern, per_colour
+from ..colour.rgb import is_rgb_cube, per_plane
+from ..flags import BAD_PIXEL_FLAGS, PixelFlag
+from ..kernels.medians import neighbourhood, row_median, window_values
+from ..kernels.residuals import level_noise
+from ..noise.core import frame_noise
+from ..transients import local_background as _local_background
+from ..utils.ccd import (
     check_ccd,
     input_flags,
     new_ccd,
@@ -10,14 +17,7 @@ from ._ccdutils import (
     quiet_numerics,
     uncertainty_sigma,
 )
-from ._provenance import record_step
-from ._sharpness import _local_background
-from .cfa import cfa_pattern, per_colour
-from .flags import BAD_PIXEL_FLAGS, PixelFlag
-from .medians import neighbourhood, row_median, window_values
-from .noise import frame_noise
-from .residuals import level_noise
-from .rgb import is_rgb_cube, per_plane
+from ..utils.provenance import record_step
 
 __all__ = ["DEFAULT_REPLACE_FLAGS", "replace_bad_pixels"]
 
@@ -217,20 +217,20 @@ def _counted(result):
 
 def _replace_bad_pixels(ccd, **parameters):
     """`replace_bad_pixels` without the header record: (new ccd, count)."""
-    data, flags, sigma, n_replaced = _replaced_planes(ccd, **parameters)
+    data, flags, sigma, n_replaced = replace_bad_pixels_planes(ccd, **parameters)
     return new_ccd(ccd, data=data, flags=flags, sigma=sigma), n_replaced
 
 
-def _replaced_planes(ccd, **parameters):
+def replace_bad_pixels_planes(ccd, **parameters):
     """The planes `replace_bad_pixels` makes: (data, flags, sigma or None, count).
 
     ``sigma`` is None where the frame's uncertainty plane stays as it is.
     """
     with quiet_numerics():
-        return _replace_quietly(ccd, **parameters)
+        return _replace_bad_pixels_quietly(ccd, **parameters)
 
 
-def _replace_quietly(
+def _replace_bad_pixels_quietly(
     ccd,
     *,
     method,

@@ -13,7 +13,18 @@ ray or hot pixel deposits its charge in one pixel, so ``n`` is just noise.
 
 import numpy as np
 
-from ._ccdutils import (
+from ..colour.cfa import cfa_pattern, per_colour
+from ..colour.rgb import is_rgb_cube, per_plane
+from ..flags import PixelFlag, flags_to_mask
+from ..kernels.medians import (
+    RESIDUAL_FACTOR,
+    local_level_at,
+    neighbourhood,
+    window_values,
+)
+from ..kernels.residuals import level_noise, noise_at, residual_outliers
+from ..noise.core import frame_noise
+from ..utils.ccd import (
     check_ccd,
     check_positive,
     input_flags,
@@ -21,7 +32,7 @@ from ._ccdutils import (
     quiet_numerics,
     saturation_from,
 )
-from ._provenance import record_step
+from ..utils.provenance import record_step
 from ._sharpness import (
     STAR_MARGIN,
     STAR_SNR,
@@ -33,12 +44,7 @@ from ._sharpness import (
     star_flatness,
     star_like,
 )
-from .cfa import cfa_pattern, per_colour, unflag_stars
-from .flags import PixelFlag, flags_to_mask
-from .medians import RESIDUAL_FACTOR, local_level_at, neighbourhood, window_values
-from .noise import frame_noise
-from .residuals import level_noise, noise_at, residual_outliers
-from .rgb import is_rgb_cube, per_plane
+from .colour_stars import unflag_stars
 
 __all__ = ["flag_transients", "saturation_level"]
 
@@ -584,7 +590,7 @@ def _flag_transients_quietly(
         check_positive(saturation=saturation)
     if footprint_threshold is not None:
         check_positive(footprint_threshold=footprint_threshold)
-    _check_grow(grow)
+    check_grow(grow)
     data = np.asarray(ccd.data)
     flags = input_flags(ccd)
     level_cut = saturation_level(ccd) if saturation is None else float(saturation)
@@ -632,7 +638,7 @@ def _flag_transients_quietly(
     return flags, out_sigma, {"n_hot": int(hot.size), "n_cold": int(cold.size)}
 
 
-def _check_grow(grow):
+def check_grow(grow):
     """``grow`` must be a whole number of pixels, 0 or more."""
     whole = isinstance(grow, int | np.integer) and not isinstance(grow, bool)
     if not whole or grow < 0:
@@ -641,11 +647,11 @@ def _check_grow(grow):
 
 def _flag_transients(ccd, **parameters):
     """`flag_transients` without the header record: (new ccd, counts)."""
-    flags, sigma, counts = _transient_planes(ccd, **parameters)
+    flags, sigma, counts = flag_transients_planes(ccd, **parameters)
     return new_ccd(ccd, flags=flags, sigma=sigma), counts
 
 
-def _transient_planes(ccd, **parameters):
+def flag_transients_planes(ccd, **parameters):
     """The planes `flag_transients` makes: (flags, sigma or None, counts).
 
     ``sigma`` is None where the frame's uncertainty plane stays as it is.

@@ -22,8 +22,8 @@ from astropy import units as u
 from astropy.stats import sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ._ccdutils import uncertainty_sigma
-from .medians import RESIDUAL_FACTOR, local_level_rows
+from ..kernels.medians import RESIDUAL_FACTOR, local_level_rows
+from ..utils.ccd import uncertainty_sigma
 
 __all__ = [
     "NoiseModel",
@@ -44,7 +44,7 @@ def residual_factor(n_pairs):
     ----------
     n_pairs : array of int
         Complete pairs of opposite neighbours behind each level (see
-        `ccdpixfix.medians.local_level`).
+        `ccdpixfix.kernels.medians.local_level`).
 
     Returns
     -------
@@ -409,8 +409,8 @@ def frame_noise(
     -------
     dict
         ``{"plane": sigma}`` or ``{"model": (floor_variance, slope, offset)}``,
-        the keyword arguments of `ccdpixfix.residuals.residual_outliers` and
-        `ccdpixfix.residuals.noise_at`.
+        the keyword arguments of `ccdpixfix.kernels.residuals.residual_outliers` and
+        `ccdpixfix.kernels.residuals.noise_at`.
     """
     plane = uncertainty_sigma(ccd, native=True)
     if isinstance(model, str):

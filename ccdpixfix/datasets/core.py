@@ -15,6 +15,7 @@ import numpy as np
 from astropy.nddata import CCDData
 from astropy.table import Table
 
+from ..colour.cfa import cfa_pattern, colour_of_pixels
 from ._simulate_checks import (
     _count,
     _require,
@@ -29,7 +30,6 @@ from ._simulate_header import PIXEL_SCALE_ARCSEC as PIXEL_SCALE_ARCSEC
 from ._simulate_header import _celestial_wcs, _frame_header
 from ._simulate_sky import MOFFAT_BETA as MOFFAT_BETA
 from ._simulate_sky import _nebulosity, _spectrum_light, _stars
-from .cfa import cfa_pattern, colour_of_pixels
 
 __all__ = ["DEFECT_KEYS", "Night", "SimulatedCamera", "make_night", "vignetting"]
 

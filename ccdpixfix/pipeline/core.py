@@ -3,28 +3,29 @@
 import numpy as np
 from astropy.nddata import CCDData, StdDevUncertainty
 
-from ._ccdutils import (
+from ..badpixels.core import (
+    BadPixelMap,
+    check_map,
+    check_raw,
+    map_flags,
+    predict_frame,
+    warm_not_transient,
+    warm_standing_out,
+)
+from ..colour.cfa import cfa_pattern, per_colour
+from ..colour.rgb import is_rgb_cube, per_plane
+from ..flags import PixelFlag
+from ..replace.core import DEFAULT_REPLACE_FLAGS, replace_bad_pixels_planes
+from ..transients.colour_stars import unflag_stars
+from ..transients.core import check_grow, flag_transients_planes, saturation_level
+from ..utils.ccd import (
     check_ccd,
     check_positive,
     input_flags,
     new_ccd,
     uncertainty_sigma,
 )
-from ._provenance import record_step
-from .badpixels import (
-    BadPixelMap,
-    _check_map,
-    _map_flags,
-    check_raw,
-    predict_frame,
-    warm_not_transient,
-    warm_standing_out,
-)
-from .cfa import cfa_pattern, per_colour, unflag_stars
-from .flags import PixelFlag
-from .replace import DEFAULT_REPLACE_FLAGS, _replaced_planes
-from .rgb import is_rgb_cube, per_plane
-from .transients import _check_grow, _transient_planes, saturation_level
+from ..utils.provenance import record_step
 
 __all__ = ["fix_pixels", "fix_steps"]
 
@@ -55,8 +56,8 @@ def fix_pixels(
     Runs `flag_bad_pixels` (with ``bpm``), `flag_transients` and
     `replace_bad_pixels` in turn, with the same meaning for each argument,
     and records itself as one HISTORY entry. A frame whose data is a Dask
-    array is fixed chunk by chunk (`ccdpixfix.chunks.fix_pixels_dask`); a
-    ``(3, ny, nx)`` colour cube plane by plane (`ccdpixfix.rgb`), the map
+    array is fixed chunk by chunk (`ccdpixfix.pipeline.chunks.fix_pixels_dask`); a
+    ``(3, ny, nx)`` colour cube plane by plane (`ccdpixfix.colour.rgb`), the map
     applying to every plane.
 
     Parameters
@@ -165,7 +166,7 @@ def fix_pixels(
         out, counts = fix_steps(ccd, bpm, **options)
     else:
         if bpm is not None:
-            _check_map(ccd, bpm)
+            check_map(ccd, bpm)
         out, counts = _fix_colours(ccd, bpm, pattern, options)
     recorded = _recorded(bpm, options, pattern)
     return record_step(out, "fix_pixels", add_keyword=add_keyword, **recorded, **counts)
@@ -186,7 +187,7 @@ def _check_options(options):
     methods = ("median", "mean")
     if options["method"] not in methods:
         raise ValueError(f"method must be one of {methods}, got {options['method']!r}")
-    _check_grow(options["grow"])
+    check_grow(options["grow"])
 
 
 def _recorded(bpm, options, pattern=None):
@@ -226,7 +227,7 @@ def _fix_rgb(ccd, bpm, *, cfa, add_keyword, **options):
     if cfa_pattern(None, cfa) is not None:
         raise ValueError("a cube of three colour planes has no Bayer pattern")
     if bpm is not None:
-        _check_map(_first_plane(ccd), bpm)
+        check_map(_first_plane(ccd), bpm)
     out, counts = per_plane(ccd, lambda plane: _fixed_plane(plane, bpm, options))
     recorded = _recorded(bpm, options)
     return record_step(
@@ -256,7 +257,7 @@ def _fix_colours(ccd, bpm, pattern, options):
     """`fix_steps` on each colour of a mosaic, stars judged on the whole mosaic.
 
     The colours are flagged on their own, then hot transients that are lit
-    like a star in the full mosaic are unflagged (`ccdpixfix.cfa.unflag_stars`),
+    like a star in the full mosaic are unflagged (`ccdpixfix.transients.unflag_stars`),
     and only then is each colour repaired.
     """
     # No footprint growth on a mosaic (see flag_transients).
@@ -322,7 +323,7 @@ def fix_steps(
     # are new, and the output is built once, at the end.
     view, flags, sigma, data = ccd, None, None, None
     if bpm is not None:
-        flags = _map_flags(ccd, bpm, warm_is_bad=warm_is_bad)
+        flags = map_flags(ccd, bpm, warm_is_bad=warm_is_bad)
         view = _view(ccd, flags, sigma)
         counts["n_map"] = int(np.count_nonzero(bpm.flags))
         if raw is not False and prediction is None:
@@ -343,7 +344,7 @@ def fix_steps(
                 noise = uncertainty_sigma(ccd)
             flattened = prediction.flatten(ccd.data, noise)
             search = _view(ccd, flags, sigma, data=flattened)
-        flags, new_sigma, found = _transient_planes(
+        flags, new_sigma, found = flag_transients_planes(
             search,
             threshold=threshold,
             neighbour_threshold=neighbour_threshold,
@@ -376,7 +377,7 @@ def fix_steps(
             counts["n_warm_masked"] = renamed
         view = _view(ccd, flags, sigma)
     if replace:
-        data, flags, new_sigma, counts["n_replaced"] = _replaced_planes(
+        data, flags, new_sigma, counts["n_replaced"] = replace_bad_pixels_planes(
             view,
             method=method,
             flags_to_replace=flags_to_replace,

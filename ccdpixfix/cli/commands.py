@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._version import __version__
-from .cfa import cfa_pattern
+from .._version import __version__
+from ..colour.cfa import cfa_pattern
 
 __all__ = ["UsageError", "bpm", "demo", "fix", "info", "night", "plot"]
 
@@ -41,7 +41,7 @@ def _checked_pattern(cfa):
 
 def _rules(overwrite, inputs):
     """The run's output rules: its inputs are never written over."""
-    from .io import OutputRules
+    from ..io.fits import OutputRules
 
     return OutputRules(overwrite=overwrite).protecting(inputs)
 
@@ -60,7 +60,7 @@ def _check_output(path, rules, what="output"):
 def _expand(arguments, command, take=("any",), quiet=False):
     """Files named by the arguments: files, directories and glob patterns.
 
-    A directory is sorted by the frames' headers (`ccdpixfix.night`): only
+    A directory is sorted by the frames' headers (`ccdpixfix.pipeline.night`): only
     the kinds in ``take`` are taken from it, and a table says what was taken
     and what was left out, and why. Files and patterns are taken as given.
 
@@ -100,8 +100,8 @@ def _expand(arguments, command, take=("any",), quiet=False):
 
 def _from_directory(directory, command, take, quiet):
     """The files of a directory that ``command`` takes, with its table."""
-    from .images import is_image_name
-    from .night import sort_night, summary_lines
+    from ..io.images import is_image_name
+    from ..pipeline.night import sort_night, summary_lines
 
     # Hidden files are left out as a shell's * does: among them the
     # temporaries of a run that was killed. TIFF and PNG files have no
@@ -124,7 +124,7 @@ def _from_directory(directory, command, take, quiet):
 
 
 def demo(args):
-    from . import demo
+    from ..datasets import demo
 
     if args.size < 64:
         raise UsageError("--size must be at least 64")
@@ -167,7 +167,7 @@ def bpm(args):
 
 def _image_as_frame(path):
     """A TIFF or PNG file read as a frame; a FITS path as it is."""
-    from .images import is_image_name, read_image
+    from ..io.images import is_image_name, read_image
 
     if not is_image_name(path):
         return path
@@ -187,7 +187,7 @@ def _image_as_frame(path):
 
 def _check_engine(args):
     """Refuse an unknown CCDPIXFIX_ENGINE; say when the kernels compile."""
-    from .medians import needs_compiling
+    from ..kernels.medians import needs_compiling
 
     try:
         compiling = needs_compiling()
@@ -215,7 +215,7 @@ def _progress_bar(total, quiet):
 
 
 def fix(args):
-    from .badpixels import BadPixelMap
+    from ..badpixels.core import BadPixelMap
 
     options, planes = _batch_settings(args)
     bpm = None
@@ -242,7 +242,7 @@ def _batch_settings(args):
 
 def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
     """Fix ``frames`` into ``args.output``: checks, progress, report, summary."""
-    from .batch import fix_files
+    from ..pipeline.batch import fix_files
 
     if not frames:
         raise UsageError("no frame to fix")
@@ -319,9 +319,9 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
 
 def _check_report(path, frames, rules, output):
     """A usage error for a --report that would take another file's place."""
-    from .batch import outputs_of
-    from .images import is_image_name
-    from .io import is_fits_name
+    from ..io.fits import is_fits_name
+    from ..io.images import is_image_name
+    from ..pipeline.batch import outputs_of
 
     planned = {
         os.path.abspath(target)
@@ -341,7 +341,7 @@ def _check_report(path, frames, rules, output):
 
 
 def night(args):
-    from .night import sort_night, summary_lines
+    from ..pipeline.night import sort_night, summary_lines
 
     options, planes = _batch_settings(args)
     if not os.path.isdir(args.night):
@@ -369,7 +369,7 @@ def night(args):
 
 def _night_map(path, darks, flats, args):
     """The night's map: made and written, or read again with --skip-existing."""
-    from .badpixels import BadPixelMap
+    from ..badpixels.core import BadPixelMap
 
     if args.skip_existing and path.exists():
         print(f"{path}: already there, used as the map")
@@ -389,7 +389,7 @@ def _make_map(darks, flats, args, command):
     from astropy.utils.exceptions import AstropyUserWarning
     from astropy.wcs import FITSFixedWarning
 
-    from .badpixels import make_bad_pixel_map
+    from ..badpixels.core import make_bad_pixel_map
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AstropyUserWarning)
@@ -411,7 +411,7 @@ def _make_map(darks, flats, args, command):
 
 def _step_options(args):
     """The options of `fix_pixels` the command line gives, checked."""
-    from ._ccdutils import check_positive
+    from ..utils.ccd import check_positive
 
     options = {
         "transients": not args.no_transients,
@@ -446,7 +446,7 @@ def _step_options(args):
 
 def _planes(text):
     """``--planes`` as a tuple of extension names, or a usage error."""
-    from .io import OUTPUT_EXTENSIONS
+    from ..io.fits import OUTPUT_EXTENSIONS
 
     if text.strip().lower() == "none":
         return ()
@@ -468,8 +468,8 @@ def _preflight(first, bpm, bpm_path, args):
     """
     from astropy.io import fits
 
-    from .images import is_image_name
-    from .io import image_hdu_index
+    from ..io.fits import image_hdu_index
+    from ..io.images import is_image_name
 
     if os.path.realpath(args.output) == os.path.realpath(os.path.dirname(first)):
         raise UsageError(
@@ -512,7 +512,7 @@ def _with_unfinished(frames, finished, output_dir, started):
     telling us: an output made since the start of the run is recorded as
     written, the others as "interrupted".
     """
-    from .batch import outputs_of
+    from ..pipeline.batch import outputs_of
 
     done = {result["input"] for result in finished}
     left = []
@@ -592,8 +592,8 @@ def _write_report(path, results, options, rules):
 
 
 def plot(args):
-    from . import plotting
-    from .badpixels import BadPixelMap
+    from .. import visualization as plotting
+    from ..badpixels.core import BadPixelMap
 
     try:
         import matplotlib  # noqa: F401  (the figures need it)
@@ -633,7 +633,7 @@ def _fixed_frame(path, hdu):
     """The frame of a file with its FLAGS plane, as `plot_frame` draws it."""
     from astropy.io import fits
 
-    from .flags import as_flags
+    from ..flags import as_flags
 
     with fits.open(path) as hdulist:
         frame = _image_of(hdulist, hdu)
@@ -662,7 +662,7 @@ def _plain_frame(path, hdu):
 
 def _image_of(hdulist, hdu):
     """The image ``--hdu`` names (else the first) of an open file, as a frame."""
-    from .io import frame_from_hdu, image_hdu_index
+    from ..io.fits import frame_from_hdu, image_hdu_index
 
     return frame_from_hdu(hdulist[image_hdu_index(hdulist, _hdu_argument(hdu))])
 
@@ -670,9 +670,9 @@ def _image_of(hdulist, hdu):
 def info(args):
     from astropy.io import fits
 
-    from ._provenance import join_history
-    from .badpixels import BadPixelMap
-    from .batch import flag_counts
+    from ..badpixels.core import BadPixelMap
+    from ..pipeline.batch import flag_counts
+    from ..utils.provenance import join_history
 
     try:
         with fits.open(args.file) as hdulist:

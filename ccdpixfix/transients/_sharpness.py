@@ -9,7 +9,8 @@ it. All work on lists of pixels, never on whole frames.
 
 import numpy as np
 
-from .medians import _OPPOSITE_PAIRS, row_median, window_values
+from ..kernels.medians import OPPOSITE_PAIRS as _OPPOSITE_PAIRS
+from ..kernels.medians import row_median, window_values
 
 # Half-width of the window whose median is the local background of the
 # sharpness test: 7x7 holds an undersampled star's core in under a fifth of

@@ -429,7 +429,7 @@ def companion_uncertainty(hdulist, index):
 def _flags_hdu(flags):
     from astropy.io import fits
 
-    from .flags import PixelFlag
+    from ..flags import PixelFlag
 
     hdu = fits.ImageHDU(np.asarray(flags, dtype=np.uint16), name="FLAGS")
     for flag in PixelFlag:

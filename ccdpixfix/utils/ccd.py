@@ -18,7 +18,7 @@ from astropy.nddata import (
 )
 from astropy.utils.exceptions import AstropyUserWarning
 
-from .flags import BAD_PIXEL_FLAGS, PixelFlag, as_flags, flags_to_mask
+from ..flags import BAD_PIXEL_FLAGS, PixelFlag, as_flags, flags_to_mask
 
 __all__ = [
     "check_ccd",

@@ -11,10 +11,10 @@ import sys
 import threading
 from pathlib import Path
 
-from . import _commands as handlers
-from ._commands import UsageError
-from ._version import __version__
-from .io import OUTPUT_EXTENSIONS
+from .._version import __version__
+from ..io.fits import OUTPUT_EXTENSIONS
+from . import commands as handlers
+from .commands import UsageError
 
 __all__ = ["main"]
 
@@ -239,7 +239,7 @@ def _stop_on_signals():
 
     Returns the handlers that were there before.
     """
-    from .batch import Terminated
+    from ..pipeline.batch import Terminated
 
     def terminate(signum, frame):
         raise Terminated(signum)
@@ -366,7 +366,7 @@ def _step_options(fix):
     """Options of `fix_pixels` a user tunes, with its defaults."""
     import inspect
 
-    from .pipeline import fix_pixels
+    from ..pipeline.core import fix_pixels
 
     defaults = {
         name: parameter.default

@@ -7,8 +7,12 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from . import _frames
-from ._ccdutils import (
+from .._version import __version__
+from ..colour.cfa import cfa_pattern, planes, sub_frame
+from ..flags import BAD_PIXEL_FLAGS, PixelFlag, as_flags, flags_to_mask
+from ..io.fits import write_hdulist_atomic
+from ..noise.core import robust_sigma
+from ..utils.ccd import (
     check_ccd,
     check_positive,
     input_flags,
@@ -16,13 +20,9 @@ from ._ccdutils import (
     quiet_numerics,
     uncertainty_sigma,
 )
+from ..utils.provenance import record_step
+from . import _frames
 from ._mapbuild import build_map
-from ._provenance import record_step
-from ._version import __version__
-from .cfa import cfa_pattern, planes, sub_frame
-from .flags import BAD_PIXEL_FLAGS, PixelFlag, as_flags, flags_to_mask
-from .io import write_hdulist_atomic
-from .noise import robust_sigma
 
 __all__ = [
     "BadPixelMap",
@@ -717,7 +717,7 @@ def predict_frame(ccd, bpm, *, raw=None):
     >>> round(float(predicted.flatten(frame.data)[1, 1]), 3)
     1000.0
     """
-    _check_map(ccd, bpm)
+    check_map(ccd, bpm)
     state = frame_state(ccd, raw)
     response = dark = variance = None
     if state["response"] and bpm.response is not None:
@@ -809,7 +809,7 @@ def flag_bad_pixels(
     1
     """
     check_ccd(ccd)
-    flags = _map_flags(ccd, bpm, warm_is_bad=warm_is_bad)
+    flags = map_flags(ccd, bpm, warm_is_bad=warm_is_bad)
     prediction = predict_frame(ccd, bpm, raw=raw)
     n_warm = 0
     if prediction.dark is not None:
@@ -894,7 +894,7 @@ def warm_not_transient(flags, before=None, only=None):
     return int(np.count_nonzero(renamed))
 
 
-def _check_map(ccd, bpm):
+def check_map(ccd, bpm):
     """A BadPixelMap of the frame's shape, or a TypeError or ValueError."""
     if not isinstance(bpm, BadPixelMap):
         raise TypeError(
@@ -908,9 +908,9 @@ def _check_map(ccd, bpm):
         )
 
 
-def _map_flags(ccd, bpm, *, warm_is_bad):
+def map_flags(ccd, bpm, *, warm_is_bad):
     """The flags `flag_bad_pixels` gives a frame."""
-    _check_map(ccd, bpm)
+    check_map(ccd, bpm)
     flags = input_flags(ccd) | bpm.flags
     if warm_is_bad:
         flags[(bpm.flags & np.uint16(int(PixelFlag.WARM))) != 0] |= np.uint16(

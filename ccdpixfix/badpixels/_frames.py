@@ -8,8 +8,8 @@ import numpy as np
 from astropy.nddata import CCDData
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ._ccdutils import saturation_from
-from .noise import robust_sigma
+from ..noise.core import robust_sigma
+from ..utils.ccd import saturation_from
 
 __all__ = [
     "Frame",

@@ -9,9 +9,9 @@ import itertools
 import numpy as np
 from scipy import ndimage
 
-from .medians import local_level
-from .noise import robust_sigma
-from .stacks import clipped_stack_mean, stack_median
+from ..kernels.medians import local_level
+from ..kernels.stacks import clipped_stack_mean, stack_median
+from ..noise.core import robust_sigma
 
 __all__ = [
     "column_segments",
@@ -64,7 +64,7 @@ def robust_combine(stack, *, floor=0.0):
 def local_excess(image, bad=None):
     """Excess of each pixel over the level its neighbours predict.
 
-    The level (`ccdpixfix.medians.local_level`) interpolates linear
+    The level (`ccdpixfix.kernels.medians.local_level`) interpolates linear
     gradients exactly, so smooth structure of any scale (amplifier glow,
     vignetting, dust shadows) leaves no excess, while a defect keeps all of
     its own. Pixels in ``bad`` (defects already found) are left out of the

@@ -1,6 +1,6 @@
-"""Compiled (numba) twins of the numpy kernels in `ccdpixfix.medians`.
+"""Compiled (numba) twins of the numpy kernels in `ccdpixfix.kernels.medians`.
 
-Only `ccdpixfix.medians` imports this module. Every kernel here gives, bit
+Only `ccdpixfix.kernels.medians` imports this module. Every kernel here gives, bit
 for bit, what its numpy twin gives (tests/test_engines.py checks it): the
 same values are cast to the same float type, the same pair means are taken,
 and the median of ``n`` sorted values is
@@ -18,7 +18,7 @@ compute the exact noise only where that bound lets the pixel through. No
 neighbour stack is built: the kernels need no memory beyond their output.
 
 Each row kernel works on the rows ``y0`` to ``y1`` (its last two arguments)
-and releases the GIL, so that `ccdpixfix.medians` runs blocks of rows in
+and releases the GIL, so that `ccdpixfix.kernels.medians` runs blocks of rows in
 threads.
 """
 
@@ -153,7 +153,7 @@ def _stands_out(value, up, centre, down, x, wide, code, sigma, cut):
     """``code`` if the pixel is beyond the median of its neighbours by ``cut``
     times its noise ``sigma``, else 0.
 
-    The median in float64, as `ccdpixfix.medians.row_median` takes it.
+    The median in float64, as `ccdpixfix.kernels.medians.row_median` takes it.
     """
     count = 0
     for row in (up, down):

@@ -12,11 +12,11 @@ import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 
+from .._version import __version__
+from ..flags import PixelFlag
+from ..noise.core import header_gain, robust_sigma
 from . import _defects
 from ._frames import check_darks, check_flats, is_bias, load_frames, saturation_of
-from ._version import __version__
-from .flags import PixelFlag
-from .noise import header_gain, robust_sigma
 
 __all__ = ["build_map"]
 

@@ -2,7 +2,7 @@
 
 from astropy.io import fits
 
-from ._version import __version__
+from .._version import __version__
 
 __all__ = ["history_cards", "join_history", "log_keywords", "record_step"]
 
@@ -31,7 +31,7 @@ def history_cards(step, **parameters):
 
     Examples
     --------
-    >>> from ccdpixfix._provenance import history_cards
+    >>> from ccdpixfix.utils.provenance import history_cards
     >>> history_cards("fix_pixels", threshold=5.0, replace=True)[0].split()[-2:]
     ['fix_pixels(threshold=5,', 'replace=True)']
     """

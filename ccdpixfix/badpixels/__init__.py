@@ -1,0 +1,31 @@
+"""Persistent defects: `BadPixelMap`, `make_bad_pixel_map` and its builders."""
+
+from .core import (
+    BadPixelMap,
+    FramePrediction,
+    check_map,
+    check_raw,
+    flag_bad_pixels,
+    frame_sigma,
+    frame_state,
+    make_bad_pixel_map,
+    map_flags,
+    predict_frame,
+    warm_not_transient,
+    warm_standing_out,
+)
+
+__all__ = [
+    "BadPixelMap",
+    "FramePrediction",
+    "check_map",
+    "check_raw",
+    "flag_bad_pixels",
+    "frame_sigma",
+    "frame_state",
+    "make_bad_pixel_map",
+    "map_flags",
+    "predict_frame",
+    "warm_not_transient",
+    "warm_standing_out",
+]

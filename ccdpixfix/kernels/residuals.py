@@ -1,0 +1,218 @@
+"""Residuals from the local level, in units of each pixel's noise.
+
+The one pass over a frame that finds the candidates of `ccdpixfix.transients`
+(`residual_outliers`), the same noise at chosen pixels (`noise_at`), and a
+noise model evaluated over a frame (`level_noise`). Like the kernels of
+`ccdpixfix.kernels.medians`, each runs on the compiled engine or on its numpy twin,
+with identical results.
+"""
+
+import numpy as np
+
+from .medians import (
+    _RING,
+    RESIDUAL_FACTOR,
+    _by_row_blocks,
+    _compiled,
+    _compiled_input,
+    _compiled_mask,
+    _float_type,
+    _level_from_window,
+    _nanmedian_axis0,
+    engine,
+    local_level,
+    ring_median,
+    row_median,
+    window_values,
+)
+
+__all__ = ["level_noise", "noise_at", "residual_outliers"]
+
+
+def _model_sigma(level, model):
+    """numpy twin of the compiled model: float32 noise at float ``level``."""
+    floor_variance, slope, offset = model
+    with np.errstate(invalid="ignore", over="ignore"):
+        signal = np.clip(np.asarray(level).astype(np.float64) - offset, 0, None)
+        signal = np.nan_to_num(signal, nan=0.0)
+        return np.sqrt(floor_variance + slope * signal).astype(np.float32)
+
+
+def _neighbour_noise(plane, bad):
+    """numpy twin: median noise of the good neighbours, else the pixel's own."""
+    with np.errstate(invalid="ignore"):
+        unusable = bad | ~np.isfinite(plane) | (plane <= 0)
+    noise = ring_median(plane, unusable)
+    return np.where(np.isfinite(noise), noise, plane).astype(np.float32)
+
+
+def _check_noise(plane, model):
+    if (plane is None) == (model is None):
+        raise ValueError("give either an uncertainty plane or a noise model")
+    if model is not None:
+        return None, tuple(float(value) for value in model)
+    plane = np.asarray(plane)
+    return np.ascontiguousarray(plane, dtype=_float_type(plane)), None
+
+
+def residual_outliers(data, bad, cut, *, plane=None, model=None):
+    """Pixels whose residual from `local_level` exceeds ``cut`` times its noise.
+
+    The residual is ``(data - level) / (sigma * RESIDUAL_FACTOR[n_pairs])``;
+    a pixel must also lie beyond the median of its good neighbours by
+    ``cut * sigma`` (one like most of its neighbours sits on a step or on
+    the wing of a star, and is no defect): this keeps the candidates that
+    the costlier tests of `ccdpixfix.transients` examine few.
+    The noise ``sigma`` of a pixel is that of its neighbours (the pixel is
+    tested for being like them, and an uncertainty computed from the data is
+    inflated exactly at a cosmic ray): the median of the good neighbours of
+    the uncertainty ``plane`` (the pixel's own value where none is good), or
+    the noise ``model`` at the brighter of the local level and the median of
+    the neighbours (beside a step, such as the edge of an overscan, the
+    level sits half-way while the pixel's side is brighter).
+
+    Parameters
+    ----------
+    data : 2-D array
+        The image.
+    bad : 2-D bool array
+        Pixels left out of every level and neighbour median.
+    cut : float
+        Threshold in units of the noise.
+    plane : 2-D float array, optional
+        Standard deviation of each pixel.
+    model : (floor_variance, slope, offset), optional
+        The noise model ``sqrt(floor_variance + slope * max(level - offset, 0))``.
+
+    Returns
+    -------
+    `numpy.ndarray` of uint8
+        1 above ``+cut``, 2 below ``-cut``, 0 elsewhere and where the residual
+        is not finite: one byte per pixel, whatever the frame's type.
+    """
+    shape = np.shape(data)
+    plane, model = _check_noise(plane, model)
+    bad = _compiled_mask(bad, shape)
+    cut = float(cut)
+    if engine() == "numba":
+        codes = np.empty(shape, dtype=np.uint8)
+        halves = np.array([0.5], _float_type(data))
+        data = _compiled_input(data)
+        if plane is not None:
+            arguments = (plane, np.array([0.5], plane.dtype))
+            kernel = _compiled.outlier_plane_rows
+        else:
+            arguments, kernel = model, _compiled.outlier_model_rows
+        _by_row_blocks(
+            kernel,
+            shape,
+            data,
+            bad,
+            halves,
+            *arguments,
+            RESIDUAL_FACTOR,
+            float(cut),
+            codes,
+        )
+        return codes
+    level, n_pairs = local_level(data, bad)
+    if plane is not None:
+        sigma = _neighbour_noise(plane, bad)
+    else:
+        sigma = _model_sigma(np.fmax(level, ring_median(data, bad)), model)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        residual = np.asarray(data, dtype=np.float64) - level.astype(np.float64)
+        residual /= sigma * RESIDUAL_FACTOR[n_pairs]
+    codes = np.zeros(shape, dtype=np.uint8)
+    codes[residual > cut] = 1
+    codes[residual < -cut] = 2
+    codes[~np.isfinite(residual)] = 0
+    del residual, level, n_pairs
+    # ... and beyond the median of the neighbours (float64, as row_median)
+    rows, cols = np.nonzero(codes)
+    window = window_values(data, rows, cols, radius=1, bad=bad, dtype=_float_type(data))
+    window[~np.isfinite(window)] = np.nan
+    window[:, 4] = np.nan
+    typical = row_median(window.astype(np.float64))
+    sign = np.where(codes[rows, cols] == 1, 1.0, -1.0)
+    value = np.asarray(data[rows, cols], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        beyond = sign * (value - typical) > cut * sigma[rows, cols]
+    codes[rows[~beyond], cols[~beyond]] = 0
+    return codes
+
+
+def noise_at(data, bad, rows, cols, *, plane=None, model=None):
+    """The noise `residual_outliers` uses, at the given pixels only.
+
+    Returns
+    -------
+    `numpy.ndarray` of float32
+    """
+    plane, model = _check_noise(plane, model)
+    rows = np.asarray(rows, dtype=np.intp).ravel()
+    cols = np.asarray(cols, dtype=np.intp).ravel()
+    bad = _compiled_mask(bad, np.shape(data))
+    if engine() == "numba":
+        sigma = np.empty(rows.size, dtype=np.float32)
+        if plane is not None:
+            halves = np.array([0.5], plane.dtype)
+            _compiled.plane_points(plane, bad, halves, rows, cols, sigma)
+        else:
+            halves = np.array([0.5], _float_type(data))
+            data = _compiled_input(data)
+            _compiled.model_points(data, bad, halves, *model, rows, cols, sigma)
+        return sigma
+    if plane is not None:
+        window = window_values(
+            plane,
+            rows,
+            cols,
+            radius=1,
+            bad=bad,
+            include_centre=False,
+            dtype=plane.dtype,
+        )
+        with np.errstate(invalid="ignore"):
+            window[~np.isfinite(window) | (window <= 0)] = np.nan
+        noise = _nanmedian_axis0(window.T)[0]
+        return np.where(np.isfinite(noise), noise, plane[rows, cols]).astype(np.float32)
+    window = window_values(data, rows, cols, radius=1, bad=bad, dtype=_float_type(data))
+    window[~np.isfinite(window)] = np.nan
+    level = _level_from_window(window.T)[0]
+    ring = _nanmedian_axis0(window.T[list(_RING)])[0]
+    return _model_sigma(np.fmax(level, ring), model)
+
+
+def level_noise(data, bad, model):
+    """A noise model evaluated at each pixel's `local_level`.
+
+    Parameters
+    ----------
+    data : 2-D array
+        The image.
+    bad : 2-D bool array
+        Pixels left out of the levels.
+    model : (floor_variance, slope, offset)
+        ``sqrt(floor_variance + slope * max(level - offset, 0))``; a NaN level
+        counts as no signal.
+
+    Returns
+    -------
+    `numpy.ndarray` of float32
+    """
+    shape = np.shape(data)
+    model = _check_noise(None, model)[1]
+    if engine() == "numba":
+        sigma = np.empty(shape, dtype=np.float32)
+        _by_row_blocks(
+            _compiled.model_rows,
+            shape,
+            _compiled_input(data),
+            _compiled_mask(bad, shape),
+            np.array([0.5], _float_type(data)),
+            *model,
+            sigma,
+        )
+        return sigma
+    return _model_sigma(local_level(data, bad)[0], model)

@@ -1,0 +1,25 @@
+"""The noise model of a frame: read noise, gain and the level of each pixel."""
+
+from .core import (
+    NoiseModel,
+    check_rows,
+    fit_noise,
+    fit_rows,
+    frame_noise,
+    header_gain,
+    header_read_noise,
+    residual_factor,
+    robust_sigma,
+)
+
+__all__ = [
+    "NoiseModel",
+    "check_rows",
+    "fit_noise",
+    "fit_rows",
+    "frame_noise",
+    "header_gain",
+    "header_read_noise",
+    "residual_factor",
+    "robust_sigma",
+]

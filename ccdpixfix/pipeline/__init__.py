@@ -1,0 +1,8 @@
+"""`fix_pixels` and its steps, chunked (Dask) frames, batches of files and
+the sorting of a night's folder.
+"""
+
+from .batch import fix_file, fix_files
+from .core import fix_pixels
+
+__all__ = ["fix_file", "fix_files", "fix_pixels"]
