@@ -26,6 +26,13 @@ __all__ = ["build_map"]
 _LEVEL_SIGMA = 3.0
 # Smallest noise used as a divisor: a constant frame has none.
 _NOISE_FLOOR = 1e-30
+# Rounding to whole ADU adds noise of rms 1/sqrt(12) = 0.2887 ADU per frame;
+# integer darks cannot resolve less (0.29: the value every map so far used).
+_QUANTISATION_NOISE = 0.29
+# Smallest temporal noise (ADU) the combination of integer frames clips
+# with: their differences are quantised, so less than half an ADU is not
+# measured but rounding.
+_INTEGER_NOISE_FLOOR = 0.5
 
 
 def _group_by_exptime(frames):
@@ -258,6 +265,101 @@ def build_map(
         give a rate, ``response`` (float32) when there are flats; None where
         not measured.
     """
+    limits = {
+        "significance": significance,
+        "hot_rate": hot_rate,
+        "warm_rate": warm_rate,
+        "dead_response": dead_response,
+        "low_response": low_response,
+        "high_response": high_response,
+        "column_significance": column_significance,
+    }
+    dark_frames, flat_frames = _load(darks, flats)
+    shape = dark_frames[0].data.shape
+    gain, gain_source = _dark_gain(dark_frames, gain)
+    notes = []
+    only_biases = all(is_bias(frame) for frame in dark_frames)
+    if gain_source == "assumed" and not only_biases:
+        notes.append("no usable GAIN in the darks: dark rates assume 1 e-/ADU")
+        warnings.warn(notes[-1], AstropyUserWarning, stacklevel=2)
+    masters, exptimes = _masters(dark_frames)
+    notes += _dark_notes(dark_frames, only_biases)
+    # Integer frames cannot resolve less than their quantisation step.
+    quantum = (
+        _QUANTISATION_NOISE / np.sqrt(len(dark_frames))
+        if dark_frames[0].integer
+        else 0.0
+    )
+    stuck, chance = _stuck(dark_frames, flat_frames, notes)
+    bias_level = float(np.nanmedian(masters[_shortest(exptimes)]))
+    dark, flat, bad = _defect_passes(
+        masters,
+        exptimes,
+        gain,
+        stuck,
+        flat_frames,
+        bias_level,
+        quantum,
+        {**limits, "only_biases": only_biases},
+    )
+    if not dark["per_second"] and not only_biases:
+        notes.append("no EXPTIME in the darks: every significant pixel is HOT")
+    planes = {"dark_rate": None, "dark_rate_error": None, "response": None}
+    if dark["per_second"]:
+        notes += _rate_planes(planes, dark, gain, dark_frames, exptimes, limits)
+    histogram = None
+    columns = np.zeros(shape, dtype=bool)
+    series = []
+    if dark["per_second"] and len(masters) >= 2:
+        series = _series_segments(
+            masters, exptimes, bad, stuck, threshold=limits["column_significance"]
+        )
+    if not only_biases:
+        # The record first: the excess then becomes the significance in
+        # place, and the masters are let go, so that the column search has
+        # room.
+        histogram = _defects.excess_histogram(dark["excess"], dark["noise"], scale=gain)
+        del masters
+        columns = _dark_columns(dark, stuck, gain, limits)
+    notes += _vanished_segments(series, columns)
+    if flat_frames:
+        planes["response"] = flat["response"].astype(np.float32)
+        columns |= _flat_columns(flat, stuck, limits)
+    flags = _flags(dark, flat, stuck, columns)
+    meta = {
+        "ccdpixfix_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        **_frame_record(dark_frames, flat_frames),
+        "gain": gain,
+        "gain_source": gain_source,
+        # The zero point of raw frames, for predicting them (`fix_pixels`).
+        "bias_level": bias_level if dark_frames[0].integer else None,
+        "parameters": limits,
+        **_noise_record(dark, flat, histogram, only_biases),
+        "stuck_chance": None if not np.isfinite(chance) else float(chance),
+        "notes": notes,
+    }
+    return flags, meta, planes
+
+
+def _stuck(dark_frames, flat_frames, notes):
+    """Stuck pixels (none if they cannot be searched, with a note) and chance."""
+    stuck, chance = _defects.stuck_pixels(
+        [f.data for f in dark_frames] + [f.data for f in flat_frames]
+    )
+    if stuck is None:
+        notes.append(
+            "stuck pixels not searched: need two or more frames with "
+            "noise or light that varies between them"
+        )
+        stuck = np.zeros(dark_frames[0].data.shape, dtype=bool)
+    return stuck, chance
+
+
+def _load(darks, flats):
+    """The dark and flat `Frame` lists, checked and of one shape."""
     dark_frames = load_frames(darks, "darks")
     check_darks(dark_frames)
     flat_frames = [] if flats is None else load_frames(flats, "flats")
@@ -268,22 +370,25 @@ def build_map(
             f"flats have shape {flat_frames[0].data.shape} but darks have {shape}; "
             "use darks and flats of the same detector and binning"
         )
-    gain, gain_source = _dark_gain(dark_frames, gain)
-    notes = []
-    only_biases = all(is_bias(frame) for frame in dark_frames)
-    if gain_source == "assumed" and not only_biases:
-        notes.append("no usable GAIN in the darks: dark rates assume 1 e-/ADU")
-        warnings.warn(notes[-1], AstropyUserWarning, stacklevel=2)
+    return dark_frames, flat_frames
 
-    groups = _group_by_exptime(dark_frames)
-    masters, exptimes, noises = [], [], []
-    for exptime, frames in groups.items():
-        combined, noise = _defects.robust_combine(
-            [f.data for f in frames], floor=0.5 if frames[0].integer else 0.0
+
+def _masters(dark_frames):
+    """One combined dark per exposure time, and the exposure times."""
+    masters, exptimes = [], []
+    for exptime, frames in _group_by_exptime(dark_frames).items():
+        combined, _ = _defects.robust_combine(
+            [f.data for f in frames],
+            floor=_INTEGER_NOISE_FLOOR if frames[0].integer else 0.0,
         )
         masters.append(combined)
         exptimes.append(exptime)
-        noises.append(noise)
+    return masters, exptimes
+
+
+def _dark_notes(dark_frames, only_biases):
+    """Notes on what the darks given cannot measure."""
+    notes = []
     if len(dark_frames) == 1:
         notes.append("one dark: taken as a master; cosmic rays cannot be rejected")
     if only_biases:
@@ -291,24 +396,20 @@ def build_map(
             "the darks are all biases (zero seconds): dark current not measured, "
             "no pixel is HOT or WARM; give darks as long as your exposures"
         )
-    # Integer frames cannot resolve less than their quantisation step.
-    quantum = 0.29 / np.sqrt(len(dark_frames)) if dark_frames[0].integer else 0.0
-    stuck, chance = _defects.stuck_pixels(
-        [f.data for f in dark_frames] + [f.data for f in flat_frames]
-    )
-    if stuck is None:
-        notes.append(
-            "stuck pixels not searched: need two or more frames with "
-            "noise or light that varies between them"
-        )
-        stuck = np.zeros(shape, dtype=bool)
-    bias_level = float(np.nanmedian(masters[_shortest(exptimes)]))
-    # The second pass leaves the defects of the first out of the levels of
-    # their neighbours, so that a defect never makes its neighbour look bad.
+    return notes
+
+
+def _defect_passes(masters, exptimes, gain, stuck, flats, bias_level, quantum, limits):
+    """The dark and flat defects, found in two passes: (dark, flat, bad).
+
+    The second pass leaves the defects of the first out of the levels of
+    their neighbours, so that a defect never makes its neighbour look bad.
+    """
+    shape = stuck.shape
     bad = stuck
     for _ in range(2):
         dark = flat = None  # the first pass's planes are not needed any more
-        if only_biases:
+        if limits["only_biases"]:
             dark = _no_dark_defects(shape)
         else:
             dark = _dark_defects(
@@ -316,21 +417,21 @@ def build_map(
                 exptimes,
                 gain,
                 bad,
-                significance=significance,
-                hot_rate=hot_rate,
-                warm_rate=warm_rate,
+                significance=limits["significance"],
+                hot_rate=limits["hot_rate"],
+                warm_rate=limits["warm_rate"],
                 quantum=quantum,
             )
         found = stuck | dark["hot"] | dark["warm"] | dark.get("low", False)
-        if flat_frames:
+        if flats:
             flat = _flat_defects(
-                [f.data for f in flat_frames],
+                [f.data for f in flats],
                 bias_level,
                 bad,
-                significance=significance,
-                dead_response=dead_response,
-                low_response=low_response,
-                high_response=high_response,
+                significance=limits["significance"],
+                dead_response=limits["dead_response"],
+                low_response=limits["low_response"],
+                high_response=limits["high_response"],
             )
             found |= flat["dead"] | flat["low"] | flat["high"]
             # Pixels of the response's tail, a few per cent off, are no
@@ -339,112 +440,103 @@ def build_map(
             with np.errstate(invalid="ignore"):
                 found |= np.abs(flat["response"] - 1) > _LEVEL_SIGMA * flat["noise"]
         bad = found
-    if not dark["per_second"] and not only_biases:
-        notes.append("no EXPTIME in the darks: every significant pixel is HOT")
-    hot, warm, dark_noise = dark["hot"], dark["warm"], dark["noise"]
-    planes = {"dark_rate": None, "dark_rate_error": None, "response": None}
-    if dark["per_second"]:
-        rate = (dark["excess"] * gain).astype(np.float32)
-        dark_seconds = sum(t for t in (frame.exptime for frame in dark_frames) if t)
-        planes["dark_rate"] = rate
-        planes["dark_rate_error"] = _rate_error(rate, dark_noise * gain, dark_seconds)
-        notes += _limit_notes(
-            dark_noise,
-            gain,
-            exptimes,
-            significance=significance,
-            hot_rate=hot_rate,
-            warm_rate=warm_rate,
-        )
-        if sum(1 for t in exptimes if t) >= 2 or (len(exptimes) >= 2 and 0 in exptimes):
-            notes.append(
-                "dark rates are slopes through several exposure times: what does "
-                "not grow with the exposure (bias structure, a column segment or "
-                "glow seen in one series only, e.g. a trap filled or light leaking "
-                "then) is left out of the map"
-            )
-    histogram = None
-    column_floor = None
-    columns = np.zeros(shape, dtype=bool)
-    series = []
-    if dark["per_second"] and len(masters) >= 2:
-        series = _series_segments(
-            masters, exptimes, bad, stuck, threshold=column_significance
-        )
-    if not only_biases:
-        # The record first: the excess then becomes the significance in
-        # place, and the masters are let go, so that the column search has
-        # room.
-        histogram = _defects.excess_histogram(dark["excess"], dark_noise, scale=gain)
-        del masters
-        dark_significance = dark.pop("excess")
-        dark_significance /= dark_noise
-        dark_significance[stuck] = np.nan
-        column_floor = warm_rate / gain / dark_noise if dark["per_second"] else None
-        columns = _defects.column_segments(
-            dark_significance,
-            sign=1,
-            threshold=column_significance,
-            minimum=column_floor,
-        )
-        del dark_significance
-    notes += _vanished_segments(series, columns)
-    dead = low = high = np.zeros(shape, dtype=bool)
-    response_noise = None
-    if flat_frames:
-        dead, low, high = flat["dead"], flat["low"], flat["high"]
-        response_noise = flat["noise"]
-        planes["response"] = flat["response"].astype(np.float32)
-        with np.errstate(invalid="ignore"):
-            flat_significance = np.where(
-                stuck, np.nan, (flat["response"] - 1) / response_noise
-            )
-        floor = (1 - low_response) / response_noise
-        columns |= _defects.column_segments(
-            flat_significance, sign=-1, threshold=column_significance, minimum=floor
-        )
+    return dark, flat, bad
 
+
+def _rate_planes(planes, dark, gain, dark_frames, exptimes, limits):
+    """Fill ``planes`` with the dark rate and its error; notes on the limits."""
+    rate = (dark["excess"] * gain).astype(np.float32)
+    dark_seconds = sum(t for t in (frame.exptime for frame in dark_frames) if t)
+    planes["dark_rate"] = rate
+    planes["dark_rate_error"] = _rate_error(rate, dark["noise"] * gain, dark_seconds)
+    notes = _limit_notes(
+        dark["noise"],
+        gain,
+        exptimes,
+        significance=limits["significance"],
+        hot_rate=limits["hot_rate"],
+        warm_rate=limits["warm_rate"],
+    )
+    if sum(1 for t in exptimes if t) >= 2 or (len(exptimes) >= 2 and 0 in exptimes):
+        notes.append(
+            "dark rates are slopes through several exposure times: what does "
+            "not grow with the exposure (bias structure, a column segment or "
+            "glow seen in one series only, e.g. a trap filled or light leaking "
+            "then) is left out of the map"
+        )
+    return notes
+
+
+def _dark_columns(dark, stuck, gain, limits):
+    """Bright column segments of the darks; ``dark``'s excess becomes theirs."""
+    dark_noise = dark["noise"]
+    dark_significance = dark.pop("excess")
+    dark_significance /= dark_noise
+    dark_significance[stuck] = np.nan
+    column_floor = (
+        limits["warm_rate"] / gain / dark_noise if dark["per_second"] else None
+    )
+    return _defects.column_segments(
+        dark_significance,
+        sign=1,
+        threshold=limits["column_significance"],
+        minimum=column_floor,
+    )
+
+
+def _flat_columns(flat, stuck, limits):
+    """Dark column segments of the flats."""
+    response_noise = flat["noise"]
+    with np.errstate(invalid="ignore"):
+        flat_significance = np.where(
+            stuck, np.nan, (flat["response"] - 1) / response_noise
+        )
+    floor = (1 - limits["low_response"]) / response_noise
+    return _defects.column_segments(
+        flat_significance,
+        sign=-1,
+        threshold=limits["column_significance"],
+        minimum=floor,
+    )
+
+
+def _flags(dark, flat, stuck, columns):
+    """The map's flags: a stuck pixel or a column takes no other kind."""
+    shape = stuck.shape
+    dead = low = high = np.zeros(shape, dtype=bool)
+    if flat is not None:
+        dead, low, high = flat["dead"], flat["low"], flat["high"]
     columns &= ~stuck
     flags = np.zeros(shape, dtype=np.uint16)
     flags[stuck] |= np.uint16(PixelFlag.STUCK)
     flags[columns] |= np.uint16(PixelFlag.BAD_COLUMN)
     other = ~(stuck | columns)
-    flags[hot & other] |= np.uint16(PixelFlag.HOT)
-    flags[warm & other] |= np.uint16(PixelFlag.WARM)
+    flags[dark["hot"] & other] |= np.uint16(PixelFlag.HOT)
+    flags[dark["warm"] & other] |= np.uint16(PixelFlag.WARM)
     flags[dead & other] |= np.uint16(PixelFlag.DEAD)
     flags[low & other] |= np.uint16(PixelFlag.LOW_RESPONSE)
     flags[high & other] |= np.uint16(PixelFlag.HIGH_RESPONSE)
+    return flags
 
-    meta = {
-        "ccdpixfix_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
+
+def _frame_record(dark_frames, flat_frames):
+    """The frames a map was made from, for its metadata."""
+    return {
         "darks": [f.label for f in dark_frames],
         "biases": [f.label for f in dark_frames if is_bias(f)],
         "flats": [f.label for f in flat_frames],
         "dark_exptimes": [f.exptime for f in dark_frames],
-        "gain": gain,
-        "gain_source": gain_source,
-        # The zero point of raw frames, for predicting them (`fix_pixels`).
-        "bias_level": bias_level if dark_frames[0].integer else None,
-        "parameters": {
-            "significance": significance,
-            "hot_rate": hot_rate,
-            "warm_rate": warm_rate,
-            "dead_response": dead_response,
-            "low_response": low_response,
-            "high_response": high_response,
-            "column_significance": column_significance,
-        },
-        "dark_noise": None if only_biases else float(dark_noise),
+    }
+
+
+def _noise_record(dark, flat, histogram, only_biases):
+    """The noise of the darks and flats, for the map's metadata."""
+    return {
+        "dark_noise": None if only_biases else float(dark["noise"]),
         "dark_noise_unit": "ADU/s" if dark["per_second"] else "ADU",
         "dark_histogram": None
         if histogram is None
         else {"unit": "e-/s" if dark["per_second"] else "e-", **histogram},
-        "response_noise": None if response_noise is None else float(response_noise),
+        "response_noise": None if flat is None else float(flat["noise"]),
         "response_pixel_noise": None if flat is None else flat["pixel_noise"],
-        "stuck_chance": None if not np.isfinite(chance) else float(chance),
-        "notes": notes,
     }
-    return flags, meta, planes

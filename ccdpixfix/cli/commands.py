@@ -411,6 +411,7 @@ def _make_map(darks, flats, args, command):
 
 def _step_options(args):
     """The options of `fix_pixels` the command line gives, checked."""
+    from ..pipeline.options import FixOptions
     from ..utils.ccd import check_positive
 
     options = {
@@ -419,6 +420,7 @@ def _step_options(args):
         "threshold": args.threshold,
         "contrast": args.contrast,
         "method": args.method,
+        "max_radius": args.max_radius,
         "warm_is_bad": args.warm_is_bad,
         "grow": args.grow,
         "raw": args.raw,
@@ -426,21 +428,16 @@ def _step_options(args):
     for name in ("saturation", "gain", "read_noise"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    if args.cfa is not None:
-        options["cfa"] = _checked_pattern(args.cfa)
-    numbers = {
-        name: options[name]
-        for name in ("threshold", "contrast", "saturation", "gain", "read_noise")
-        if name in options
-    }
-    numbers["cluster_timeout"] = args.cluster_timeout
     try:
-        check_positive(**numbers)
+        FixOptions.from_keywords(**options)
+        check_positive(cluster_timeout=args.cluster_timeout)
     except ValueError as error:
         name = str(error).split()[0]
         raise UsageError(
             str(error).replace(name, "--" + name.replace("_", "-"), 1)
         ) from None
+    if args.cfa is not None:
+        options["cfa"] = _checked_pattern(args.cfa)
     return options
 
 

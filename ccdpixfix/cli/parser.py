@@ -299,22 +299,7 @@ def _batch_arguments(fix):
         action="store_true",
         help="flag only; leave the pixel values as they are",
     )
-    fix.add_argument(
-        "--threshold",
-        type=float,
-        default=5.0,
-        metavar="SIGMA",
-        help="detection threshold in units of the pixel noise (default: 5)",
-    )
     _step_options(fix)
-    fix.add_argument(
-        "--grow",
-        type=int,
-        default=0,
-        metavar="PIXELS",
-        help="rings of pixels added around every cosmic ray and hot pixel found "
-        "(default: 0)",
-    )
     fix.add_argument(
         "--hdu",
         metavar="NAME_OR_INDEX",
@@ -363,39 +348,32 @@ def _batch_arguments(fix):
 
 
 def _step_options(fix):
-    """Options of `fix_pixels` a user tunes, with its defaults."""
-    import inspect
+    """Options of `fix_pixels` a user tunes: defaults and help from `FixOptions`."""
+    from ..pipeline.options import FixOptions
 
-    from ..pipeline.core import fix_pixels
+    def add(name, metavar, **keywords):
+        default = FixOptions.default(name)
+        shown = f"{default:g}" if isinstance(default, float) else default
+        fix.add_argument(
+            "--" + name.replace("_", "-"),
+            default=default,
+            metavar=metavar,
+            help=f"{FixOptions.help(name)} (default: {shown})",
+            **keywords,
+        )
 
-    defaults = {
-        name: parameter.default
-        for name, parameter in inspect.signature(fix_pixels).parameters.items()
-    }
-    fix.add_argument(
-        "--contrast",
-        type=float,
-        default=defaults["contrast"],
-        metavar="RATIO",
-        help="how much sharper than a star a transient must be: its excess "
-        "over its neighbours divided by theirs over the background (default: "
-        f"{defaults['contrast']:g}; a centred star of FWHM 1.5 px reaches 3; "
-        "raise it for undersampled frames)",
-    )
-    fix.add_argument(
-        "--method",
-        choices=("median", "mean"),
-        default=defaults["method"],
-        help="estimate of a replaced pixel from its good neighbours "
-        f"(default: {defaults['method']})",
-    )
+    add("threshold", "SIGMA", type=float)
+    add("contrast", "RATIO", type=float)
+    add("grow", "PIXELS", type=int)
+    add("method", None, choices=("median", "mean"))
+    add("max_radius", "PIXELS", type=int)
     state = fix.add_mutually_exclusive_group()
     state.add_argument(
         "--raw",
         dest="raw",
         action="store_const",
         const=True,
-        default=None,
+        default=FixOptions.default("raw"),
         help="the frames are raw (bias and dark current still in): each pixel is "
         "predicted from the map's dark rate and response (default: decided "
         "from each frame's header and data type)",
@@ -408,30 +386,19 @@ def _step_options(fix):
         help="the frames are dark-subtracted and flat-fielded: searched as they are",
     )
     fix.add_argument(
-        "--warm-is-bad",
-        action="store_true",
-        help="mask and replace the map's WARM pixels too (for frames that are "
-        "not dark-subtracted)",
+        "--warm-is-bad", action="store_true", help=FixOptions.help("warm_is_bad")
     )
-    fix.add_argument(
-        "--saturation",
-        type=float,
-        metavar="ADU",
-        help="level at which a pixel is saturated (default: SATURATE in the "
-        "header, else the largest value of an integer type)",
-    )
-    fix.add_argument(
-        "--gain",
-        type=float,
-        metavar="E_PER_ADU",
-        help="gain in e-/ADU, overriding the header (EGAIN, GAIN)",
-    )
-    fix.add_argument(
-        "--read-noise",
-        type=float,
-        metavar="ELECTRONS",
-        help="read noise in e-, overriding the header (RDNOISE)",
-    )
+    for name, metavar in (
+        ("saturation", "ADU"),
+        ("gain", "E_PER_ADU"),
+        ("read_noise", "ELECTRONS"),
+    ):
+        fix.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            metavar=metavar,
+            help=FixOptions.help(name),
+        )
 
 
 def main(argv=None) -> int:

@@ -11,9 +11,11 @@ from .core import (
     residual_factor,
     robust_sigma,
 )
+from .options import NoiseOptions
 
 __all__ = [
     "NoiseModel",
+    "NoiseOptions",
     "check_rows",
     "fit_noise",
     "fit_rows",

@@ -9,7 +9,6 @@ temporaries. Every wait on another process or a cluster is bounded.
 import contextlib
 import dataclasses
 import errno
-import inspect
 import os
 import signal
 import threading
@@ -42,6 +41,7 @@ from ..io.images import (
     write_sidecar,
 )
 from .core import fix_pixels
+from .options import FixOptions
 
 __all__ = [
     "Terminated",
@@ -119,23 +119,19 @@ def _failed_result(path, output_dir, error=None):
     }
 
 
-def _fix_pixels_options():
-    """Names `fix_pixels` takes as options (all but the frame and the map)."""
-    return set(list(inspect.signature(fix_pixels).parameters)[2:])
-
-
 def check_options(options):
-    """Raise a TypeError naming any option `fix_pixels` does not take.
+    """Raise at once for an option `fix_pixels` does not take or a bad value.
 
-    Checked once before a batch, so that a misspelt option fails at once
-    instead of failing every file.
+    Checked once before a batch, so that a misspelt option (a TypeError
+    naming it and the closest option) or a value out of range (a
+    ValueError) fails at once instead of failing every file. ``cfa`` and
+    ``add_keyword``, arguments of `fix_pixels` rather than options of its
+    steps, are checked with each frame.
     """
-    unknown = sorted(set(options) - _fix_pixels_options())
-    if unknown:
-        known = ", ".join(sorted(_fix_pixels_options()))
-        raise TypeError(
-            f"unknown option(s) {', '.join(unknown)} for fix_pixels; it takes {known}"
-        )
+    arguments = ("cfa", "add_keyword")
+    FixOptions.from_keywords(
+        **{name: value for name, value in options.items() if name not in arguments}
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,7 +356,7 @@ def fix_files(
     Raises
     ------
     ValueError
-        If ``jobs`` is less than 1.
+        If ``jobs`` is less than 1, or an option is out of range.
     TypeError
         If an option is not one of `fix_pixels`.
     """

@@ -1,15 +1,15 @@
 """Frames too large for memory: fix_pixels chunk by chunk on a Dask array."""
 
 import copy
+import dataclasses
 
 import numpy as np
 from astropy.nddata import CCDData, StdDevUncertainty
 
-from ..badpixels.core import BadPixelMap, FramePrediction, check_raw, predict_frame
+from ..badpixels.core import BadPixelMap, FramePrediction, predict_frame
 from ..flags import BAD_PIXEL_FLAGS, PixelFlag
 from ..kernels.medians import local_level
 from ..noise.core import fit_noise, fit_rows
-from ..replace.core import DEFAULT_REPLACE_FLAGS
 from ..utils.ccd import (
     input_flags,
     output_dtype,
@@ -18,7 +18,8 @@ from ..utils.ccd import (
     uncertainty_sigma,
 )
 from ..utils.provenance import record_step
-from .core import fix_steps
+from .options import FixOptions
+from .steps import fix_steps
 
 __all__ = ["DEFAULT_DEPTH", "fix_pixels_dask"]
 
@@ -42,7 +43,7 @@ def _global_model(ccd, data, flags, options):
     rows = fit_rows((ny, nx))
     data_rows = np.asarray(_strip(data, rows, ny))
     flags_rows = np.asarray(_strip(flags, rows, ny))
-    saturation = options["saturation"]
+    saturation = options.saturation
     with np.errstate(invalid="ignore"):
         saturated = (
             data_rows >= saturation
@@ -83,8 +84,8 @@ def _global_model(ccd, data, flags, options):
             known[middle],
             n_pairs=np.asarray(pairs),
             plane=None if plane is None else plane[middle],
-            gain=options["gain"],
-            read_noise=options["read_noise"],
+            gain=options.gain,
+            read_noise=options.read_noise,
         )
 
 
@@ -128,6 +129,50 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **o
     import dask.array as da
 
     data = ccd.data if isinstance(ccd.data, da.Array) else da.from_array(ccd.data)
+    _check_frame(data, bpm, depth)
+    settings = FixOptions.from_keywords(**options)
+    # The map's prediction is made here, for the whole frame; the chunks get
+    # their part of it (`fix_steps` predicts nothing itself).
+    raw = settings.raw
+    settings = dataclasses.replace(settings, raw=False)
+    if settings.saturation is None:
+        saturation = saturation_from(ccd.meta, data.dtype)
+        settings = dataclasses.replace(settings, saturation=saturation)
+    flags = _input_flags(ccd, data, bpm, settings.warm_is_bad)
+    prediction = None
+    if bpm is not None and raw is not False:
+        prediction = predict_frame(ccd, bpm, raw=raw)
+        if prediction.empty:
+            prediction = None
+    names, predicted = _prediction_planes(prediction, data)
+    model = _frame_model(ccd, data, flags, settings, prediction, names, predicted)
+    planes = [data, flags]
+    if ccd.uncertainty is not None:
+        planes.append(_as_dask(ccd.uncertainty.array, data))
+    planes += predicted
+    combined = da.map_overlap(
+        _block_fixer(ccd, settings, model, prediction, names),
+        *planes,
+        depth=int(depth),
+        boundary="none",
+        dtype=_RESULT,
+        meta=np.empty((0, 0), _RESULT),
+    )
+    # One computation for every plane; the chunks stay where Dask holds them
+    # (on the workers of a cluster).
+    out = _lazy_output(ccd, data.dtype, combined.persist())
+    return record_step(
+        out,
+        "fix_pixels_dask",
+        add_keyword=add_keyword,
+        bpm=bpm is not None,
+        depth=int(depth),
+        chunks=str(data.chunksize),
+    )
+
+
+def _check_frame(data, bpm, depth):
+    """A clear error for a frame, map or halo `fix_pixels_dask` cannot take."""
     if data.ndim != 2:
         raise ValueError(f"ccd must hold a 2-D image, got data of shape {data.shape}")
     if int(depth) < 0:
@@ -140,52 +185,24 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **o
                 f"bpm shape {bpm.shape} does not match image shape {data.shape}; "
                 "use the map made for this detector and binning"
             )
-    settings = {
-        "transients": True,
-        "replace": True,
-        "threshold": 5.0,
-        "neighbour_threshold": 2.5,
-        "contrast": 4.0,
-        "footprint_threshold": 3.5,
-        "grow": 0,
-        "method": "median",
-        "flags_to_replace": DEFAULT_REPLACE_FLAGS,
-        "warm_is_bad": False,
-        "saturation": None,
-        "gain": None,
-        "read_noise": None,
-        "raw": None,
-    }
-    unknown = set(options) - set(settings)
-    if unknown:
-        raise TypeError(f"unknown options: {', '.join(sorted(unknown))}")
-    settings.update(options)
-    raw = settings.pop("raw")
-    check_raw(raw)
-    if settings["saturation"] is None:
-        settings["saturation"] = saturation_from(ccd.meta, data.dtype)
-    flags = _input_flags(ccd, data, bpm, settings["warm_is_bad"])
-    prediction = None
-    if bpm is not None and raw is not False:
-        prediction = predict_frame(ccd, bpm, raw=raw)
-        if prediction.empty:
-            prediction = None
-    names, predicted = _prediction_planes(prediction, data)
-    model = "fit"
-    if settings["transients"] or ccd.uncertainty is None:
-        if prediction is None:
-            model = _global_model(ccd, data, flags, settings)
-        else:
-            # As in memory: the noise of the frame as the map predicts it,
-            # with the pixels saturated as read left out.
-            searched = _flattened(ccd, data, prediction, names, predicted)
-            model = _global_model(
-                ccd, searched, _with_saturated(flags, data, settings), settings
-            )
-    planes = [data, flags]
-    if ccd.uncertainty is not None:
-        planes.append(_as_dask(ccd.uncertainty.array, data))
-    planes += predicted
+
+
+def _frame_model(ccd, data, flags, settings, prediction, names, predicted):
+    """The noise model the chunks share: fitted on the whole frame, or "fit"."""
+    if not (settings.transients or ccd.uncertainty is None):
+        return "fit"
+    if prediction is None:
+        return _global_model(ccd, data, flags, settings)
+    # As in memory: the noise of the frame as the map predicts it, with the
+    # pixels saturated as read left out.
+    searched = _flattened(ccd, data, prediction, names, predicted)
+    return _global_model(
+        ccd, searched, _with_saturated(flags, data, settings), settings
+    )
+
+
+def _block_fixer(ccd, settings, model, prediction, names):
+    """The function `map_overlap` runs on each chunk and its halo."""
 
     def fix_block(block_data, block_flags, *rest):
         rest = list(rest)
@@ -203,7 +220,7 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **o
             ),
         )
         fixed, _ = fix_steps(
-            frame, None, noise_model=model, prediction=block_prediction, **settings
+            frame, None, settings, noise_model=model, prediction=block_prediction
         )
         result = np.empty(frame.data.shape, _RESULT)
         result["data"] = fixed.data
@@ -217,34 +234,20 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **o
         )
         return result
 
-    combined = da.map_overlap(
-        fix_block,
-        *planes,
-        depth=int(depth),
-        boundary="none",
-        dtype=_RESULT,
-        meta=np.empty((0, 0), _RESULT),
-    )
-    # One computation for every plane; the chunks stay where Dask holds them
-    # (on the workers of a cluster).
-    combined = combined.persist()
+    return fix_block
+
+
+def _lazy_output(ccd, dtype, combined):
+    """The output frame, its planes lazy fields of the combined result."""
     out_flags = combined["flags"]
-    out = CCDData(
-        combined["data"].astype(output_dtype(np.empty(0, data.dtype))),
+    return CCDData(
+        combined["data"].astype(output_dtype(np.empty(0, dtype))),
         unit=ccd.unit,
         meta=copy.deepcopy(ccd.meta),
         wcs=copy.deepcopy(ccd.wcs),
         flags=out_flags,
         mask=(out_flags & np.uint16(int(BAD_PIXEL_FLAGS))) != 0,
         uncertainty=StdDevUncertainty(combined["sigma"].astype(np.float32)),
-    )
-    return record_step(
-        out,
-        "fix_pixels_dask",
-        add_keyword=add_keyword,
-        bpm=bpm is not None,
-        depth=int(depth),
-        chunks=str(data.chunksize),
     )
 
 
@@ -303,7 +306,7 @@ def _flattened(ccd, data, prediction, names, predicted):
 
 def _with_saturated(flags, data, settings):
     """``flags`` with SATURATED where the data as read reach saturation."""
-    saturation = settings["saturation"]
+    saturation = settings.saturation
     if saturation is None:
         return flags
     bit = np.uint16(PixelFlag.SATURATED)

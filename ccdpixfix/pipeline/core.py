@@ -1,54 +1,49 @@
 """fix_pixels: the whole step, from a raw or calibrated frame to a repaired one."""
 
+import dataclasses
+
 import numpy as np
-from astropy.nddata import CCDData, StdDevUncertainty
+from astropy.nddata import CCDData
 
 from ..badpixels.core import (
     BadPixelMap,
     check_map,
-    check_raw,
-    map_flags,
-    predict_frame,
-    warm_not_transient,
-    warm_standing_out,
 )
 from ..colour.cfa import cfa_pattern, per_colour
 from ..colour.rgb import is_rgb_cube, per_plane
-from ..flags import PixelFlag
-from ..replace.core import DEFAULT_REPLACE_FLAGS, replace_bad_pixels_planes
 from ..transients.colour_stars import unflag_stars
-from ..transients.core import check_grow, flag_transients_planes, saturation_level
+from ..transients.core import saturation_level
 from ..utils.ccd import (
     check_ccd,
-    check_positive,
-    input_flags,
-    new_ccd,
-    uncertainty_sigma,
 )
 from ..utils.provenance import record_step
+from .chunks import fix_pixels_dask
+from .options import FixOptions
+from .steps import fix_steps
 
-__all__ = ["fix_pixels", "fix_steps"]
+__all__ = ["fix_pixels"]
 
 
 def fix_pixels(
     ccd,
     bpm: BadPixelMap | None = None,
     *,
-    transients: bool = True,
-    replace: bool = True,
-    threshold: float = 5.0,
-    neighbour_threshold: float = 2.5,
-    contrast: float = 4.0,
-    footprint_threshold: float | None = 3.5,
-    grow: int = 0,
-    method: str = "median",
-    flags_to_replace: int = DEFAULT_REPLACE_FLAGS,
-    warm_is_bad: bool = False,
-    saturation: float | None = None,
-    gain: float | None = None,
-    read_noise: float | None = None,
+    transients: bool = FixOptions.transients,
+    replace: bool = FixOptions.replace,
+    threshold: float = FixOptions.threshold,
+    neighbour_threshold: float = FixOptions.neighbour_threshold,
+    contrast: float = FixOptions.contrast,
+    footprint_threshold: float | None = FixOptions.footprint_threshold,
+    grow: int = FixOptions.grow,
+    method: str = FixOptions.method,
+    flags_to_replace: int = FixOptions.flags_to_replace,
+    max_radius: int = FixOptions.max_radius,
+    warm_is_bad: bool = FixOptions.warm_is_bad,
+    saturation: float | None = FixOptions.saturation,
+    gain: float | None = FixOptions.gain,
+    read_noise: float | None = FixOptions.read_noise,
     cfa: str | None = None,
-    raw: bool | None = None,
+    raw: bool | None = FixOptions.raw,
     add_keyword=True,
 ):
     """Flag and repair the bad pixels of one frame.
@@ -75,7 +70,7 @@ def fix_pixels(
         See `flag_transients`.
     saturation, gain, read_noise
         See `flag_transients`.
-    method, flags_to_replace
+    method, flags_to_replace, max_radius
         See `replace_bad_pixels`.
     warm_is_bad : bool, optional
         See `flag_bad_pixels`.
@@ -127,43 +122,40 @@ def fix_pixels(
     >>> fixed.data.dtype, fixed.uncertainty is not None
     (dtype('float32'), True)
     """
-    options = {
-        "transients": transients,
-        "replace": replace,
-        "threshold": threshold,
-        "neighbour_threshold": neighbour_threshold,
-        "contrast": contrast,
-        "footprint_threshold": footprint_threshold,
-        "grow": grow,
-        "method": method,
-        "flags_to_replace": flags_to_replace,
-        "warm_is_bad": warm_is_bad,
-        "saturation": saturation,
-        "gain": gain,
-        "read_noise": read_noise,
-    }
-    _check_options(options)
-    check_raw(raw)
+    options = FixOptions.from_keywords(
+        transients=transients,
+        replace=replace,
+        threshold=threshold,
+        neighbour_threshold=neighbour_threshold,
+        contrast=contrast,
+        footprint_threshold=footprint_threshold,
+        grow=grow,
+        method=method,
+        flags_to_replace=flags_to_replace,
+        max_radius=max_radius,
+        warm_is_bad=warm_is_bad,
+        saturation=saturation,
+        gain=gain,
+        read_noise=read_noise,
+        raw=raw,
+    )
     if type(getattr(ccd, "data", None)).__module__.startswith("dask"):
-        from .chunks import fix_pixels_dask
-
         if _pattern(ccd, bpm, cfa) is not None:
             raise ValueError(
                 "Bayer mosaics held as Dask arrays are not supported yet: fix them "
                 "in memory, or give cfa='none' to treat the data as grey"
             )
-        return fix_pixels_dask(ccd, bpm, raw=raw, add_keyword=add_keyword, **options)
-    options["raw"] = raw
+        return fix_pixels_dask(ccd, bpm, add_keyword=add_keyword, **options.as_dict())
     if is_rgb_cube(ccd):
-        return _fix_rgb(ccd, bpm, cfa=cfa, add_keyword=add_keyword, **options)
+        return _fix_rgb(ccd, bpm, cfa, add_keyword, options)
     check_ccd(ccd)
     # The saturation level of integer data is the type's maximum: take it
     # before flag_bad_pixels turns the data into floats.
     if saturation is None:
-        saturation = options["saturation"] = saturation_level(ccd)
+        options = dataclasses.replace(options, saturation=saturation_level(ccd))
     pattern = _pattern(ccd, bpm, cfa)
     if pattern is None:
-        out, counts = fix_steps(ccd, bpm, **options)
+        out, counts = fix_steps(ccd, bpm, options)
     else:
         if bpm is not None:
             check_map(ccd, bpm)
@@ -172,26 +164,9 @@ def fix_pixels(
     return record_step(out, "fix_pixels", add_keyword=add_keyword, **recorded, **counts)
 
 
-def _check_options(options):
-    """Every option checked once, before any path (in memory, by chunks, by
-    colour) starts, and whether or not the step that uses it runs: a bad
-    value is a mistake even where it would be ignored."""
-    check_positive(
-        threshold=options["threshold"],
-        neighbour_threshold=options["neighbour_threshold"],
-        contrast=options["contrast"],
-    )
-    for name in ("footprint_threshold", "saturation", "gain", "read_noise"):
-        if options[name] is not None:
-            check_positive(**{name: options[name]})
-    methods = ("median", "mean")
-    if options["method"] not in methods:
-        raise ValueError(f"method must be one of {methods}, got {options['method']!r}")
-    check_grow(options["grow"])
-
-
 def _recorded(bpm, options, pattern=None):
     """The parameters `fix_pixels` writes in its HISTORY line."""
+    options = options.as_dict()
     parameters = {
         "bpm": bpm is not None,
         "transients": options["transients"],
@@ -215,6 +190,9 @@ def _recorded(bpm, options, pattern=None):
     if options["replace"]:
         parameters["method"] = options["method"]
         parameters["flags_to_replace"] = int(options["flags_to_replace"])
+        # Only a radius other than the default, as the lines before it read.
+        if options["max_radius"] != FixOptions.max_radius:
+            parameters["max_radius"] = options["max_radius"]
     # Only what was given: the rest is in the header or the frame's type.
     for name in ("saturation", "gain", "read_noise"):
         if options[name] is not None:
@@ -222,7 +200,7 @@ def _recorded(bpm, options, pattern=None):
     return parameters
 
 
-def _fix_rgb(ccd, bpm, *, cfa, add_keyword, **options):
+def _fix_rgb(ccd, bpm, cfa, add_keyword, options):
     """`fix_pixels` on each plane of a colour cube, recorded once."""
     if cfa_pattern(None, cfa) is not None:
         raise ValueError("a cube of three colour planes has no Bayer pattern")
@@ -240,9 +218,9 @@ def _first_plane(ccd):
 
 
 def _fixed_plane(plane, bpm, options):
-    if options["saturation"] is None:
-        options = {**options, "saturation": saturation_level(plane)}
-    return fix_steps(plane, bpm, **options)
+    if options.saturation is None:
+        options = dataclasses.replace(options, saturation=saturation_level(plane))
+    return fix_steps(plane, bpm, options)
 
 
 def _pattern(ccd, bpm, cfa):
@@ -261,19 +239,19 @@ def _fix_colours(ccd, bpm, pattern, options):
     and only then is each colour repaired.
     """
     # No footprint growth on a mosaic (see flag_transients).
-    flag_only = {**options, "replace": False, "footprint_threshold": None}
+    flag_only = dataclasses.replace(options, replace=False, footprint_threshold=None)
     out, counts = per_colour(
         ccd,
         pattern,
-        lambda sub, plane: fix_steps(sub, _sub_map(bpm, plane), **flag_only),
+        lambda sub, plane: fix_steps(sub, _sub_map(bpm, plane), flag_only),
     )
-    if options["transients"]:
+    if options.transients:
         out, n_stars = unflag_stars(out, pattern)
         counts["n_hot"] -= n_stars
-    if options["replace"]:
-        repair = {**options, "transients": False}
+    if options.replace:
+        repair = dataclasses.replace(options, transients=False)
         out, replaced = per_colour(
-            out, pattern, lambda sub, _: fix_steps(sub, None, **repair)
+            out, pattern, lambda sub, _: fix_steps(sub, None, repair)
         )
         counts["n_replaced"] = replaced["n_replaced"]
     return out, counts
@@ -281,140 +259,3 @@ def _fix_colours(ccd, bpm, pattern, options):
 
 def _sub_map(bpm, plane):
     return None if bpm is None else bpm._part(plane)
-
-
-def fix_steps(
-    ccd,
-    bpm,
-    *,
-    transients,
-    replace,
-    threshold,
-    neighbour_threshold,
-    contrast,
-    method,
-    flags_to_replace,
-    warm_is_bad,
-    saturation,
-    gain,
-    read_noise,
-    footprint_threshold=3.5,
-    grow=0,
-    noise_model="fit",
-    raw=False,
-    prediction=None,
-):
-    """The steps of `fix_pixels` without its checks and header record.
-
-    ``noise_model`` is "fit" (fit it on this frame) or a model fitted on the
-    whole frame (`fix_pixels_dask` runs this on chunks). ``raw`` as in
-    `fix_pixels`; False (the default here) predicts nothing. ``prediction``
-    (a `ccdpixfix.badpixels.FramePrediction` for this frame or chunk) takes
-    the place of the one the map would give.
-
-    Returns
-    -------
-    (`~astropy.nddata.CCDData`, dict)
-        The new frame and the counts of what was found.
-    """
-    counts = {}
-    # Between the steps the frame travels as a light view sharing the
-    # input's data, header and uncertainty: only the planes a step changes
-    # are new, and the output is built once, at the end.
-    view, flags, sigma, data = ccd, None, None, None
-    if bpm is not None:
-        flags = map_flags(ccd, bpm, warm_is_bad=warm_is_bad)
-        view = _view(ccd, flags, sigma)
-        counts["n_map"] = int(np.count_nonzero(bpm.flags))
-        if raw is not False and prediction is None:
-            prediction = predict_frame(ccd, bpm, raw=raw)
-    if transients:
-        search, searched_from = view, flags
-        if prediction is not None and flags is None:
-            searched_from = input_flags(ccd)  # a chunk: its flags hold the map's
-        if prediction is not None and not prediction.empty:
-            # Transients are searched in the frame as the map predicts it
-            # (`predict_frame`): a pixel doing what the map says has no
-            # residual there. Saturation is judged on the data as read.
-            flags = _saturated(
-                ccd, input_flags(ccd) if flags is None else flags, saturation
-            )
-            noise = prediction.noise
-            if noise is None:
-                noise = uncertainty_sigma(ccd)
-            flattened = prediction.flatten(ccd.data, noise)
-            search = _view(ccd, flags, sigma, data=flattened)
-        flags, new_sigma, found = flag_transients_planes(
-            search,
-            threshold=threshold,
-            neighbour_threshold=neighbour_threshold,
-            contrast=contrast,
-            footprint_threshold=footprint_threshold,
-            grow=grow,
-            saturation=saturation,
-            gain=gain,
-            read_noise=read_noise,
-            noise_model=noise_model,
-        )
-        sigma = sigma if new_sigma is None else new_sigma
-        del search
-        counts.update(found)
-        if prediction is not None and prediction.state["dark"]:
-            # A WARM pixel that stands out of a frame holding its dark
-            # current is that pixel, not a cosmic ray: it is masked in this
-            # frame, as WARM, whether the map predicted it or not.
-            # Only the map's WARM pixels: a WARM flag the frame brought
-            # with it says nothing of this exposure's dark current (a chunk
-            # of a Dask frame has the map's flags merged in already).
-            map_warm = None
-            if bpm is not None:
-                map_warm = (bpm.flags & np.uint16(PixelFlag.WARM)) != 0
-            renamed = warm_not_transient(flags, searched_from, only=map_warm)
-            counts["n_hot"] -= renamed
-            noise = sigma if sigma is not None else uncertainty_sigma(ccd)
-            if noise is not None:
-                renamed += warm_standing_out(flags, prediction, noise, threshold)
-            counts["n_warm_masked"] = renamed
-        view = _view(ccd, flags, sigma)
-    if replace:
-        data, flags, new_sigma, counts["n_replaced"] = replace_bad_pixels_planes(
-            view,
-            method=method,
-            flags_to_replace=flags_to_replace,
-            max_radius=15,
-            gain=gain,
-            read_noise=read_noise,
-            noise_model=noise_model,
-        )
-        sigma = sigma if new_sigma is None else new_sigma
-    del view  # its planes are no longer needed: free them before the output
-    return new_ccd(ccd, data=data, flags=flags, sigma=sigma), counts
-
-
-def _saturated(ccd, flags, saturation):
-    """``flags`` with SATURATED where the data as read reach ``saturation``."""
-    if saturation is None:
-        return flags
-    data = np.asarray(ccd.data)
-    flags = flags.copy()
-    with np.errstate(invalid="ignore"):
-        flags[(data >= saturation) & (data < np.inf)] |= np.uint16(PixelFlag.SATURATED)
-    return flags
-
-
-def _view(ccd, flags, sigma, data=None):
-    """``ccd`` with new flags (and noise), sharing its data and header."""
-    if sigma is not None:
-        uncertainty = StdDevUncertainty(sigma, copy=False)
-    elif ccd.uncertainty is not None:
-        # A new uncertainty object: CCDData would adopt the input's own.
-        uncertainty = type(ccd.uncertainty)(ccd.uncertainty.array, copy=False)
-    else:
-        uncertainty = None
-    return CCDData(
-        ccd.data if data is None else data,
-        unit=ccd.unit,
-        meta=ccd.meta,
-        flags=flags,
-        uncertainty=uncertainty,
-    )

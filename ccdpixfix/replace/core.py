@@ -18,15 +18,10 @@ from ..utils.ccd import (
     uncertainty_sigma,
 )
 from ..utils.provenance import record_step
+from .options import DEFAULT_REPLACE_FLAGS, ReplaceOptions
 
 __all__ = ["DEFAULT_REPLACE_FLAGS", "replace_bad_pixels"]
 
-#: Flags replaced by default: every "do not use" kind except ``SATURATED``.
-#: A saturated pixel holds real light beyond the full well; a neighbour
-#: estimate would only fake a lower, flat-topped star. It stays masked.
-DEFAULT_REPLACE_FLAGS = PixelFlag(int(BAD_PIXEL_FLAGS) & ~int(PixelFlag.SATURATED))
-
-_METHODS = ("median", "mean")
 # Good pixels a window must hold before it gives an estimate: more than half
 # of the 8 neighbours, so that a one-pixel-wide column takes both sides.
 _MIN_GOOD = 5
@@ -103,9 +98,9 @@ def _estimate_safe(values, method):
 def replace_bad_pixels(
     ccd,
     *,
-    method: str = "median",
-    flags_to_replace: int = DEFAULT_REPLACE_FLAGS,
-    max_radius: int = 15,
+    method: str = ReplaceOptions.method,
+    flags_to_replace: int = ReplaceOptions.flags_to_replace,
+    max_radius: int = ReplaceOptions.max_radius,
     cfa: str | None = None,
     add_keyword=True,
 ):
@@ -171,6 +166,9 @@ def replace_bad_pixels(
     >>> float(fixed.data[2, 2]), PixelFlag.REPLACED in PixelFlag(fixed.flags[2, 2])
     (10.0, True)
     """
+    ReplaceOptions.from_keywords(
+        method=method, flags_to_replace=flags_to_replace, max_radius=max_radius
+    )
     options = dict(
         method=method, flags_to_replace=flags_to_replace, max_radius=max_radius
     )
@@ -240,11 +238,10 @@ def _replace_bad_pixels_quietly(
     read_noise=None,
     noise_model="fit",
 ):
-    """The work of `_replace_bad_pixels`, numpy warnings left on."""
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if int(max_radius) < 1:
-        raise ValueError(f"max_radius must be at least 1, got {max_radius!r}")
+    """The work of `_replace_bad_pixels`, numpy warnings left on.
+
+    The options were checked by `ReplaceOptions` at the public boundary.
+    """
     flags = input_flags(ccd)
     data = np.asarray(ccd.data)
     good = (flags & np.uint16(int(BAD_PIXEL_FLAGS))) == 0

@@ -7,8 +7,10 @@ looks at the hot groups of a colour mosaic in the full mosaic.
 from ._sharpness import _local_background as local_background
 from .colour_stars import unflag_stars
 from .core import check_grow, flag_transients, flag_transients_planes, saturation_level
+from .options import TransientOptions
 
 __all__ = [
+    "TransientOptions",
     "check_grow",
     "flag_transients",
     "flag_transients_planes",

@@ -1,0 +1,58 @@
+"""Options of `flag_transients`, as one validated object."""
+
+import dataclasses
+
+from ..noise.options import NoiseOptions
+from ..utils.ccd import check_positive
+from ..utils.options import StepOptions, option, option_of
+from .core import check_grow
+
+__all__ = ["TransientOptions"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TransientOptions(StepOptions):
+    """The options of `flag_transients` (their meaning is documented there).
+
+    Its signature's defaults are these (``tests/test_options.py`` checks it).
+    """
+
+    owner = "flag_transients"
+
+    threshold: float = option(
+        5.0, "detection threshold in units of the pixel noise (sigma)"
+    )
+    neighbour_threshold: float = option(
+        2.5, "threshold for the neighbours of a detected pixel (sigma)"
+    )
+    contrast: float = option(
+        4.0,
+        "how much sharper than a star a transient must be: its excess over its "
+        "neighbours divided by theirs over the background (a centred star of "
+        "FWHM 1.5 px reaches 3; raise it for undersampled frames)",
+    )
+    footprint_threshold: float | None = option(
+        3.5, "level (sigma) above the background down to which a hit's wings join it"
+    )
+    grow: int = option(
+        0, "rings of pixels added around every cosmic ray and hot pixel found"
+    )
+    saturation: float | None = option(
+        None,
+        "level at which a pixel is saturated (default: SATURATE in the "
+        "header, else the largest value of an integer type)",
+    )
+    gain: float | None = option_of(NoiseOptions, "gain")
+    read_noise: float | None = option_of(NoiseOptions, "read_noise")
+
+    def check(self):
+        check_positive(
+            threshold=self.threshold,
+            neighbour_threshold=self.neighbour_threshold,
+            contrast=self.contrast,
+        )
+        for name in ("footprint_threshold", "saturation"):
+            if getattr(self, name) is not None:
+                check_positive(**{name: getattr(self, name)})
+        NoiseOptions(gain=self.gain, read_noise=self.read_noise).check()
+        check_grow(self.grow)
