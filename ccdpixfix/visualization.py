@@ -100,14 +100,13 @@ def _worst_windows(flags, count=3, size=_ZOOM):
 def _residuals(ccd, flags):
     """Noise-normalised residuals of the unflagged pixels."""
     from .kernels.medians import RESIDUAL_FACTOR, local_level
-    from .kernels.residuals import noise_at
     from .noise.core import frame_noise
 
     data = np.asarray(ccd.data, dtype=np.float64)
     known = (flags != 0) | ~np.isfinite(data)
     level, n_pairs = local_level(data, known)
     rows, cols = np.nonzero(np.ones(data.shape, bool))
-    sigma = noise_at(data, known, rows, cols, **frame_noise(ccd, data, known))
+    sigma = frame_noise(ccd, data, known).at(rows, cols)
     with np.errstate(invalid="ignore", divide="ignore"):
         residual = (data - level) / (
             sigma.reshape(data.shape) * RESIDUAL_FACTOR[n_pairs]

@@ -21,13 +21,20 @@ __all__ = [
     "saturation_of",
 ]
 
+# Pixel values beyond this are missing data, like masked ones: no detector
+# counts to 1e30; such a value is a fill value or a broken pixel.
 _LARGEST_VALUE = 1e30
 _EXPOSURE_KEYS = ("EXPTIME", "EXPOSURE", "EXP_TIME", "ITIME", "TEXP", "EXPOSURE_TIME")
 
 
 @dataclass
 class Frame:
-    """One input frame: its pixels as float64, header and a label."""
+    """One input frame: its pixels, header and a label.
+
+    Integer frames of up to 16 bits without a mask keep their integers (in
+    native byte order); other frames become float32, or float64 for float64
+    data, with NaN where masked or absurd (`_float_copy`).
+    """
 
     data: np.ndarray
     header: object

@@ -123,11 +123,16 @@ def _from_directory(directory, command, take, quiet):
     return {**dict(sorted(uses.items())), **dict.fromkeys(images, "any")}
 
 
+# Smallest simulated frame of the demo: the noise is fitted on rows far
+# enough apart, and each defect kind needs room for a few pixels.
+_DEMO_MIN_SIZE = 64
+
+
 def demo(args):
     from ..datasets import demo
 
-    if args.size < 64:
-        raise UsageError("--size must be at least 64")
+    if args.size < _DEMO_MIN_SIZE:
+        raise UsageError(f"--size must be at least {_DEMO_MIN_SIZE}")
     start = time.perf_counter()
     report = demo.run_demo(
         size=args.size, seed=args.seed, output=args.output, overwrite=args.overwrite

@@ -300,6 +300,11 @@ def _batch_arguments(fix):
         help="flag only; leave the pixel values as they are",
     )
     _step_options(fix)
+    _output_arguments(fix)
+
+
+def _output_arguments(fix):
+    """Options of a batch's files and run: which image, what is written, where."""
     fix.add_argument(
         "--hdu",
         metavar="NAME_OR_INDEX",

@@ -11,11 +11,12 @@ from .cfa import (
     planes,
     sub_frame,
 )
-from .rgb import is_rgb_cube, per_plane
+from .rgb import check_cube_pattern, is_rgb_cube, per_plane
 
 __all__ = [
     "CFA_PATTERNS",
     "cfa_pattern",
+    "check_cube_pattern",
     "colour_of_pixels",
     "colour_sites",
     "is_rgb_cube",

@@ -11,8 +11,9 @@ property of the detector, applies to every plane.
 import numpy as np
 
 from ..utils.ccd import new_ccd, part_of, uncertainty_sigma
+from .cfa import cfa_pattern
 
-__all__ = ["is_rgb_cube", "per_plane"]
+__all__ = ["check_cube_pattern", "is_rgb_cube", "per_plane"]
 
 _RGB_PLANES = 3
 
@@ -21,6 +22,16 @@ def is_rgb_cube(ccd):
     """Whether a frame holds a ``(3, ny, nx)`` colour cube."""
     shape = np.shape(getattr(ccd, "data", None))
     return len(shape) == 3 and shape[0] == _RGB_PLANES and min(shape[1:]) > 0
+
+
+def check_cube_pattern(cfa):
+    """A ValueError if ``cfa`` names a Bayer pattern for a colour cube.
+
+    A cube's planes are colours already: a pattern given with one is a
+    mistake (``"none"`` and None are fine).
+    """
+    if cfa_pattern(None, cfa) is not None:
+        raise ValueError("a cube of three colour planes has no Bayer pattern")
 
 
 def _plane(ccd, index):

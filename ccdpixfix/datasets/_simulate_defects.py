@@ -13,6 +13,9 @@ import math
 import numpy as np
 from scipy import ndimage
 
+# Columns kept clear on each side of the simulated bad column.
+_COLUMN_MARGIN = 10
+
 
 def _log_uniform(generator, low: float, high: float, mask: np.ndarray) -> np.ndarray:
     """Draw one log-uniform value per True pixel of ``mask``."""
@@ -50,9 +53,11 @@ def _defect_masks(shape, keys, fractions: dict, bad_column: bool, generator) -> 
     ny, nx = shape
     masks = {key: np.zeros(shape, dtype=bool) for key in keys}
     if bad_column:
-        if not nx >= 21:
-            raise ValueError(f"bad_column needs >= 21 columns, got {nx}")
-        column = generator.integers(10, nx - 10)
+        if not nx >= 2 * _COLUMN_MARGIN + 1:
+            raise ValueError(
+                f"bad_column needs >= {2 * _COLUMN_MARGIN + 1} columns, got {nx}"
+            )
+        column = generator.integers(_COLUMN_MARGIN, nx - _COLUMN_MARGIN)
         length = generator.integers(math.ceil(ny / 4), 3 * ny // 4 + 1)
         # A charge trap spoils the column from its row to the readout edge.
         to_bottom = generator.random() < 0.5

@@ -38,6 +38,10 @@ DEFECT_KEYS = ("hot", "warm", "dead", "low_response", "stuck", "bad_column")
 ADC_MAXIMUM = 65535
 # The kind enters the seed sequence so dark(seed=1) and flat(seed=1) differ.
 _COSMIC_RAY_MODELS = ("sharp", "realistic")
+# Largest share of pixels of one defect kind (or of the PRNU tail): a
+# detector with 5 % of its pixels bad is no longer a camera the map and the
+# scores are meant for, and the defects would start to touch each other.
+_MAX_FRACTION = 0.05
 # Star light (e-) above which a pixel counts as "on a star" in the truth.
 _BRIGHT_STAR_ELECTRONS = 500.0
 _KIND_CODES = {"dark": 1, "flat": 2, "science": 3, "spectrum": 4, "auto": 99}
@@ -173,8 +177,13 @@ class SimulatedCamera:
             "stuck": stuck_fraction,
         }
         for name, fraction in fractions.items():
-            _require(0 <= fraction < 0.05, f"{name}_fraction must be in [0, 0.05)")
-        _require(0 <= prnu_tail < 0.05, "prnu_tail must be in [0, 0.05)")
+            _require(
+                0 <= fraction < _MAX_FRACTION,
+                f"{name}_fraction must be in [0, {_MAX_FRACTION})",
+            )
+        _require(
+            0 <= prnu_tail < _MAX_FRACTION, f"prnu_tail must be in [0, {_MAX_FRACTION})"
+        )
         for name, value in (("gain", gain), ("full_well", full_well)):
             _require(value > 0, f"{name} must be positive, got {value}")
         for name, value in (("read_noise", read_noise), ("prnu", prnu)):

@@ -14,6 +14,9 @@ __all__ = ["BRIGHT_STAR_SNR", "score_bad_pixel_map", "score_frame"]
 BRIGHT_STAR_SNR = 50.0
 #: A transient counts in the recall when it added this many sigma.
 TRANSIENT_SNR = 5.0
+# A replaced pixel is good when its estimate lies within 3 sigma of the truth
+# (99.7 % of a Gaussian estimate's errors do).
+_REPLACED_SIGMA = 3
 _MAP_KINDS = ("hot", "warm", "dead", "low_response", "stuck", "bad_column")
 
 
@@ -138,7 +141,7 @@ def score_frame(raw, fixed, truth):
         "false_per_mpx": false.sum() / flags.size * 1e6,
         "bright_stars": n_bright,
         "bright_stars_hit": hit / n_bright if n_bright else 0.0,
-        "replaced_within_3sigma": float((error[replaced] < 3).mean())
+        "replaced_within_3sigma": float((error[replaced] < _REPLACED_SIGMA).mean())
         if replaced.any()
         else 1.0,
         "unflagged_changed": int(

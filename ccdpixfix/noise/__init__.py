@@ -1,6 +1,7 @@
 """The noise model of a frame: read noise, gain and the level of each pixel."""
 
 from .core import (
+    FrameNoise,
     NoiseModel,
     check_rows,
     fit_noise,
@@ -14,6 +15,7 @@ from .core import (
 from .options import NoiseOptions
 
 __all__ = [
+    "FrameNoise",
     "NoiseModel",
     "NoiseOptions",
     "check_rows",

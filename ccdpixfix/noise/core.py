@@ -15,6 +15,7 @@ The noise of a pixel comes, in this order of preference, from
 """
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,9 +24,11 @@ from astropy.stats import sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..kernels.medians import RESIDUAL_FACTOR, local_level_rows
+from ..kernels.residuals import level_noise, noise_at
 from ..utils.ccd import uncertainty_sigma
 
 __all__ = [
+    "FrameNoise",
     "NoiseModel",
     "fit_noise",
     "fit_rows",
@@ -65,6 +68,13 @@ _PLAUSIBLE_GAIN = (0.01, 50.0)
 # beyond it the plane is not trusted (a master bias's uncertainty carried
 # over by ccdproc is several times too small).
 _PLANE_TOLERANCE = 1.5
+# The sky is the lowest 1/_SKY_PART of the level bins (a quarter): the bins
+# least disturbed by the profiles of stars; the brightest quarter, mostly
+# star profiles, stays out of the slope's fit.
+_SKY_PART = 4
+# Fewest level bins through which the slope of variance with level is
+# fitted: two would fit any line exactly.
+_FIT_BINS = 3
 # Fewest pixels from which scatter is measured (or a header model checked).
 _MIN_PIXELS = 25
 # Most pixels of the rows on which the noise of a frame is fitted: 16 level
@@ -196,7 +206,7 @@ class NoiseModel:
         """
         centres, variances = _binned_variance(data, level, good, factor)
         # The sky: the lowest quarter of the levels, least disturbed by stars.
-        lowest = slice(0, max(1, centres.size // 4))
+        lowest = slice(0, max(1, centres.size // _SKY_PART))
         floor = float(np.nanmedian(variances[lowest]))
         if not np.isfinite(floor) or floor <= 0:
             raise ValueError(
@@ -208,8 +218,8 @@ class NoiseModel:
         slope = 0.0
         # The brightest quarter of the levels is mostly star profiles, whose
         # scatter is structure, not noise: it stays out of the fit.
-        fitted = slice(0, max(3, (3 * centres.size) // 4))
-        if centres.size >= 3 and np.ptp(centres[fitted]) > 0:
+        fitted = slice(0, max(_FIT_BINS, (3 * centres.size) // _SKY_PART))
+        if centres.size >= _FIT_BINS and np.ptp(centres[fitted]) > 0:
             slope = np.polyfit(centres[fitted], variances[fitted], 1)[0]
             slope = max(float(slope), 0.0)
         offset = float(np.nanmedian(centres[lowest]))
@@ -262,7 +272,7 @@ class NoiseModel:
         # The lowest levels (the sky) are the least disturbed by the
         # profiles of stars, which inflate the scatter of the brighter bins.
         pedestals = centres - gain * (variances - floor)
-        offset = float(np.nanmedian(pedestals[: max(1, pedestals.size // 4)]))
+        offset = float(np.nanmedian(pedestals[: max(1, pedestals.size // _SKY_PART)]))
         lowest = float(np.nanmin(centres))
         margin = gain * _PEDESTAL_BELOW_VARIANCES * floor + (
             _PEDESTAL_BELOW_NOISES * np.sqrt(floor)
@@ -376,6 +386,59 @@ def fit_noise(
     return model
 
 
+class FrameNoise(Mapping):
+    """How the noise of a frame is known: its uncertainty plane or a model.
+
+    Made by `frame_noise`. ``at(rows, cols)`` gives the noise at pixels,
+    ``everywhere()`` a plane of it; `model` is the `NoiseModel` used (None
+    where the uncertainty plane is). As a mapping it holds one item,
+    ``"plane"`` or ``"model"`` (the model as ``(floor_variance, slope,
+    offset)``): the keyword arguments of
+    `ccdpixfix.kernels.residuals.residual_outliers` and
+    `ccdpixfix.kernels.residuals.noise_at`.
+
+    Parameters
+    ----------
+    data : 2-D array
+        The frame's data.
+    known : 2-D bool array
+        Pixels known to be bad, left out of the local levels.
+    plane : 2-D array, optional
+        The noise of each pixel (an uncertainty plane as standard deviations).
+    model : NoiseModel, optional
+        The model, where there is no trusted plane.
+    """
+
+    def __init__(self, data, known, *, plane=None, model=None):
+        self.data, self.known = data, known
+        self.plane, self.model = plane, model
+        if model is None:
+            self._keywords = {"plane": plane}
+        else:
+            self._keywords = {
+                "model": (model.floor_variance, model.slope, model.offset)
+            }
+
+    def at(self, rows, cols):
+        """The noise at the pixels ``(rows, cols)`` (float32)."""
+        return noise_at(self.data, self.known, rows, cols, **self._keywords)
+
+    def everywhere(self):
+        """The noise of every pixel: the plane, or the model at each level."""
+        if self.model is None:
+            return self.plane
+        return level_noise(self.data, self.known, self._keywords["model"])
+
+    def __getitem__(self, key):
+        return self._keywords[key]
+
+    def __iter__(self):
+        return iter(self._keywords)
+
+    def __len__(self):
+        return len(self._keywords)
+
+
 def frame_noise(
     ccd,
     data,
@@ -403,14 +466,12 @@ def frame_noise(
         it is fitted on `fit_rows` of this frame.
     report : dict, optional
         Receives ``"model"``: the model used, None where the uncertainty
-        plane was.
+        plane was. Kept for the callers that still read it; `FrameNoise`
+        holds it as ``model``.
 
     Returns
     -------
-    dict
-        ``{"plane": sigma}`` or ``{"model": (floor_variance, slope, offset)}``,
-        the keyword arguments of `ccdpixfix.kernels.residuals.residual_outliers` and
-        `ccdpixfix.kernels.residuals.noise_at`.
+    FrameNoise
     """
     plane = uncertainty_sigma(ccd, native=True)
     if isinstance(model, str):
@@ -418,8 +479,8 @@ def frame_noise(
     if report is not None:
         report["model"] = model
     if model is None:
-        return {"plane": plane}
-    return {"model": (model.floor_variance, model.slope, model.offset)}
+        return FrameNoise(data, known, plane=plane)
+    return FrameNoise(data, known, model=model)
 
 
 def check_rows(shape):

@@ -10,7 +10,7 @@ from ..badpixels.core import (
     check_map,
 )
 from ..colour.cfa import cfa_pattern, per_colour
-from ..colour.rgb import is_rgb_cube, per_plane
+from ..colour.rgb import check_cube_pattern, is_rgb_cube, per_plane
 from ..transients.colour_stars import unflag_stars
 from ..transients.core import saturation_level
 from ..utils.ccd import (
@@ -202,8 +202,7 @@ def _recorded(bpm, options, pattern=None):
 
 def _fix_rgb(ccd, bpm, cfa, add_keyword, options):
     """`fix_pixels` on each plane of a colour cube, recorded once."""
-    if cfa_pattern(None, cfa) is not None:
-        raise ValueError("a cube of three colour planes has no Bayer pattern")
+    check_cube_pattern(cfa)
     if bpm is not None:
         check_map(_first_plane(ccd), bpm)
     out, counts = per_plane(ccd, lambda plane: _fixed_plane(plane, bpm, options))

@@ -3,10 +3,9 @@
 import numpy as np
 
 from ..colour.cfa import cfa_pattern, per_colour
-from ..colour.rgb import is_rgb_cube, per_plane
+from ..colour.rgb import check_cube_pattern, is_rgb_cube, per_plane
 from ..flags import BAD_PIXEL_FLAGS, PixelFlag
 from ..kernels.medians import neighbourhood, row_median, window_values
-from ..kernels.residuals import level_noise
 from ..noise.core import frame_noise
 from ..transients import local_background as _local_background
 from ..utils.ccd import (
@@ -32,6 +31,9 @@ _MIN_GOOD = 5
 # neighbours by at most 0.65 of its height (FWHM 1.8 px; less when wider).
 _SUSPECT_SIGMA = 3.0
 _SUSPECT_SHARE = 0.8
+# Values beyond which the squares of a window's values, summed, could
+# overflow float64 (its largest value is 1.8e308, the square root 1.3e154).
+_SQUARE_OVERFLOW = 1e150
 # Efficiency of the median relative to the mean for Gaussian noise.
 _MEDIAN_VARIANCE = np.pi / 2
 
@@ -50,7 +52,9 @@ def _estimate(values, method):
     scatter = np.zeros(values.shape[0])
     several = n_good > 1
     # long double only where squares could overflow float64 (it is slow)
-    wide = np.longdouble if np.nanmax(np.abs(values), initial=0) > 1e150 else None
+    wide = None
+    if np.nanmax(np.abs(values), initial=0) > _SQUARE_OVERFLOW:
+        wide = np.longdouble
     scatter[several] = np.nanstd(
         values[several].astype(wide or np.float64), axis=1, ddof=1
     ).astype(np.float64)
@@ -128,7 +132,8 @@ def replace_bad_pixels(
         Bayer pattern of a colour camera's raw mosaic (``"RGGB"``, ...): a
         pixel is replaced from neighbours of its own colour only (the radius
         then counts same-colour pixels). By default from the header's
-        ``BAYERPAT``; ``"none"`` ignores the header.
+        ``BAYERPAT``; ``"none"`` ignores the header. A colour cube takes
+        none (a pattern given with one raises, as in `fix_pixels`).
     add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
         The step's keyword in the header, as ccdproc's steps take it (see
         `fix_pixels`); False adds none.
@@ -152,8 +157,8 @@ def replace_bad_pixels(
     TypeError
         If ``ccd`` is not a `~astropy.nddata.CCDData`.
     ValueError
-        For an unknown ``method``, a non-positive ``max_radius``, or data
-        that are not a 2-D image.
+        For an unknown ``method``, a non-positive ``max_radius``, data that
+        are not a 2-D image, or a Bayer pattern given with a colour cube.
 
     Examples
     --------
@@ -173,6 +178,7 @@ def replace_bad_pixels(
         method=method, flags_to_replace=flags_to_replace, max_radius=max_radius
     )
     if is_rgb_cube(ccd):
+        check_cube_pattern(cfa)
         out, counts = per_plane(
             ccd, lambda plane: _counted(_replace_bad_pixels(plane, **options))
         )
@@ -334,7 +340,7 @@ def _model_sigma(ccd, data, bad, gain, read_noise, noise_model):
         # No measurable noise (a constant or tiny image): the pixels are
         # still replaced, but no uncertainty plane can be made.
         return None
-    return level_noise(data, bad, source["model"])
+    return source.everywhere()
 
 
 def _neighbour_sigma(sigma, good, rows, cols):

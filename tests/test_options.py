@@ -1,0 +1,103 @@
+"""One options object per step: defaults written once, checked once, everywhere."""
+
+import dataclasses
+import inspect
+
+import numpy as np
+import pytest
+from astropy.nddata import CCDData
+
+from ccdpixfix import fix_files, fix_pixels, flag_transients, replace_bad_pixels
+from ccdpixfix.datasets import SimulatedCamera
+from ccdpixfix.noise import NoiseOptions
+from ccdpixfix.pipeline.options import FixOptions
+from ccdpixfix.replace import ReplaceOptions
+from ccdpixfix.transients import TransientOptions
+
+
+def _defaults(function):
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "function"),
+    [
+        (FixOptions, fix_pixels),
+        (ReplaceOptions, replace_bad_pixels),
+        # flag_transients keeps its own signature (its body is being
+        # rewritten elsewhere): its defaults must still be these.
+        (TransientOptions, flag_transients),
+    ],
+)
+def test_signatures_take_the_defaults_of_the_options(options, function):
+    defaults = _defaults(function)
+    for name in options.names():
+        if name in defaults:
+            assert defaults[name] == options.default(name), name
+
+
+def test_fix_options_hold_the_options_of_the_steps():
+    fix = FixOptions()
+    for options in (TransientOptions, ReplaceOptions, NoiseOptions):
+        for name in options.names():
+            assert getattr(fix, name) == options.default(name), name
+            assert FixOptions.help(name) == options.help(name), name
+
+
+def test_options_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        FixOptions().threshold = 3.0
+
+
+@pytest.mark.parametrize(
+    ("keywords", "error", "match"),
+    [
+        (
+            {"treshold": 3},
+            TypeError,
+            r"unknown options: treshold \(did you mean threshold\?\)",
+        ),
+        ({"threshold": -1}, ValueError, "threshold must be a positive number, got -1"),
+        ({"transients": False, "threshold": -1}, ValueError, "threshold must be"),
+        ({"grow": 1.5}, ValueError, "grow must be a whole number"),
+        ({"method": "mode"}, ValueError, "method must be one of"),
+        ({"max_radius": 0}, ValueError, "max_radius must be at least 1"),
+        ({"gain": 0}, ValueError, "gain must be a positive number"),
+        ({"raw": "yes"}, ValueError, "raw must be True"),
+    ],
+)
+def test_fix_options_name_the_bad_option(keywords, error, match):
+    with pytest.raises(error, match=match):
+        FixOptions.from_keywords(**keywords)
+
+
+def test_fix_files_refuses_bad_options_before_any_work(tmp_path):
+    with pytest.raises(TypeError, match="did you mean threshold"):
+        fix_files([tmp_path / "missing.fits"], None, tmp_path / "out", treshold=3)
+    with pytest.raises(ValueError, match="threshold must be a positive number"):
+        fix_files([tmp_path / "missing.fits"], None, tmp_path / "out", threshold=-1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_fix_pixels_takes_max_radius():
+    camera = SimulatedCamera((96, 96), seed=2)
+    frame, _ = camera.science(seed=1)
+    flagged = flag_transients(frame)
+    narrow = replace_bad_pixels(flagged, max_radius=2)
+    fixed = fix_pixels(frame, max_radius=2)
+    assert np.array_equal(fixed.data, narrow.data, equal_nan=True)
+    assert "max_radius=2" in str(fixed.meta["HISTORY"])
+    assert "max_radius" not in str(fix_pixels(frame).meta["HISTORY"])
+
+
+def test_a_colour_cube_takes_no_bayer_pattern():
+    plane, _ = SimulatedCamera((64, 64), seed=2).science(seed=1)
+    cube = CCDData(np.stack([plane.data] * 3).astype(np.float32), unit="adu")
+    for step in (fix_pixels, replace_bad_pixels):
+        with pytest.raises(ValueError, match="has no Bayer pattern"):
+            step(cube, cfa="RGGB")
+    assert replace_bad_pixels(cube, cfa="none").data.shape == cube.shape
