@@ -192,7 +192,7 @@ def _image_as_frame(path):
 
 def _check_engine(args):
     """Refuse an unknown CCDPIXFIX_ENGINE; say when the kernels compile."""
-    from ..kernels.medians import needs_compiling
+    from ..kernels import needs_compiling
 
     try:
         compiling = needs_compiling()

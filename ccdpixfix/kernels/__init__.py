@@ -1,21 +1,21 @@
 """Median and residual kernels, stack statistics and the engine switch.
 
-`ccdpixfix.kernels.medians` holds the local medians and the engine switch
-(``CCDPIXFIX_ENGINE``: numba by default, numpy as the reference), its
-compiled twins live in ``_compiled``; `ccdpixfix.kernels.residuals` finds
+`ccdpixfix.kernels.medians` holds the local medians;
+`ccdpixfix.kernels.engine` the engine switch (``CCDPIXFIX_ENGINE``: numba by
+default, numpy as the reference), whose compiled twins live in
+``_compiled``; `ccdpixfix.kernels.residuals` finds
 outliers against a noise model and `ccdpixfix.kernels.stacks` combines
 frames. The kernels take plain numpy arrays, never `~astropy.nddata.CCDData`.
 """
 
+from .engine import engine, needs_compiling
 from .medians import (
     LEVEL_VARIANCE,
     OPPOSITE_PAIRS,
     RESIDUAL_FACTOR,
-    engine,
     local_level,
     local_level_at,
     local_level_rows,
-    needs_compiling,
     neighbourhood,
     ring_median,
     row_median,

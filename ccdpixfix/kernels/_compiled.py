@@ -1,7 +1,7 @@
-"""Compiled (numba) twins of the numpy kernels in `ccdpixfix.kernels.medians`.
+"""Compiled (numba) twins of the numpy kernels of `ccdpixfix.kernels`.
 
-Only `ccdpixfix.kernels.medians` imports this module. Every kernel here gives, bit
-for bit, what its numpy twin gives (tests/test_engines.py checks it): the
+Only `ccdpixfix.kernels.engine` imports this module. Every kernel here gives,
+bit for bit, what its numpy twin gives (tests/test_engines.py checks it): the
 same values are cast to the same float type, the same pair means are taken,
 and the median of ``n`` sorted values is
 ``half * v[(n - 1) // 2] + half * v[n // 2]`` in that type, as numpy computes
@@ -18,8 +18,8 @@ compute the exact noise only where that bound lets the pixel through. No
 neighbour stack is built: the kernels need no memory beyond their output.
 
 Each row kernel works on the rows ``y0`` to ``y1`` (its last two arguments)
-and releases the GIL, so that `ccdpixfix.kernels.medians` runs blocks of rows in
-threads.
+and releases the GIL, so that `ccdpixfix.kernels.engine` runs blocks of rows
+in threads.
 """
 
 import math

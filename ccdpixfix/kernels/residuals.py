@@ -9,17 +9,19 @@ with identical results.
 
 import numpy as np
 
-from .medians import (
-    _RING,
-    RESIDUAL_FACTOR,
+from .engine import (
     _by_row_blocks,
     _compiled,
     _compiled_input,
     _compiled_mask,
     _float_type,
+    engine,
+)
+from .medians import (
+    _RING,
+    RESIDUAL_FACTOR,
     _level_from_window,
     _nanmedian_axis0,
-    engine,
     local_level,
     ring_median,
     row_median,

@@ -7,13 +7,8 @@ its numpy twin gives identical results.
 
 import numpy as np
 
-from .medians import (
-    _COMPILED_TYPES,
-    _by_row_blocks,
-    _compiled,
-    _nanmedian_axis0,
-    engine,
-)
+from .engine import _COMPILED_TYPES, _by_row_blocks, _compiled, engine
+from .medians import _nanmedian_axis0
 
 __all__ = ["clipped_stack_mean", "stack_median"]
 
