@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 from astropy.nddata import CCDData
 
-from ccdpixfix import fix_files, fix_pixels, flag_transients, replace_bad_pixels
+from ccdpixfix import (
+    fix_files,
+    fix_pixels,
+    flag_transients,
+    make_bad_pixel_map,
+    replace_bad_pixels,
+)
+from ccdpixfix.badpixels import MapOptions
 from ccdpixfix.datasets import SimulatedCamera
 from ccdpixfix.noise import NoiseOptions
 from ccdpixfix.pipeline.options import FixOptions
@@ -28,6 +35,7 @@ def _defaults(function):
     [
         (FixOptions, fix_pixels),
         (ReplaceOptions, replace_bad_pixels),
+        (MapOptions, make_bad_pixel_map),
         # flag_transients keeps its own signature (its body is being
         # rewritten elsewhere): its defaults must still be these.
         (TransientOptions, flag_transients),
@@ -35,9 +43,12 @@ def _defaults(function):
 )
 def test_signatures_take_the_defaults_of_the_options(options, function):
     defaults = _defaults(function)
-    for name in options.names():
-        if name in defaults:
-            assert defaults[name] == options.default(name), name
+    # replace_bad_pixels takes no gain or read noise (its input's noise or
+    # header serves); every other option is in the signature.
+    taken = set(options.names()) - {"gain", "read_noise"}
+    assert taken <= set(defaults)
+    for name in set(options.names()) & set(defaults):
+        assert defaults[name] == options.default(name), name
 
 
 def test_fix_options_hold_the_options_of_the_steps():

@@ -14,10 +14,12 @@ from .core import (
     warm_not_transient,
     warm_standing_out,
 )
+from .options import MapOptions
 
 __all__ = [
     "BadPixelMap",
     "FramePrediction",
+    "MapOptions",
     "check_map",
     "check_raw",
     "flag_bad_pixels",

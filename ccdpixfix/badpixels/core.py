@@ -14,7 +14,6 @@ from ..io.fits import write_hdulist_atomic
 from ..noise.core import robust_sigma
 from ..utils.ccd import (
     check_ccd,
-    check_positive,
     input_flags,
     new_ccd,
     quiet_numerics,
@@ -23,6 +22,7 @@ from ..utils.ccd import (
 from ..utils.provenance import record_step
 from . import _frames
 from ._mapbuild import build_map
+from .options import MapOptions
 
 __all__ = [
     "BadPixelMap",
@@ -313,14 +313,14 @@ def make_bad_pixel_map(
     darks,
     flats=None,
     *,
-    significance: float = 5.0,
-    hot_rate: float = 0.5,
-    warm_rate: float = 0.05,
-    dead_response: float = 0.2,
-    low_response: float = 0.9,
-    high_response: float = 1.1,
-    column_significance: float = 5.0,
-    gain: float | None = None,
+    significance: float = MapOptions.significance,
+    hot_rate: float = MapOptions.hot_rate,
+    warm_rate: float = MapOptions.warm_rate,
+    dead_response: float = MapOptions.dead_response,
+    low_response: float = MapOptions.low_response,
+    high_response: float = MapOptions.high_response,
+    column_significance: float = MapOptions.column_significance,
+    gain: float | None = MapOptions.gain,
     cfa: str | None = None,
 ) -> BadPixelMap:
     """Find the persistent defects of a detector from its darks and flats.
@@ -411,17 +411,7 @@ def make_bad_pixel_map(
     >>> bool((bpm.flags[camera.truth["hot"]] & 2048).all())
     True
     """
-    check_positive(
-        significance=significance,
-        hot_rate=hot_rate,
-        warm_rate=warm_rate,
-        column_significance=column_significance,
-        **({} if gain is None else {"gain": gain}),
-    )
-    _check_fractions(dead_response=dead_response, low_response=low_response)
-    if not high_response > 1:
-        raise ValueError(f"high_response must be above 1, got {high_response!r}")
-    options = dict(
+    options = MapOptions.from_keywords(
         significance=significance,
         hot_rate=hot_rate,
         warm_rate=warm_rate,
@@ -430,7 +420,7 @@ def make_bad_pixel_map(
         high_response=high_response,
         column_significance=column_significance,
         gain=gain,
-    )
+    ).as_dict()
     with quiet_numerics():
         pattern, darks, flats = _colour_frames(darks, flats, cfa)
         if pattern is None:
@@ -488,14 +478,6 @@ def _colour_map(darks, flats, pattern, options):
             meta["notes"] += [n for n in plane_meta["notes"] if n not in meta["notes"]]
     meta.update(cfa=pattern, colours=colours)
     return flags, meta, measured
-
-
-def _check_fractions(**values):
-    for name, value in values.items():
-        if not 0 < value < 1:
-            raise ValueError(
-                f"{name} must be a fraction between 0 and 1, got {value!r}"
-            )
 
 
 # What a calibration step leaves in a header: ccdproc's keywords (short and

@@ -143,7 +143,7 @@ def _parser():
         "--gain",
         type=float,
         metavar="E_PER_ADU",
-        help="gain in e-/ADU, overriding the GAIN keyword of the darks",
+        help=_map_help("gain"),
     )
     bpm.set_defaults(handler=handlers.bpm)
 
@@ -252,14 +252,22 @@ def _stop_on_signals():
     return previous
 
 
+def _map_help(name):
+    from ..badpixels.options import MapOptions
+
+    return MapOptions.help(name)
+
+
 def _hot_rate_argument(parser):
+    from ..badpixels.options import MapOptions
+
     parser.add_argument(
         "--hot-rate",
         type=float,
-        default=0.5,
+        default=MapOptions.default("hot_rate"),
         metavar="E_PER_S",
-        help="dark current (e-/s above the typical pixel) from which a "
-        "pixel is HOT (default: 0.5)",
+        help=f"{MapOptions.help('hot_rate')} "
+        f"(default: {MapOptions.default('hot_rate'):g})",
     )
 
 
