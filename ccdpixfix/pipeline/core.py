@@ -5,17 +5,10 @@ import dataclasses
 import numpy as np
 from astropy.nddata import CCDData
 
-from ..badpixels.core import (
-    BadPixelMap,
-    check_map,
-)
-from ..colour.cfa import cfa_pattern, per_colour
-from ..colour.rgb import check_cube_pattern, is_rgb_cube, per_plane
-from ..transients.colour_stars import unflag_stars
-from ..transients.core import saturation_level
-from ..utils.ccd import (
-    check_ccd,
-)
+from ..badpixels import BadPixelMap, check_map
+from ..colour import cfa_pattern, check_cube_pattern, is_rgb_cube, per_colour, per_plane
+from ..transients import saturation_level, unflag_stars
+from ..utils.ccd import check_ccd
 from ..utils.provenance import record_step
 from .chunks import fix_pixels_dask
 from .options import FixOptions
