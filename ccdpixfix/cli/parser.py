@@ -5,6 +5,7 @@ usage error (bad arguments, an unreadable map).
 """
 
 import argparse
+import inspect
 import os
 import signal
 import sys
@@ -89,14 +90,19 @@ def _parser():
         metavar="DIR",
         help="write the simulated and fixed frames and the map here",
     )
+    from ..datasets.demo import run_demo
+
+    size, seed = _default(run_demo, "size"), _default(run_demo, "seed")
     demo.add_argument(
         "--size",
         type=int,
-        default=512,
+        default=size,
         metavar="N",
-        help="frame size in pixels (default: 512)",
+        help=f"frame size in pixels (default: {size})",
     )
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument(
+        "--seed", type=int, default=seed, help=f"random seed (default: {seed})"
+    )
     demo.add_argument(
         "--overwrite", action="store_true", help="replace files that exist in --output"
     )
@@ -252,6 +258,11 @@ def _stop_on_signals():
     return previous
 
 
+def _default(function, name):
+    """The default of ``function``'s keyword ``name``: written once, there."""
+    return inspect.signature(function).parameters[name].default
+
+
 def _map_help(name):
     from ..badpixels.options import MapOptions
 
@@ -283,12 +294,15 @@ def _batch_arguments(fix):
         action="store_true",
         help="leave fixed frames that already exist as they are (to resume a batch)",
     )
+    from ..pipeline.batch import fix_files
+
+    jobs = _default(fix_files, "jobs")
     fix.add_argument(
         "--jobs",
         type=int,
-        default=1,
+        default=jobs,
         metavar="N",
-        help="frames processed at once, one process each (default: 1)",
+        help=f"frames processed at once, one process each (default: {jobs})",
     )
     fix.add_argument(
         "--cfa",
@@ -337,14 +351,17 @@ def _output_arguments(fix):
         help="run the batch on this Dask cluster (tcp://HOST:PORT); the workers "
         "must see the files at the same paths",
     )
+    from ..pipeline.batch import fix_files
+
+    timeout = _default(fix_files, "cluster_timeout")
     fix.add_argument(
         "--cluster-timeout",
         type=float,
-        default=60.0,
+        default=timeout,
         metavar="SECONDS",
         help="with --scheduler: how long to wait to connect, and for a cluster "
         "left with no worker or no scheduler, before the files left are "
-        "reported as failed (default: 60)",
+        f"reported as failed (default: {timeout:g})",
     )
     fix.add_argument(
         "--report",
