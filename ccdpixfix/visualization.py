@@ -26,7 +26,13 @@ FLAG_COLOURS = {
     PixelFlag.SATURATED: "lime",
     PixelFlag.DO_NOT_USE: "grey",
 }
+# Side, in pixels, of each zoom on the worst-hit windows.
 _ZOOM = 32
+# A colour cube (planes, rows, columns) is drawn as the mean of its planes.
+_RGB_NDIM = 3
+# The residual histogram spans at least +-10 sigma (twice the threshold when
+# that is wider), so that the tails beyond the threshold show.
+_HISTOGRAM_MIN_RANGE = 10
 _MARKER_SIZE = 6
 # Above this many pixels of one kind, open squares merge into a blot that
 # hides the image: they are drawn as small filled dots instead.
@@ -189,16 +195,7 @@ def plot_frame(
     )
     if figure is None:
         figure = _figure(figsize=figsize, dpi=dpi)
-    before = None
-    if original is not None:
-        before = np.asarray(getattr(original, "data", original), dtype=np.float64)
-        if before.ndim == 3:
-            before = np.nanmean(before, axis=0)
-        if before.shape != data.shape:
-            raise ValueError(
-                f"the original frame's shape {before.shape} is not the fixed "
-                f"frame's {data.shape}"
-            )
+    before = None if original is None else _original_data(original, data.shape)
     ratios = [2.2, 1, 1] if before is None else [2.2, 1, 1, 1]
     grid = figure.add_gridspec(3, len(ratios), width_ratios=ratios)
     main = figure.add_subplot(grid[:, 0])
@@ -207,38 +204,66 @@ def plot_frame(
     main.set_title(title)
     if flags.any():
         main.legend(loc="upper right", fontsize=7, framealpha=0.7, markerscale=2)
-    windows = _worst_windows(flags)
     panels = [(data, "")] if before is None else [(before, "before "), (data, "after ")]
-    for position, (y0, x0, h, w) in enumerate(windows):
-        # Each zoom is stretched on its own (fixed) pixels: one stretch for
-        # the frame flattens a zoom where the level differs (read taps).
-        patch = data[y0 : y0 + h, x0 : x0 + w]
-        zoom_norm = ImageNormalize(
-            patch[np.isfinite(patch)],
-            interval=ZScaleInterval(),
-            stretch=AsinhStretch(0.5),
-        )
-        for column, (image, label) in enumerate(panels, start=1):
-            ax = figure.add_subplot(grid[position, column])
-            ax.imshow(
-                image[y0 : y0 + h, x0 : x0 + w],
-                origin="lower",
-                cmap="gray",
-                norm=zoom_norm,
-                interpolation="nearest",
-                extent=(x0 - 0.5, x0 + w - 0.5, y0 - 0.5, y0 + h - 0.5),
-            )
-            window_flags = flags[y0 : y0 + h, x0 : x0 + w]
-            _mark_flags(ax, window_flags, offset=(y0, x0), size=40)
-            ax.set_title(f"{label}zoom x={x0}, y={y0}", fontsize=8)
-            ax.tick_params(labelsize=6)
+    for position, window in enumerate(_worst_windows(flags)):
+        _zoom_row(figure, grid, position, window, panels, flags)
+        y0, x0, h, w = window
         main.add_patch(
             _rectangle((x0, y0), w, h, fill=False, edgecolor="white", linewidth=0.8)
         )
-    histogram = figure.add_subplot(grid[:, len(ratios) - 1])
+    _residual_histogram(
+        figure.add_subplot(grid[:, len(ratios) - 1]), ccd, flags, threshold
+    )
+    figure.tight_layout()
+    return figure
+
+
+def _original_data(original, shape):
+    """The frame before fixing, as a grey float image of ``shape``."""
+    before = np.asarray(getattr(original, "data", original), dtype=np.float64)
+    if before.ndim == _RGB_NDIM:
+        before = np.nanmean(before, axis=0)
+    if before.shape != shape:
+        raise ValueError(
+            f"the original frame's shape {before.shape} is not the fixed "
+            f"frame's {shape}"
+        )
+    return before
+
+
+def _zoom_row(figure, grid, position, window, panels, flags):
+    """One row of zooms on ``window`` (y0, x0, height, width), one per panel."""
+    y0, x0, h, w = window
+    # Each zoom is stretched on its own (fixed) pixels: one stretch for the
+    # frame flattens a zoom where the level differs (read taps).
+    data = panels[-1][0]
+    patch = data[y0 : y0 + h, x0 : x0 + w]
+    zoom_norm = ImageNormalize(
+        patch[np.isfinite(patch)],
+        interval=ZScaleInterval(),
+        stretch=AsinhStretch(0.5),
+    )
+    for column, (image, label) in enumerate(panels, start=1):
+        ax = figure.add_subplot(grid[position, column])
+        ax.imshow(
+            image[y0 : y0 + h, x0 : x0 + w],
+            origin="lower",
+            cmap="gray",
+            norm=zoom_norm,
+            interpolation="nearest",
+            extent=(x0 - 0.5, x0 + w - 0.5, y0 - 0.5, y0 + h - 0.5),
+        )
+        window_flags = flags[y0 : y0 + h, x0 : x0 + w]
+        _mark_flags(ax, window_flags, offset=(y0, x0), size=40)
+        ax.set_title(f"{label}zoom x={x0}, y={y0}", fontsize=8)
+        ax.tick_params(labelsize=6)
+
+
+def _residual_histogram(histogram, ccd, flags, threshold):
+    """Histogram of the unflagged pixels' residuals, the threshold marked."""
     residual = _residuals(ccd, flags)
     if residual.size:
-        limit = max(threshold * 2, 10)
+        limit = max(threshold * 2, _HISTOGRAM_MIN_RANGE)
         histogram.hist(
             np.clip(residual, -limit, limit), bins=120, log=True, color="0.3"
         )
@@ -246,8 +271,48 @@ def plot_frame(
         histogram.axvline(sign * threshold, color="red", linestyle="--")
     histogram.set_xlabel("residual / noise (unflagged pixels)")
     histogram.set_title(f"threshold ±{threshold:g} sigma", fontsize=9)
-    figure.tight_layout()
-    return figure
+
+
+def _dark_current_panel(rates, meta):
+    """The distribution of the darks' excess current, with the map's limits."""
+    history = meta.get("dark_histogram")
+    if history and history.get("counts"):
+        edges = np.asarray(history["edges"])
+        rates.stairs(np.maximum(history["counts"], 0.5), edges, fill=True, color="0.4")
+        rates.set_xscale("log")
+        rates.set_yscale("log")
+        unit = history.get("unit", "e-/s")
+        parameters = meta.get("parameters", {})
+        if unit == "e-/s":
+            limit = _detection_limit(meta)
+            if limit is not None:
+                rates.axvline(
+                    limit,
+                    color="black",
+                    linestyle=":",
+                    label=f"detection limit {limit:.2g} {unit}",
+                )
+            for key, colour in (("warm_rate", "orange"), ("hot_rate", "red")):
+                if key in parameters:
+                    rates.axvline(
+                        parameters[key],
+                        color=colour,
+                        linestyle="--",
+                        label=f"{key} {parameters[key]:g} {unit}",
+                    )
+            rates.legend(fontsize=8)
+        rates.set_xlabel(f"excess dark current ({unit})")
+        rates.set_title("dark-current distribution")
+    else:
+        rates.text(
+            0.5,
+            0.5,
+            "no dark-current record in this map",
+            ha="center",
+            va="center",
+            transform=rates.transAxes,
+        )
+        rates.set_axis_off()
 
 
 def _detection_limit(meta):
@@ -316,43 +381,6 @@ def plot_bad_pixel_map(bpm, *, figsize=(13.0, 5.0), dpi=100, figure=None):
     )
     counts_ax.set_xlabel("pixels")
     counts_ax.set_title("pixels per kind")
-    history = bpm.meta.get("dark_histogram")
-    if history and history.get("counts"):
-        edges = np.asarray(history["edges"])
-        rates.stairs(np.maximum(history["counts"], 0.5), edges, fill=True, color="0.4")
-        rates.set_xscale("log")
-        rates.set_yscale("log")
-        unit = history.get("unit", "e-/s")
-        parameters = bpm.meta.get("parameters", {})
-        if unit == "e-/s":
-            limit = _detection_limit(bpm.meta)
-            if limit is not None:
-                rates.axvline(
-                    limit,
-                    color="black",
-                    linestyle=":",
-                    label=f"detection limit {limit:.2g} {unit}",
-                )
-            for key, colour in (("warm_rate", "orange"), ("hot_rate", "red")):
-                if key in parameters:
-                    rates.axvline(
-                        parameters[key],
-                        color=colour,
-                        linestyle="--",
-                        label=f"{key} {parameters[key]:g} {unit}",
-                    )
-            rates.legend(fontsize=8)
-        rates.set_xlabel(f"excess dark current ({unit})")
-        rates.set_title("dark-current distribution")
-    else:
-        rates.text(
-            0.5,
-            0.5,
-            "no dark-current record in this map",
-            ha="center",
-            va="center",
-            transform=rates.transAxes,
-        )
-        rates.set_axis_off()
+    _dark_current_panel(rates, bpm.meta)
     figure.tight_layout()
     return figure
