@@ -112,3 +112,13 @@ def test_a_colour_cube_takes_no_bayer_pattern():
         with pytest.raises(ValueError, match="has no Bayer pattern"):
             step(cube, cfa="RGGB")
     assert replace_bad_pixels(cube, cfa="none").data.shape == cube.shape
+
+
+def test_the_command_line_takes_the_defaults_of_the_options():
+    from ccdpixfix.cli.parser import _parser
+
+    args = _parser().parse_args(["fix", "frame.fits", "-o", "out"])
+    for name in ("threshold", "contrast", "grow", "method", "max_radius", "raw"):
+        assert getattr(args, name) == FixOptions.default(name), name
+    args = _parser().parse_args(["bpm", "dark.fits", "-o", "bpm.fits"])
+    assert args.hot_rate == MapOptions.default("hot_rate")
