@@ -17,10 +17,18 @@ try:
 except ImportError:  # numba is missing or broken: the numpy engine does it all
     _compiled = None
 
-__all__ = ["engine", "needs_compiling"]
+__all__ = [
+    "COMPILED_TYPES",
+    "by_row_blocks",
+    "compiled_input",
+    "compiled_mask",
+    "engine",
+    "float_type",
+    "needs_compiling",
+]
 
 # Data types the compiled kernels read directly; others are cast first.
-_COMPILED_TYPES = {np.dtype(t) for t in ("u1", "u2", "i2", "i4", "f4", "f8")}
+COMPILED_TYPES = {np.dtype(t) for t in ("u1", "u2", "i2", "i4", "f4", "f8")}
 # Below this many pixels a frame is done in one thread.
 _PARALLEL_PIXELS = 1 << 18
 
@@ -59,22 +67,23 @@ def needs_compiling():
     return not any(cache.glob("_compiled*.nbi"))
 
 
-def _float_type(data):
+def float_type(data):
     """Working float type: float64 for float64 data (range, precision), else float32."""
     dtype = np.asarray(data).dtype
     wide = dtype.kind == "f" and dtype.itemsize == 8  # either byte order
     return np.dtype(np.float64 if wide else np.float32)
 
 
-def _compiled_input(data):
+def compiled_input(data):
     """``data`` as the compiled kernels read it: native, C-ordered, common type."""
     data = np.asarray(data)
-    if data.dtype not in _COMPILED_TYPES:
-        data = data.astype(_float_type(data))
+    if data.dtype not in COMPILED_TYPES:
+        data = data.astype(float_type(data))
     return np.ascontiguousarray(data)
 
 
-def _compiled_mask(bad, shape):
+def compiled_mask(bad, shape):
+    """``bad`` as the compiled kernels read it: C-ordered bool, all False for None."""
     if bad is None:
         return np.zeros(shape, dtype=bool)
     return np.ascontiguousarray(bad, dtype=bool)
@@ -90,7 +99,7 @@ def _threads():
         return max(1, min(os.cpu_count() or 1, 16))
 
 
-def _by_row_blocks(kernel, shape, *arguments):
+def by_row_blocks(kernel, shape, *arguments):
     """Run ``kernel(*arguments, y0, y1)`` over blocks of rows in threads.
 
     The kernels release the GIL and write disjoint rows of their outputs.

@@ -13,12 +13,12 @@ reference.
 import numpy as np
 
 from .engine import (
-    _by_row_blocks,
     _compiled,
-    _compiled_input,
-    _compiled_mask,
-    _float_type,
+    by_row_blocks,
+    compiled_input,
+    compiled_mask,
     engine,
+    float_type,
     needs_compiling,
 )
 
@@ -91,7 +91,7 @@ def _nanmedian_axis0(stack):
 
 
 def _padded(data, bad, radius):
-    values = np.asarray(data).astype(_float_type(data), copy=True)
+    values = np.asarray(data).astype(float_type(data), copy=True)
     values[~np.isfinite(values)] = np.nan
     if bad is not None:
         values[np.asarray(bad, dtype=bool)] = np.nan
@@ -161,15 +161,15 @@ def local_level(data, bad=None):
     (20.0, 30.0, 3)
     """
     shape = np.shape(data)
-    dtype = _float_type(data)
+    dtype = float_type(data)
     level = np.empty(shape, dtype=dtype)
     n_pairs = np.empty(shape, dtype=np.int8)
     if engine() == "numba":
-        _by_row_blocks(
+        by_row_blocks(
             _compiled.level_rows,
             shape,
-            _compiled_input(data),
-            _compiled_mask(bad, shape),
+            compiled_input(data),
+            compiled_mask(bad, shape),
             np.array([0.5], dtype),
             level,
             n_pairs,
@@ -188,15 +188,15 @@ def local_level_at(data, rows, cols, bad=None):
     level : `numpy.ndarray` of float32 (float64 for float64 data)
     n_pairs : `numpy.ndarray` of int8
     """
-    dtype = _float_type(data)
+    dtype = float_type(data)
     rows = np.asarray(rows, dtype=np.intp).ravel()
     cols = np.asarray(cols, dtype=np.intp).ravel()
     if engine() == "numba":
         level = np.empty(rows.size, dtype=dtype)
         n_pairs = np.empty(rows.size, dtype=np.int8)
         _compiled.level_points(
-            _compiled_input(data),
-            _compiled_mask(bad, np.shape(data)),
+            compiled_input(data),
+            compiled_mask(bad, np.shape(data)),
             np.array([0.5], dtype),
             rows,
             cols,
@@ -222,12 +222,12 @@ def local_level_rows(data, rows, bad=None):
     rows = np.asarray(rows, dtype=np.intp).ravel()
     nx = np.shape(data)[1]
     if engine() == "numba":
-        dtype = _float_type(data)
+        dtype = float_type(data)
         level = np.empty((rows.size, nx), dtype=dtype)
         n_pairs = np.empty((rows.size, nx), dtype=np.int8)
         _compiled.level_listed_rows(
-            _compiled_input(data),
-            _compiled_mask(bad, np.shape(data)),
+            compiled_input(data),
+            compiled_mask(bad, np.shape(data)),
             np.array([0.5], dtype),
             rows,
             level,
@@ -269,14 +269,14 @@ def ring_median(data, bad=None, *, radius=1):
     (0.0, 0.0)
     """
     shape = np.shape(data)
-    dtype = _float_type(data)
+    dtype = float_type(data)
     result = np.empty(shape, dtype=dtype)
     if engine() == "numba":
-        _by_row_blocks(
+        by_row_blocks(
             _compiled.ring_rows,
             shape,
-            _compiled_input(data),
-            _compiled_mask(bad, shape),
+            compiled_input(data),
+            compiled_mask(bad, shape),
             np.array([0.5], dtype),
             int(radius),
             result,
@@ -361,8 +361,8 @@ def window_values(
         rows = np.asarray(rows, dtype=np.intp).ravel()
         values = np.empty((rows.size, (2 * radius + 1) ** 2), dtype=np.float64)
         _compiled.gather_windows(
-            _compiled_input(data),
-            _compiled_mask(bad, (ny, nx)),
+            compiled_input(data),
+            compiled_mask(bad, (ny, nx)),
             rows,
             np.asarray(cols, dtype=np.intp).ravel(),
             int(radius),

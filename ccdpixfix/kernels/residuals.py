@@ -10,12 +10,12 @@ with identical results.
 import numpy as np
 
 from .engine import (
-    _by_row_blocks,
     _compiled,
-    _compiled_input,
-    _compiled_mask,
-    _float_type,
+    by_row_blocks,
+    compiled_input,
+    compiled_mask,
     engine,
+    float_type,
 )
 from .medians import (
     _RING,
@@ -54,7 +54,7 @@ def _check_noise(plane, model):
     if model is not None:
         return None, tuple(float(value) for value in model)
     plane = np.asarray(plane)
-    return np.ascontiguousarray(plane, dtype=_float_type(plane)), None
+    return np.ascontiguousarray(plane, dtype=float_type(plane)), None
 
 
 def residual_outliers(data, bad, cut, *, plane=None, model=None):
@@ -94,18 +94,18 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None):
     """
     shape = np.shape(data)
     plane, model = _check_noise(plane, model)
-    bad = _compiled_mask(bad, shape)
+    bad = compiled_mask(bad, shape)
     cut = float(cut)
     if engine() == "numba":
         codes = np.empty(shape, dtype=np.uint8)
-        halves = np.array([0.5], _float_type(data))
-        data = _compiled_input(data)
+        halves = np.array([0.5], float_type(data))
+        data = compiled_input(data)
         if plane is not None:
             arguments = (plane, np.array([0.5], plane.dtype))
             kernel = _compiled.outlier_plane_rows
         else:
             arguments, kernel = model, _compiled.outlier_model_rows
-        _by_row_blocks(
+        by_row_blocks(
             kernel,
             shape,
             data,
@@ -132,7 +132,7 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None):
     del residual, level, n_pairs
     # ... and beyond the median of the neighbours (float64, as row_median)
     rows, cols = np.nonzero(codes)
-    window = window_values(data, rows, cols, radius=1, bad=bad, dtype=_float_type(data))
+    window = window_values(data, rows, cols, radius=1, bad=bad, dtype=float_type(data))
     window[~np.isfinite(window)] = np.nan
     window[:, 4] = np.nan
     typical = row_median(window.astype(np.float64))
@@ -154,15 +154,15 @@ def noise_at(data, bad, rows, cols, *, plane=None, model=None):
     plane, model = _check_noise(plane, model)
     rows = np.asarray(rows, dtype=np.intp).ravel()
     cols = np.asarray(cols, dtype=np.intp).ravel()
-    bad = _compiled_mask(bad, np.shape(data))
+    bad = compiled_mask(bad, np.shape(data))
     if engine() == "numba":
         sigma = np.empty(rows.size, dtype=np.float32)
         if plane is not None:
             halves = np.array([0.5], plane.dtype)
             _compiled.plane_points(plane, bad, halves, rows, cols, sigma)
         else:
-            halves = np.array([0.5], _float_type(data))
-            data = _compiled_input(data)
+            halves = np.array([0.5], float_type(data))
+            data = compiled_input(data)
             _compiled.model_points(data, bad, halves, *model, rows, cols, sigma)
         return sigma
     if plane is not None:
@@ -179,7 +179,7 @@ def noise_at(data, bad, rows, cols, *, plane=None, model=None):
             window[~np.isfinite(window) | (window <= 0)] = np.nan
         noise = _nanmedian_axis0(window.T)[0]
         return np.where(np.isfinite(noise), noise, plane[rows, cols]).astype(np.float32)
-    window = window_values(data, rows, cols, radius=1, bad=bad, dtype=_float_type(data))
+    window = window_values(data, rows, cols, radius=1, bad=bad, dtype=float_type(data))
     window[~np.isfinite(window)] = np.nan
     level = _level_from_window(window.T)[0]
     ring = _nanmedian_axis0(window.T[list(_RING)])[0]
@@ -207,12 +207,12 @@ def level_noise(data, bad, model):
     model = _check_noise(None, model)[1]
     if engine() == "numba":
         sigma = np.empty(shape, dtype=np.float32)
-        _by_row_blocks(
+        by_row_blocks(
             _compiled.model_rows,
             shape,
-            _compiled_input(data),
-            _compiled_mask(bad, shape),
-            np.array([0.5], _float_type(data)),
+            compiled_input(data),
+            compiled_mask(bad, shape),
+            np.array([0.5], float_type(data)),
             *model,
             sigma,
         )

@@ -7,7 +7,7 @@ its numpy twin gives identical results.
 
 import numpy as np
 
-from .engine import _COMPILED_TYPES, _by_row_blocks, _compiled, engine
+from .engine import COMPILED_TYPES, _compiled, by_row_blocks, engine
 from .medians import _nanmedian_axis0
 
 __all__ = ["clipped_stack_mean", "stack_median"]
@@ -41,12 +41,12 @@ def clipped_stack_mean(stack, limit, *, lowest=False):
     limit = np.float32(limit)  # compared with float32 differences
     combined = np.empty(shape, dtype=np.float32)
     dtypes = {frame.dtype for frame in frames}
-    if engine() == "numba" and len(dtypes) == 1 and dtypes <= _COMPILED_TYPES:
+    if engine() == "numba" and len(dtypes) == 1 and dtypes <= COMPILED_TYPES:
         # The frames as they are, without a stacked copy.
         from numba.typed import List
 
         frames = List(np.ascontiguousarray(frame) for frame in frames)
-        _by_row_blocks(
+        by_row_blocks(
             _compiled.clipped_mean_rows, shape, frames, limit, bool(lowest), combined
         )
         return combined
