@@ -258,3 +258,30 @@ def test_given_gain_and_read_noise_serve_a_frame_too_small_to_check_them():
     ccd = CCDData(data, unit="adu", meta={"EXPTIME": 30.0})
     flagged = flag_transients(ccd, saturation=120.0, gain=1.5, read_noise=5.0)
     assert flagged.uncertainty is not None
+
+
+# --- FrameNoise ---------------------------------------------------------------
+
+
+def test_frame_noise_is_the_plane_or_the_model_at_pixels():
+    from astropy.nddata import StdDevUncertainty
+
+    from ccdpixfix.kernels import level_noise, noise_at
+    from ccdpixfix.noise import frame_noise
+
+    frame, _ = SimulatedCamera((96, 96), seed=4).science(seed=2)
+    data = np.asarray(frame.data, dtype=np.float32)
+    known = np.zeros(data.shape, bool)
+    rows, cols = np.array([3, 40, 95]), np.array([0, 50, 7])
+    noise = frame_noise(frame, data, known)
+    assert noise.model is not None and list(noise) == ["model"]
+    assert np.array_equal(
+        noise.at(rows, cols), noise_at(data, known, rows, cols, **noise)
+    )
+    assert np.array_equal(noise.everywhere(), level_noise(data, known, noise["model"]))
+    sigma = np.full(data.shape, 7.0, np.float32)
+    given = CCDData(data, unit="adu", uncertainty=StdDevUncertainty(sigma))
+    noise = frame_noise(given, data, known, model=None)
+    assert noise.model is None and list(noise) == ["plane"]
+    assert np.array_equal(noise.at(rows, cols), np.full(3, 7.0, np.float32))
+    assert noise.everywhere() is noise.plane
