@@ -11,6 +11,7 @@ _ALIASES = (
     "batch",
     "cfa",
     "chunks",
+    "demo",
     "images",
     "medians",
     "night",

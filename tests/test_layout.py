@@ -40,6 +40,7 @@ ALIASES = (
     "batch",
     "cfa",
     "chunks",
+    "demo",
     "images",
     "medians",
     "night",

@@ -1,5 +1,5 @@
-"""The ``ccdpixfix`` command: its parser (`ccdpixfix.cli.parser`) and its
-commands (`ccdpixfix.cli.commands`).
+"""The ``ccdpixfix`` command: its parser (``ccdpixfix.cli.parser``) and its
+commands (``ccdpixfix.cli.commands``).
 """
 
 from .parser import main

@@ -1,5 +1,5 @@
-"""Reading and writing: FITS (`ccdpixfix.io.fits`: cards kept verbatim,
-atomic writes) and 8- or 16-bit TIFF/PNG (`ccdpixfix.io.images`).
+"""Reading and writing: FITS (``ccdpixfix.io.fits``: cards kept verbatim,
+atomic writes) and 8- or 16-bit TIFF/PNG (``ccdpixfix.io.images``).
 """
 
 from .fits import (

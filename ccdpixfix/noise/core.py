@@ -466,12 +466,13 @@ def frame_noise(
         it is fitted on `fit_rows` of this frame.
     report : dict, optional
         Receives ``"model"``: the model used, None where the uncertainty
-        plane was. Kept for the callers that still read it; `FrameNoise`
+        plane was. Kept for the callers that still read it; ``FrameNoise``
         holds it as ``model``.
 
     Returns
     -------
-    FrameNoise
+    ``FrameNoise``
+        The plane or the model, with ``at(rows, cols)``.
     """
     plane = uncertainty_sigma(ccd, native=True)
     if isinstance(model, str):

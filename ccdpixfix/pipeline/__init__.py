@@ -4,5 +4,6 @@ the sorting of a night's folder.
 
 from .batch import fix_file, fix_files
 from .core import fix_pixels
+from .steps import fix_steps
 
-__all__ = ["fix_file", "fix_files", "fix_pixels"]
+__all__ = ["fix_file", "fix_files", "fix_pixels", "fix_steps"]

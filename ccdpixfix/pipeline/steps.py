@@ -19,7 +19,7 @@ __all__ = ["fix_steps"]
 def fix_steps(ccd, bpm, options, *, noise_model="fit", prediction=None):
     """The steps of `fix_pixels` without its checks and header record.
 
-    ``options`` is a checked `FixOptions`; its ``raw`` as in `fix_pixels`
+    ``options`` is a checked ``FixOptions``; its ``raw`` as in `fix_pixels`
     (False predicts nothing). ``noise_model`` is "fit" (fit it on this
     frame) or a model fitted on the whole frame (`fix_pixels_dask` runs this
     on chunks). ``prediction``

@@ -1,6 +1,6 @@
 """One-exposure events: `flag_transients` and its star, line and step tests.
 
-``_sharpness`` tells a hit from a star, a line from a track; `colour_stars`
+``_sharpness`` tells a hit from a star, a line from a track; ``colour_stars``
 looks at the hot groups of a colour mosaic in the full mosaic.
 """
 
