@@ -5,8 +5,6 @@ atomic writes) and 8- or 16-bit TIFF/PNG (``ccdpixfix.io.images``).
 from .fits import (
     FITS_SUFFIXES,
     OUTPUT_EXTENSIONS,
-    TEMPORARY_MARK,
-    UNCERTAINTY_EXTENSIONS,
     OutputRules,
     RunCancelled,
     atomic_path,
@@ -19,7 +17,6 @@ from .fits import (
     is_fits_name,
     is_temporary_name,
     new_run_id,
-    remove_active_temporaries,
     repair_header,
     write_hdulist_atomic,
 )
@@ -27,8 +24,6 @@ from .fits import (
 __all__ = [
     "FITS_SUFFIXES",
     "OUTPUT_EXTENSIONS",
-    "TEMPORARY_MARK",
-    "UNCERTAINTY_EXTENSIONS",
     "OutputRules",
     "RunCancelled",
     "atomic_path",
@@ -41,7 +36,6 @@ __all__ = [
     "is_fits_name",
     "is_temporary_name",
     "new_run_id",
-    "remove_active_temporaries",
     "repair_header",
     "write_hdulist_atomic",
 ]

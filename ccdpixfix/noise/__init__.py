@@ -3,7 +3,6 @@
 from .core import (
     FrameNoise,
     NoiseModel,
-    check_rows,
     fit_noise,
     fit_rows,
     frame_noise,
@@ -12,13 +11,13 @@ from .core import (
     residual_factor,
     robust_sigma,
 )
+from .core import check_rows as check_rows
 from .options import NoiseOptions
 
 __all__ = [
     "FrameNoise",
     "NoiseModel",
     "NoiseOptions",
-    "check_rows",
     "fit_noise",
     "fit_rows",
     "frame_noise",

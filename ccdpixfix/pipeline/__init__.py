@@ -2,8 +2,9 @@
 the sorting of a night's folder.
 """
 
-from .batch import fix_file, fix_files
+from .batch import fix_file as fix_file
+from .batch import fix_files
 from .core import fix_pixels
 from .steps import fix_steps
 
-__all__ = ["fix_file", "fix_files", "fix_pixels", "fix_steps"]
+__all__ = ["fix_files", "fix_pixels", "fix_steps"]
