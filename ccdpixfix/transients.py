@@ -60,6 +60,26 @@ _FLOOR_SAMPLES = 1024
 # Positions in a flattened 5x5 window: the centre, its eight neighbours.
 _CENTRE_5 = 12
 _INNER_5 = np.array([6, 7, 8, 11, 13, 16, 17, 18])
+# A track goes on past a pixel of its edge (`_continues_track`): the next
+# pixel along holds at least this share of the pixel's height, and at least
+# _ALONG_STAR times what a star's flank passes on one pixel further out.
+_ALONG_SHARE = 0.5
+_ALONG_STAR = 2.0
+# The pixel stands this many growth margins above the background: fainter,
+# noise alone passes the tests on faint extended light.
+_CONTINUE_MARGIN = 2.0
+# One side across is dark: below this share of what a star's pixel has on
+# both sides, less the margin over _SIDE_NOISE (the side's own noise).
+_SIDE_SHARE = 0.7
+_SIDE_NOISE = 3.0
+# ... and two pixels across on both sides, the light is below this share of
+# the pixel's (plus the growth margin: noise).
+_ACROSS_FAR = 0.5
+# Steps to the eight neighbours and their positions in a flattened 3x3
+# window; positions of offsets in a flattened 5x5 window.
+_STEPS = {(dy, dx): (dy + 1) * 3 + dx + 1 for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+del _STEPS[(0, 0)]
+_AT_5 = {(dy, dx): (dy + 2) * 5 + dx + 2 for dy in range(-2, 3) for dx in range(-2, 3)}
 # Positions of the ring of a flattened 5x5 window (distance 2 from the centre).
 _RING_2 = np.array([k for k in range(25) if max(abs(k // 5 - 2), abs(k % 5 - 2)) == 2])
 
@@ -225,7 +245,8 @@ def _grow_footprints(
             # Along a track: sharper across than this frame's stars can be,
             # judged on the frame as it came (with what is flagged since):
             # without the hit beside it, a star's pixel would lose its
-            # brightest pair and look sharp.
+            # brightest pair and look sharp. Or, for a track as wide as the
+            # stars, the event goes on past the pixel with a dark side.
             rest = np.flatnonzero(~keep)
             keep[rest] = sharper_than_stars(
                 data,
@@ -236,6 +257,17 @@ def _grow_footprints(
                 limit,
                 cut,
                 peak=False,
+            )
+            rest = rest[~keep[rest]]
+            keep[rest] = _continues_track(
+                data,
+                known["now"],
+                hot_mask,
+                rows[rest],
+                cols[rest],
+                outer[rest],
+                margin[rest],
+                limit / STAR_MARGIN,
             )
         frontier = search[keep]
         flat_label[frontier] = 1
@@ -261,6 +293,56 @@ def _between(data, hot_mask, rows, cols, dark):
     with np.errstate(invalid="ignore"):
         far_is_dark = (opposite < dark[:, None]) | np.isnan(opposite)
     return (flagged & far_is_dark).any(axis=1)
+
+
+def _continues_track(data, known, hot_mask, rows, cols, outer, margin, typical):
+    """Whether each pixel continues a flagged track that is as wide as a star.
+
+    Diffusion can make a track nearly as wide across as the frame's stars,
+    so that the sharpness tests cannot tell the two apart; its shape does.
+    Take the direction from a flagged neighbour through the pixel. For a
+    Gaussian star of the frame (its diagonal pair ``typical`` of its peak:
+    `star_flatness` without its margin), wherever the pixel lies on the
+    star, one of these fails, while along a track all hold:
+
+    - the next pixel carries at least `_ALONG_SHARE` of the pixel's height
+      (the event goes on; out from a star's flank the light falls to
+      ``typical**1.5`` of it, 0.15 at FWHM 1.8, and the test is not made
+      where twice that exceeds the share: broad stars, for which the
+      sharpness tests suffice);
+    - one side across the direction is dark, below `_SIDE_SHARE` of
+      ``sqrt(typical)`` of the pixel's height (a Gaussian star's pixel has
+      both sides at ``sqrt(typical)`` of itself, 0.53 at FWHM 1.8);
+    - two pixels across, on both sides, the light is below `_ACROSS_FAR` of
+      the pixel's: across a star's flank it rises towards the core;
+    - the pixel stands `_CONTINUE_MARGIN` growth margins high, and the ring
+      two pixels out is mostly sky.
+    """
+    background = _local_background(data, known, rows, cols)
+    values = window_values(data, rows, cols, radius=2)
+    flagged = window_values(hot_mask.view(np.uint8), rows, cols, radius=1) == 1
+    height = values[:, _CENTRE_5] - background
+    share = max(_ALONG_SHARE, _ALONG_STAR * typical**1.5)
+    along = np.fmax(share * height, margin)
+    side = _SIDE_SHARE * np.sqrt(typical) * height - margin / _SIDE_NOISE
+    far = _ACROSS_FAR * height + margin
+    found = np.zeros(rows.size, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        lit = (
+            (height > _CONTINUE_MARGIN * margin)
+            & (values[:, _CENTRE_5] - outer > margin)
+            & (outer - background < margin)
+        )
+        for (dy, dx), position in _STEPS.items():
+            across = [_AT_5[(sign * dx, -sign * dy)] for sign in (1, -1)]
+            wide = [_AT_5[(2 * sign * dx, -2 * sign * dy)] for sign in (1, -1)]
+            found |= (
+                flagged[:, position]
+                & (values[:, _AT_5[(-dy, -dx)]] - background > along)
+                & (np.fmin(*values[:, across].T) - background < side)
+                & (np.fmax(*values[:, wide].T) - background < far)
+            )
+    return found & lit
 
 
 def _lower_quartile(values):
