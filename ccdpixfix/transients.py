@@ -32,6 +32,7 @@ from ._sharpness import (
     sharper_than_stars,
     star_flatness,
     star_like,
+    straight_ridges,
 )
 from .cfa import cfa_pattern, per_colour, unflag_stars
 from .flags import PixelFlag, flags_to_mask
@@ -453,6 +454,16 @@ def _find_transients(
                     rows[rest],
                     cols[rest],
                     limit,
+                    threshold,
+                )
+                rest = rest[~keep[rest]]
+                keep[rest] = straight_ridges(
+                    data,
+                    noise[rest],
+                    known["now"],
+                    rows[rest],
+                    cols[rest],
+                    limit / STAR_MARGIN,
                     threshold,
                 )
             else:
