@@ -69,5 +69,18 @@ nitpick_ignore_regex = [
 ]
 
 html_theme = "alabaster"
+# alabaster's defaults (a 940 px page, an 800 px body) cut the benchmark
+# tables (115 characters of verbatim output) and long signatures: a wider
+# page, a body without its own cap, code a little smaller; the page still
+# narrows to the screen below page_width. docs/_static/ccdpixfix.css makes
+# what is still too wide scroll inside the page.
+html_theme_options = {
+    "page_width": "1280px",
+    "sidebar_width": "230px",
+    "body_max_width": "none",
+    "code_font_size": "0.8em",
+}
+html_static_path = ["_static"]
+html_css_files = ["ccdpixfix.css"]
 html_title = f"ccdpixfix {release}"
 exclude_patterns = ["_build", "_templates"]
