@@ -18,6 +18,7 @@ Run with::
 import argparse
 import warnings
 
+from _stamp import stamp
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ccdpixfix import fix_pixels, make_bad_pixel_map
@@ -38,6 +39,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 21])
     parser.add_argument("--pattern", default="RGGB")
     args = parser.parse_args(argv)
+    print(stamp(__file__), end="\n\n", flush=True)
     print("targets (grey camera): recall >= 0.95, false <= 300/Mpx, stars hit <= 3%")
     for seed in args.seeds:
         camera = SimulatedCamera((args.size, args.size), seed=seed, cfa=args.pattern)

@@ -22,6 +22,7 @@ import warnings
 
 import ccdproc
 import numpy as np
+from _stamp import stamp
 from astropy.nddata import CCDData
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import (
@@ -76,6 +77,7 @@ def main(argv=None):
         "--cosmic-rays", choices=("realistic", "sharp"), default="realistic"
     )
     args = parser.parse_args(argv)
+    print(stamp(__file__), end="\n\n", flush=True)
     night = make_night(
         shape=(args.size, args.size),
         seed=args.seed,

@@ -23,6 +23,7 @@ import warnings
 
 import ccdproc
 import numpy as np
+from _stamp import stamp
 from astropy.nddata import CCDData
 from astropy.utils.exceptions import AstropyUserWarning
 
@@ -89,6 +90,7 @@ def main(argv=None):
         "--cosmic-rays", choices=("realistic", "sharp"), default="realistic"
     )
     args = parser.parse_args(argv)
+    print(stamp(__file__), end="\n\n", flush=True)
     night = make_night(
         shape=(args.size, args.size),
         seed=args.seed,

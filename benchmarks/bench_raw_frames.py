@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _stamp import stamp
 from astropy.nddata import CCDData
 from astropy.utils.exceptions import AstropyUserWarning
 
@@ -96,6 +97,7 @@ def main(argv=None):
     parser.add_argument("--prnu-tail", type=float, default=0.004)
     parser.add_argument("--kast", default=None)
     args = parser.parse_args(argv)
+    print(stamp(__file__), end="\n\n", flush=True)
     simulated(args.size, args.seed, args.prnu_tail)
     if args.kast:
         kast(args.kast)

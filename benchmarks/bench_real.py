@@ -37,6 +37,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _stamp import stamp
 from astropy.io import fits
 from astropy.nddata import CCDData
 from scipy import ndimage
@@ -411,6 +412,7 @@ def main(argv=None):
         help="only compare ESIS events with the simulator's",
     )
     args = parser.parse_args(argv)
+    print(stamp(__file__), end="\n\n", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if args.compare_simulator:

@@ -17,6 +17,7 @@ import tracemalloc
 from pathlib import Path
 
 import distributed
+from _stamp import stamp
 
 from ccdpixfix import fix_files, make_bad_pixel_map
 from ccdpixfix.datasets import SimulatedCamera
@@ -37,6 +38,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args(argv)
+    print(stamp(__file__), end="\n\n", flush=True)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         camera = SimulatedCamera((args.size, args.size), seed=1)

@@ -33,6 +33,7 @@ import tracemalloc
 import warnings
 
 import numpy as np
+from _stamp import stamp
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.utils.exceptions import AstropyWarning
 from scipy import ndimage
@@ -208,6 +209,7 @@ def main(argv=None):
     parser.add_argument("--darks", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
+    print(stamp(__file__), end="\n\n", flush=True)
     speed_table(args.size, args.repeat)
     scaling_table(args.sizes, max(1, args.repeat // 2))
     map_table(args.size, args.darks, max(1, args.repeat // 2))

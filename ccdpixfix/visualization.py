@@ -12,20 +12,33 @@ from .flags import PixelFlag
 
 __all__ = ["FLAG_COLOURS", "plot_bad_pixel_map", "plot_frame"]
 
-#: Colour of each kind of flag in the figures.
+#: Colour of each kind of flag in the figures. The seven kinds of the map
+#: take the Okabe-Ito palette (Okabe & Ito 2008, "Color Universal Design"),
+#: whose colours stay apart for the common kinds of colour blindness; the
+#: kinds found in one exposure take white, black, wine and grey, which differ
+#: from those and from each other in lightness, and are drawn as circles
+#: where the map's kinds are squares, so no two kinds share colour and shape.
+#: Warm colours mean too much signal, blues too little.
 FLAG_COLOURS = {
-    PixelFlag.HOT: "red",
-    PixelFlag.WARM: "orange",
-    PixelFlag.DEAD: "blue",
-    PixelFlag.LOW_RESPONSE: "deepskyblue",
-    PixelFlag.HIGH_RESPONSE: "gold",
-    PixelFlag.STUCK: "magenta",
-    PixelFlag.BAD_COLUMN: "darkviolet",
-    PixelFlag.TRANSIENT_HOT: "yellow",
-    PixelFlag.TRANSIENT_COLD: "cyan",
-    PixelFlag.SATURATED: "lime",
-    PixelFlag.DO_NOT_USE: "grey",
+    PixelFlag.HOT: "#D55E00",  # vermillion
+    PixelFlag.WARM: "#E69F00",  # orange
+    PixelFlag.HIGH_RESPONSE: "#F0E442",  # yellow
+    PixelFlag.DEAD: "#0072B2",  # blue
+    PixelFlag.LOW_RESPONSE: "#56B4E9",  # sky blue
+    PixelFlag.STUCK: "#CC79A7",  # reddish purple
+    PixelFlag.BAD_COLUMN: "#009E73",  # bluish green
+    PixelFlag.TRANSIENT_HOT: "#FFFFFF",  # white
+    PixelFlag.TRANSIENT_COLD: "#000000",  # black
+    PixelFlag.SATURATED: "#882255",  # wine (Paul Tol's muted palette)
+    PixelFlag.DO_NOT_USE: "#BBBBBB",  # pale grey, Tol's colour for bad data
 }
+# The kinds one exposure brings are circles, the map's squares.
+_FRAME_KINDS = (
+    PixelFlag.TRANSIENT_HOT
+    | PixelFlag.TRANSIENT_COLD
+    | PixelFlag.SATURATED
+    | PixelFlag.DO_NOT_USE
+)
 # Side, in pixels, of each zoom on the worst-hit windows.
 _ZOOM = 32
 # A colour cube (planes, rows, columns) is drawn as the mean of its planes.
@@ -67,10 +80,10 @@ def _mark_flags(ax, flags, offset=(0, 0), size=_MARKER_SIZE):
             cols + offset[1],
             rows + offset[0],
             s=0.5 if many else size,
-            marker="s",
+            marker="o" if flag & _FRAME_KINDS else "s",
             facecolors=colour if many else "none",
             edgecolors="none" if many else colour,
-            linewidths=0 if many else 0.7,
+            linewidths=0 if many else 1.0,
             label=f"{flag.name} ({rows.size})",
         )
 
@@ -203,7 +216,15 @@ def plot_frame(
     _mark_flags(main, flags)
     main.set_title(title)
     if flags.any():
-        main.legend(loc="upper right", fontsize=7, framealpha=0.7, markerscale=2)
+        # A grey like the sky's, on which every flag colour shows (the white
+        # and black circles too), as it does on the image.
+        main.legend(
+            loc="upper right",
+            fontsize=7,
+            framealpha=0.85,
+            facecolor="0.55",
+            markerscale=2,
+        )
     panels = [(data, "")] if before is None else [(before, "before "), (data, "after ")]
     for position, window in enumerate(_worst_windows(flags)):
         _zoom_row(figure, grid, position, window, panels, flags)
@@ -292,7 +313,10 @@ def _dark_current_panel(rates, meta):
                     linestyle=":",
                     label=f"detection limit {limit:.2g} {unit}",
                 )
-            for key, colour in (("warm_rate", "orange"), ("hot_rate", "red")):
+            for key, colour in (
+                ("warm_rate", FLAG_COLOURS[PixelFlag.WARM]),
+                ("hot_rate", FLAG_COLOURS[PixelFlag.HOT]),
+            ):
                 if key in parameters:
                     rates.axvline(
                         parameters[key],
@@ -365,7 +389,9 @@ def plot_bad_pixel_map(bpm, *, figsize=(13.0, 5.0), dpi=100, figure=None):
         np.zeros(bpm.shape),
         origin="lower",
         cmap="gray",
-        vmin=0,
+        # A mid grey detector (zeros between -1 and 1): the blues and the
+        # yellow both show on it, as on a frame's sky; black hid the blues.
+        vmin=-1,
         vmax=1,
         extent=(-0.5, nx - 0.5, -0.5, ny - 0.5),
     )

@@ -1,16 +1,21 @@
-"""The documentation builds without warnings and its examples run."""
+"""The documentation builds without warnings, documents every public name and
+its examples run."""
 
+import importlib
+import pkgutil
 import re
 import subprocess
 import sys
 import textwrap
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.nddata import CCDData
 
+import ccdpixfix
 from ccdpixfix import make_bad_pixel_map
 from ccdpixfix.datasets import SimulatedCamera
 
@@ -36,28 +41,79 @@ def code_blocks(page):
     return blocks
 
 
-def test_sphinx_build_has_no_warnings(tmp_path):
+@pytest.fixture(scope="module")
+def built_docs(tmp_path_factory):
+    """The HTML documentation, built once for the tests of this module with
+    warnings as errors and every cross-reference checked (-W -n)."""
+    html = tmp_path_factory.mktemp("docs") / "html"
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "sphinx",
             "-W",
+            "-n",
             "--keep-going",
             "-q",
             "-b",
             "html",
             str(DOCS),
-            str(tmp_path / "html"),
+            str(html),
         ],
         capture_output=True,
         text=True,
         timeout=600,
     )
+    return result, html
+
+
+def inventory_names(html):
+    """The Python objects the build documents, from its objects.inv."""
+    with open(html / "objects.inv", "rb") as stream:
+        for _ in range(4):
+            stream.readline()
+        text = zlib.decompress(stream.read()).decode()
+    names = set()
+    for line in text.splitlines():
+        name, role = line.split(" ", 2)[:2]
+        if role.startswith("py:"):
+            names.add(name)
+    return names
+
+
+def test_sphinx_build_has_no_warnings(built_docs):
+    result, html = built_docs
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "html" / "how_it_works.html").exists()
-    images = list((tmp_path / "html" / "_images").glob("how_it_works-*.png"))
+    assert (html / "how_it_works.html").exists()
+    images = list((html / "_images").glob("how_it_works-*.png"))
     assert len(images) >= 2
+
+
+def test_every_exported_name_is_in_the_reference(built_docs):
+    """ccdpixfix.__all__ at the top level, and the __all__ of every public
+    module of the package, either under the module's name or, for a name
+    the top level re-exports, under the top level's."""
+    result, html = built_docs
+    assert result.returncode == 0, result.stderr[-3000:]
+    documented = inventory_names(html)
+    missing = [
+        f"ccdpixfix.{name}"
+        for name in ccdpixfix.__all__
+        if f"ccdpixfix.{name}" not in documented
+    ]
+    assert not missing, f"not in the API reference: {missing}"
+    for module_info in pkgutil.iter_modules(ccdpixfix.__path__):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"ccdpixfix.{module_info.name}")
+        assert module.__name__ in documented, f"no reference page: {module.__name__}"
+        missing += [
+            f"{module.__name__}.{name}"
+            for name in getattr(module, "__all__", ())
+            if f"{module.__name__}.{name}" not in documented
+            and f"ccdpixfix.{name}" not in documented
+        ]
+    assert not missing, f"not in the API reference: {missing}"
 
 
 def test_user_guide_examples_run(tmp_path, monkeypatch):

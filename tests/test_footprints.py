@@ -238,3 +238,93 @@ def test_command_line_grow(tmp_path):
     )
     assert refused.returncode == 2
     assert "--grow must be a whole number of pixels" in refused.stderr
+
+
+def test_track_as_wide_as_the_stars_is_followed():
+    """A track whose diffusion makes it as wide across as the frame's stars.
+
+    At FWHM 1.8 no test across a 0.6-px-sigma track tells it from a star's
+    flank; its length does: it is followed from its sharp start to its
+    end, and the stars around stay untouched.
+    """
+    camera = SimulatedCamera(
+        (256, 256),
+        seed=2,
+        hot_fraction=0,
+        warm_fraction=0,
+        dead_fraction=0,
+        low_response_fraction=0,
+        stuck_fraction=0,
+        bad_column=False,
+    )
+    frame, truth = camera.science(
+        fwhm=1.8,
+        seed=3,
+        n_stars=150,
+        n_cosmic_rays=0,
+        n_transient_hot=0,
+        n_transient_cold=0,
+    )
+    sigma = truth["sigma"]
+    # Diffusion grows with the depth of the interaction: sharp where the
+    # particle enters (there it is found), as wide as the stars after.
+    angle, start = 1.2, np.array([180.4, 30.3])
+    track = _diffuse_track(frame.shape, start, angle, 8.0, 0.4, 1500.0)
+    bend = start + 8.0 * np.array([np.sin(angle), np.cos(angle)])
+    track += _diffuse_track(frame.shape, bend, angle, 45.0, 0.6, 1500.0)
+    electrons = np.random.default_rng(5).poisson(track) / camera.gain
+    data = np.asarray(frame.data, float) + electrons
+    ccd = CCDData(data.astype(np.uint16), unit="adu", meta=frame.meta)
+    flagged = (flag_transients(ccd).flags & HOT) != 0
+    strong = track / camera.gain > 10 * sigma
+    assert strong.sum() > 60
+    assert flagged[strong].mean() >= 0.9
+    stars_only = (flag_transients(frame).flags & HOT) != 0
+    assert not (flagged & ~stars_only)[track / camera.gain < sigma].any()
+
+
+def test_a_track_sharper_than_the_stars_but_not_by_much_is_found():
+    """A straight 0.8-px-sigma track in a FWHM 2.6 field, nowhere sharp.
+
+    No pixel of it passes the sharpness tests (its profile across is 0.55
+    of its height one pixel out, a star's 0.69); its length (seven pixels
+    and more in a straight line) is what no star has.
+    """
+    camera = SimulatedCamera(
+        (256, 256),
+        seed=2,
+        hot_fraction=0,
+        warm_fraction=0,
+        dead_fraction=0,
+        low_response_fraction=0,
+        stuck_fraction=0,
+        bad_column=False,
+    )
+    frame, truth = camera.science(
+        fwhm=2.6,
+        seed=3,
+        n_stars=150,
+        n_cosmic_rays=0,
+        n_transient_hot=0,
+        n_transient_cold=0,
+    )
+    sigma = truth["sigma"]
+    # on the sky: where a track crosses a star the growth stops at the star
+    start, angle, length = np.array([180.2, 180.4]), 1.9, 35.0
+    track = _diffuse_track(frame.shape, start, angle, length, 0.8, 1200.0)
+    electrons = np.random.default_rng(6).poisson(track) / camera.gain
+    data = np.asarray(frame.data, float) + electrons
+    ccd = CCDData(data.astype(np.uint16), unit="adu", meta=frame.meta)
+    flagged = (flag_transients(ccd).flags & HOT) != 0
+    strong = track / camera.gain > 10 * sigma
+    assert strong.sum() > 40
+    # its tapered ends (the last three pixels, falling like a star's flank,
+    # and too short for five in a row) may stay; the rest is flagged whole
+    end = start + length * np.array([np.sin(angle), np.cos(angle)])
+    rows, cols = np.indices(frame.shape)
+    inner = np.ones(frame.shape, bool)
+    for point in (start, end):
+        inner &= np.hypot(rows - point[0], cols - point[1]) > 3
+    assert flagged[strong & inner].mean() >= 0.9
+    stars_only = (flag_transients(frame).flags & HOT) != 0
+    assert not (flagged & ~stars_only)[track / camera.gain < sigma].any()

@@ -513,3 +513,112 @@ def oblique_tracks(data, noise, known, rows, cols, cut, sign=1.0):
     off_axis = np.minimum(angle % 90, 90 - angle % 90) > _AXIS_TOLERANCE
     sharp[chosen] = off_axis & (elongation > _ELONGATION)
     return sharp
+
+
+def _offset_index(dy, dx, radius):
+    """Position of offset ``(dy, dx)`` in a flattened square window."""
+    size = 2 * radius + 1
+    return (dy + radius) * size + dx + radius
+
+
+# The four directions of a straight ridge (down, right, and the diagonals),
+# with the direction across each.
+_RIDGE_DIRECTIONS = (
+    ((1, 0), (0, 1)),
+    ((0, 1), (1, 0)),
+    ((1, 1), (1, -1)),
+    ((1, -1), (1, 1)),
+)
+# A straight ridge goes on this many pixels each way from the candidate
+# (seven in all): a star's light has fallen below half of it three pixels
+# out for any FWHM up to 4.5 px (Moffat beta 3), a track's has not.
+_RIDGE_REACH = 3
+# Along the ridge, its pixels (within one pixel across, for tracks between
+# the four directions) hold this share of the candidate's height.
+_RIDGE_ALONG = 0.5
+# Across, its darker side is below this share of what a star's pixel has on
+# its sides (sqrt of the stars' flatness): sharper than the stars, which an
+# elongated galaxy, seen through the same seeing, cannot be.
+_RIDGE_SIDE = 0.9
+
+
+def straight_ridges(data, noise, known, rows, cols, typical, cut):
+    """Which candidates lie on a straight ridge sharper across than a star.
+
+    For frames with stars, where the sharpness tests compare a candidate
+    with the frame's PSF: charge diffusion can make a cosmic-ray track
+    nearly as wide as the stars, but not as short. A candidate is a track
+    when, in one of four directions, the light goes on for `_RIDGE_REACH`
+    pixels each way (`_RIDGE_ALONG` of its height, within a pixel across),
+    its darker side across is below `_RIDGE_SIDE` of a star pixel's
+    (``sqrt(typical)`` of its height, with ``typical`` the stars' flatness,
+    `star_flatness` without its margin), and two pixels across both sides
+    are below half its height (the far side of a star's flank is not).
+
+    Parameters
+    ----------
+    data : 2-D array
+        The frame.
+    noise : 1-D array
+        Noise of each candidate.
+    known : 2-D bool array
+        Pixels left out of the background.
+    rows, cols : 1-D int arrays
+        The candidates.
+    typical : float
+        The frame's stars' flatness.
+    cut : float
+        Height, in units of the noise, a candidate must reach: twice this
+        (a faint ridge is too noisy to judge).
+
+    Returns
+    -------
+    1-D bool array
+    """
+    reach = _RIDGE_REACH
+    # one more: a diagonal track drifts a pixel off the line at its ends
+    radius = reach + 1
+    values = window_values(data, rows, cols, radius=radius)
+    background = _local_background(data, known, rows, cols)
+    height = values[:, _offset_index(0, 0, radius)] - background
+    margin = cut * noise
+    side = _RIDGE_SIDE * np.sqrt(typical) * height - margin / 3
+    far = 0.5 * height + margin
+    found = np.zeros(np.size(rows), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for (ay, ax), (cy, cx) in _RIDGE_DIRECTIONS:
+            along = np.ones(np.size(rows), dtype=bool)
+            for step in range(1, reach + 1):
+                for sign in (1, -1):
+                    # the brightest of the pixel on the line and its two
+                    # neighbours across: a track between directions drifts
+                    lit = np.fmax.reduce(
+                        [
+                            values[
+                                :,
+                                _offset_index(
+                                    sign * step * ay + shift * cy,
+                                    sign * step * ax + shift * cx,
+                                    radius,
+                                ),
+                            ]
+                            for shift in (-1, 0, 1)
+                        ]
+                    )
+                    along &= lit - background > _RIDGE_ALONG * height
+            sides = values[
+                :, [_offset_index(cy, cx, radius), _offset_index(-cy, -cx, radius)]
+            ]
+            wide = values[
+                :,
+                [
+                    _offset_index(2 * cy, 2 * cx, radius),
+                    _offset_index(-2 * cy, -2 * cx, radius),
+                ],
+            ]
+            found |= (
+                along
+                & (np.fmin.reduce(sides, axis=1) - background < side)
+                & (np.fmax.reduce(wide, axis=1) - background < far)
+            )
+    return found & (height > 2 * margin)

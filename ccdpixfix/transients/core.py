@@ -43,6 +43,7 @@ from ._sharpness import (
     sharper_than_stars,
     star_flatness,
     star_like,
+    straight_ridges,
 )
 from .colour_stars import unflag_stars
 
@@ -50,6 +51,8 @@ __all__ = ["flag_transients", "saturation_level"]
 
 # Growth stops when nothing new is found; this only bounds pathological cases.
 _MAX_ITERATIONS = 50
+# Times the edges of grown events are looked at again (`_grow_footprints`).
+_REVISITS = 3
 # A star STAR_SNR sigma high stands over this share of that above the level
 # its neighbours give (0.28 of its height at FWHM 4).
 _TALL_SHARE = 0.25
@@ -66,6 +69,25 @@ _FLOOR_SAMPLES = 1024
 # Positions in a flattened 5x5 window: the centre, its eight neighbours.
 _CENTRE_5 = 12
 _INNER_5 = np.array([6, 7, 8, 11, 13, 16, 17, 18])
+# A track goes on past a pixel of its edge (`_continues_track`): the next
+# pixel along holds at least this share of the pixel's height, and at least
+# _ALONG_STAR times what a star's flank passes on one pixel further out.
+_ALONG_SHARE = 0.5
+_ALONG_STAR = 2.0
+# The pixel stands this many growth margins above the background: fainter,
+# noise alone passes the tests on faint extended light.
+_CONTINUE_MARGIN = 2.0
+# One side across is dark: below this share of what a star's pixel has on
+# both sides, less the margin over _SIDE_NOISE (the side's own noise).
+_SIDE_SHARE = 0.7
+_SIDE_NOISE = 3.0
+# ... and two pixels across on both sides, the light is below this share of
+# the pixel's (plus the growth margin: noise).
+_ACROSS_FAR = 0.5
+# Steps to the eight neighbours; positions of offsets in a flattened 5x5
+# window.
+_STEPS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+_AT_5 = {(dy, dx): (dy + 2) * 5 + dx + 2 for dy in range(-2, 3) for dx in range(-2, 3)}
 # Positions of the ring of a flattened 5x5 window (distance 2 from the centre).
 _RING_2 = np.array([k for k in range(25) if max(abs(k // 5 - 2), abs(k % 5 - 2)) == 2])
 
@@ -175,13 +197,21 @@ def _grow_footprints(
         # (F = limit / margin) gives F**1.5 from one pixel out to two.
         typical = limit / STAR_MARGIN
         far_fraction = min(_FAR_FRACTION, _FAR_STAR_SHARE * typical**1.5)
+    # A track is followed by what lies two pixels away (`_continues_track`),
+    # which may be flagged after its neighbour was judged: with stars, the
+    # edges of the events are looked at again once the growth stops.
+    revisits, grown = (_REVISITS if limit is not None else 0), False
     for _ in range(_MAX_ITERATIONS):
         if not frontier.size:
-            break
+            if not (revisits and grown):
+                break
+            revisits, grown = revisits - 1, False
+            frontier = np.concatenate([hot, *added])
         search = neighbourhood(frontier, shape, seen)
         search = search[flat_label[search] == 0]
         if not search.size:
-            break
+            frontier = search
+            continue
         rows, cols = np.unravel_index(search, shape)
         value = np.asarray(data[rows, cols], dtype=np.float64)
         square = window_values(data, rows, cols, radius=2, bad=known["now"])
@@ -231,7 +261,8 @@ def _grow_footprints(
             # Along a track: sharper across than this frame's stars can be,
             # judged on the frame as it came (with what is flagged since):
             # without the hit beside it, a star's pixel would lose its
-            # brightest pair and look sharp.
+            # brightest pair and look sharp. Or, for a track as wide as the
+            # stars, the event goes on past the pixel with a dark side.
             rest = np.flatnonzero(~keep)
             keep[rest] = sharper_than_stars(
                 data,
@@ -243,7 +274,19 @@ def _grow_footprints(
                 cut,
                 peak=False,
             )
+            rest = rest[~keep[rest]]
+            keep[rest] = _continues_track(
+                data,
+                known["now"],
+                hot_mask,
+                rows[rest],
+                cols[rest],
+                outer[rest],
+                margin[rest],
+                limit / STAR_MARGIN,
+            )
         frontier = search[keep]
+        grown |= bool(frontier.size)
         flat_label[frontier] = 1
         flat_known[frontier] = True
         hot_mask.ravel()[frontier] = True
@@ -267,6 +310,73 @@ def _between(data, hot_mask, rows, cols, dark):
     with np.errstate(invalid="ignore"):
         far_is_dark = (opposite < dark[:, None]) | np.isnan(opposite)
     return (flagged & far_is_dark).any(axis=1)
+
+
+def _continues_track(data, known, hot_mask, rows, cols, outer, margin, typical):
+    """Whether each pixel continues a flagged track that is as wide as a star.
+
+    Diffusion can make a track nearly as wide across as the frame's stars,
+    so that the sharpness tests cannot tell the two apart; its shape does.
+    Take the direction from a flagged neighbour through the pixel, where
+    the pixel beyond that neighbour is flagged or lit too, and the next two
+    pixels ahead are lit (five in a row: a track, not a hit beside a star,
+    whose light falls within two pixels). For a
+    Gaussian star of the frame (its diagonal pair ``typical`` of its peak:
+    `star_flatness` without its margin), wherever the pixel lies on the
+    star, one of these fails, while along a track all hold:
+
+    - the next pixels carry at least `_ALONG_SHARE` of the pixel's height
+      (the event goes on; out from a star's flank the light falls to
+      ``typical**1.5`` of it, 0.15 at FWHM 1.8, and the test is not made
+      where twice that exceeds the share: broad stars, for which the
+      sharpness tests suffice);
+    - one side across the direction is dark, below `_SIDE_SHARE` of
+      ``sqrt(typical)`` of the pixel's height (a Gaussian star's pixel has
+      both sides at ``sqrt(typical)`` of itself, 0.53 at FWHM 1.8);
+    - two pixels across, on both sides, the light is below `_ACROSS_FAR` of
+      the pixel's: across a star's flank it rises towards the core;
+    - the pixel stands `_CONTINUE_MARGIN` growth margins high, and the ring
+      two pixels out is mostly sky.
+    """
+    background = _local_background(data, known, rows, cols)
+    values = window_values(data, rows, cols, radius=2)
+    flagged = window_values(hot_mask.view(np.uint8), rows, cols, radius=2) == 1
+    height = values[:, _CENTRE_5] - background
+    share = max(_ALONG_SHARE, _ALONG_STAR * typical**1.5)
+    along = np.fmax(share * height, margin)
+    side = _SIDE_SHARE * np.sqrt(typical) * height - margin / _SIDE_NOISE
+    far = _ACROSS_FAR * height + margin
+    found = np.zeros(rows.size, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        lit = (
+            (height > _CONTINUE_MARGIN * margin)
+            & (values[:, _CENTRE_5] - outer > margin)
+            & (outer - background < margin)
+        )
+        for dy, dx in _STEPS:
+            across = [_AT_5[(sign * dx, -sign * dy)] for sign in (1, -1)]
+            wide = [_AT_5[(2 * sign * dx, -2 * sign * dy)] for sign in (1, -1)]
+            behind = _AT_5[(2 * dy, 2 * dx)]
+            # two ahead, or a pixel off the line (a track between the
+            # eight directions drifts across it)
+            ahead = [
+                _AT_5[_clip_2(-2 * dy + shift * dx), _clip_2(-2 * dx - shift * dy)]
+                for shift in (-1, 0, 1)
+            ]
+            found |= (
+                flagged[:, _AT_5[(dy, dx)]]
+                & (flagged[:, behind] | (values[:, behind] - background > along))
+                & (values[:, _AT_5[(-dy, -dx)]] - background > along)
+                & (np.fmax.reduce(values[:, ahead], axis=1) - background > along)
+                & (np.fmin(*values[:, across].T) - background < side)
+                & (np.fmax(*values[:, wide].T) - background < far)
+            )
+    return found & lit
+
+
+def _clip_2(offset):
+    """An offset kept within a 5x5 window (a diagonal's drift, onto its axes)."""
+    return min(max(offset, -2), 2)
 
 
 def _lower_quartile(values):
@@ -377,6 +487,16 @@ def _find_transients(
                     rows[rest],
                     cols[rest],
                     limit,
+                    threshold,
+                )
+                rest = rest[~keep[rest]]
+                keep[rest] = straight_ridges(
+                    data,
+                    noise[rest],
+                    known["now"],
+                    rows[rest],
+                    cols[rest],
+                    limit / STAR_MARGIN,
                     threshold,
                 )
             else:
