@@ -22,6 +22,7 @@ from .badpixels import (
 )
 from .cfa import cfa_pattern, per_colour, unflag_stars
 from .flags import PixelFlag
+from .learned import engine, recorded
 from .replace import DEFAULT_REPLACE_FLAGS, _replaced_planes
 from .rgb import is_rgb_cube, per_plane
 from .transients import _check_grow, _transient_planes, saturation_level
@@ -49,6 +50,8 @@ def fix_pixels(
     cfa: str | None = None,
     raw: bool | None = None,
     add_keyword=True,
+    detector: str = "classical",
+    detector_options: dict | None = None,
 ):
     """Flag and repair the bad pixels of one frame.
 
@@ -72,6 +75,9 @@ def fix_pixels(
         Replace the flagged pixels with estimates from good neighbours.
     threshold, neighbour_threshold, contrast, footprint_threshold, grow
         See `flag_transients`.
+    detector, detector_options
+        The engine of the transient search, as in `flag_transients`
+        (``"deepcr"``, ``"cosmic-conn"``: `ccdpixfix.learned`).
     saturation, gain, read_noise
         See `flag_transients`.
     method, flags_to_replace
@@ -143,6 +149,12 @@ def fix_pixels(
     }
     _check_options(options)
     check_raw(raw)
+    learned = engine(
+        ccd, detector, detector_options, cfa=_pattern(ccd, bpm, cfa) or "none"
+    )
+    if learned is not None:
+        # A learned engine proposes seeds (`ccdpixfix.learned`); the rest is ours.
+        options["learned"] = learned
     if type(getattr(ccd, "data", None)).__module__.startswith("dask"):
         from .chunks import fix_pixels_dask
 
@@ -211,6 +223,7 @@ def _recorded(bpm, options, pattern=None):
             "grow",
         ):
             parameters[name] = options[name]
+        parameters.update(recorded(options.get("learned")))
     if options["replace"]:
         parameters["method"] = options["method"]
         parameters["flags_to_replace"] = int(options["flags_to_replace"])
@@ -302,6 +315,7 @@ def fix_steps(
     noise_model="fit",
     raw=False,
     prediction=None,
+    learned=None,
 ):
     """The steps of `fix_pixels` without its checks and header record.
 
@@ -309,7 +323,8 @@ def fix_steps(
     whole frame (`fix_pixels_dask` runs this on chunks). ``raw`` as in
     `fix_pixels`; False (the default here) predicts nothing. ``prediction``
     (a `ccdpixfix.badpixels.FramePrediction` for this frame or chunk) takes
-    the place of the one the map would give.
+    the place of the one the map would give. ``learned`` is a learned
+    engine (`ccdpixfix.learned.engine`) or None.
 
     Returns
     -------
@@ -354,6 +369,7 @@ def fix_steps(
             gain=gain,
             read_noise=read_noise,
             noise_model=noise_model,
+            learned=learned,
         )
         sigma = sigma if new_sigma is None else new_sigma
         del search

@@ -35,6 +35,7 @@ from ._sharpness import (
 )
 from .cfa import cfa_pattern, per_colour, unflag_stars
 from .flags import PixelFlag, flags_to_mask
+from .learned import engine, propose, recorded
 from .medians import RESIDUAL_FACTOR, local_level_at, neighbourhood, window_values
 from .noise import frame_noise
 from .residuals import level_noise, noise_at, residual_outliers
@@ -301,6 +302,7 @@ def _find_transients(
     contrast,
     footprint_threshold=None,
     grow=0,
+    proposed=None,
 ):
     """Flag sharp outliers, then grow them into their above-noise neighbours.
 
@@ -316,6 +318,9 @@ def _find_transients(
     """
     shape = np.shape(data)
     codes = residual_outliers(data, known, threshold, **noise_source).ravel()
+    if proposed is not None:
+        # A learned engine's proposals (`ccdpixfix.learned`) are hot candidates.
+        codes[proposed.ravel() & (codes == 0)] = 1
     candidates = np.flatnonzero(codes)
     candidate_sign = np.where(codes[candidates] == 1, 1.0, -1.0)
     del codes
@@ -341,6 +346,10 @@ def _find_transients(
         keep = _sharp(
             data, level, noise, known["now"], rows, cols, contrast, sign, threshold
         )
+        if proposed is not None and sign > 0:
+            # ... that need not be sharp (the model saw the track around
+            # them): significance above, and the star test below, judge them.
+            keep |= proposed.ravel()[index]
         if sign > 0 and index.size:
             # The fixed test's verdicts, judged against the frame's own
             # stars: a defect on a star is sharper than any of them, and the
@@ -442,6 +451,8 @@ def flag_transients(
     read_noise: float | None = None,
     cfa: str | None = None,
     add_keyword=True,
+    detector: str = "classical",
+    detector_options: dict | None = None,
 ):
     """Flag pixels hit by cosmic rays or hot or cold for this exposure only.
 
@@ -495,6 +506,19 @@ def flag_transients(
     add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
         The step's keyword in the header, as ccdproc's steps take it (see
         `fix_pixels`); False adds none.
+    detector : {"classical", "deepcr", "cosmic-conn"}, optional
+        The engine that proposes hot seeds. "classical" (the default) is the
+        median-residual and sharpness test above. "deepcr" and "cosmic-conn"
+        run a trained network (`ccdpixfix.learned`; ``pip install
+        "ccdpixfix[deepcr]"`` or ``"ccdpixfix[cosmic-conn]"``): each pixel it
+        proposes becomes a seed where it stands ``threshold`` sigma above the
+        local level and is not a star's peak, beside the classical seeds;
+        growth and flags are the same. Grey frames only.
+    detector_options : dict, optional
+        For a learned engine: ``model``, ``threshold`` (probability),
+        ``device``, ``tile``, ``overlap``, ``gain``
+        (`ccdpixfix.learned.check_detector`). The engine, its model and
+        threshold are recorded in the HISTORY entry.
 
     Returns
     -------
@@ -510,7 +534,9 @@ def flag_transients(
         If ``ccd`` is not a `~astropy.nddata.CCDData`.
     ValueError
         If the data are not 2-D, hold no finite pixel, or have no measurable
-        noise.
+        noise, or for an unknown ``detector``.
+    ImportError
+        If a learned ``detector``'s extra is not installed.
 
     Examples
     --------
@@ -530,6 +556,10 @@ def flag_transients(
         grow=grow,
     )
     options = dict(saturation=saturation, gain=gain, read_noise=read_noise)
+    learned = engine(ccd, detector, detector_options, cfa=cfa)
+    if learned is not None:
+        # A learned engine proposes seeds (`ccdpixfix.learned`); the rest is ours.
+        options["learned"] = learned
     if is_rgb_cube(ccd):
         out, counts = per_plane(
             ccd, lambda plane: _flag_transients(plane, **options, **parameters)
@@ -559,7 +589,12 @@ def flag_transients(
         counts["n_hot"] -= n_stars
         counts["cfa"] = pattern
     return record_step(
-        out, "flag_transients", add_keyword=add_keyword, **parameters, **counts
+        out,
+        "flag_transients",
+        add_keyword=add_keyword,
+        **parameters,
+        **recorded(learned),
+        **counts,
     )
 
 
@@ -575,6 +610,7 @@ def _flag_transients_quietly(
     footprint_threshold=3.5,
     grow=0,
     noise_model="fit",
+    learned=None,
 ):
     """The work of `_flag_transients`, numpy warnings left on."""
     check_positive(
@@ -609,6 +645,8 @@ def _flag_transients_quietly(
         model=noise_model,
         report=(used := {}),
     )
+    # A learned engine's proposals, judged with the noise found (see above).
+    proposed = None if learned is None else propose(data, known, noise_source, *learned)
     hot, cold = _find_transients(
         data,
         flags,
@@ -619,6 +657,7 @@ def _flag_transients_quietly(
         contrast,
         footprint_threshold,
         grow,
+        proposed,
     )
     flags.ravel()[hot] |= np.uint16(PixelFlag.TRANSIENT_HOT)
     flags.ravel()[cold] |= np.uint16(PixelFlag.TRANSIENT_COLD)
