@@ -428,6 +428,8 @@ def _step_options(args):
             options[name] = getattr(args, name)
     if args.cfa is not None:
         options["cfa"] = _checked_pattern(args.cfa)
+    if args.detector != "classical" or args.detector_model is not None:
+        options.update(_detector_options(args))
     numbers = {
         name: options[name]
         for name in ("threshold", "contrast", "saturation", "gain", "read_noise")
@@ -442,6 +444,23 @@ def _step_options(args):
             str(error).replace(name, "--" + name.replace("_", "-"), 1)
         ) from None
     return options
+
+
+def _detector_options(args):
+    """--detector and --detector-model as options, checked (extra installed)."""
+    from .learned import check_detector, require
+
+    if args.detector == "classical":
+        raise UsageError(
+            "--detector-model needs a learned --detector (deepcr, cosmic-conn)"
+        )
+    given = {} if args.detector_model is None else {"model": args.detector_model}
+    try:
+        check_detector(args.detector, given)
+        require(args.detector)
+    except (ValueError, ImportError) as error:
+        raise UsageError(f"--detector {args.detector}: {error}") from None
+    return {"detector": args.detector, "detector_options": given or None}
 
 
 def _planes(text):

@@ -315,6 +315,7 @@ def _batch_arguments(fix):
         help="rings of pixels added around every cosmic ray and hot pixel found "
         "(default: 0)",
     )
+    _detector_arguments(fix)
     fix.add_argument(
         "--hdu",
         metavar="NAME_OR_INDEX",
@@ -359,6 +360,27 @@ def _batch_arguments(fix):
         "--quiet",
         action="store_true",
         help="no progress bar and no per-file lines, errors only",
+    )
+
+
+def _detector_arguments(fix):
+    """--detector and --detector-model: the engine of the transient search."""
+    from .learned import DETECTORS
+
+    fix.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=DETECTORS[0],
+        help="engine proposing cosmic rays: classical (default), or a trained "
+        'network from an extra: deepcr (pip install "ccdpixfix[deepcr]"), '
+        'cosmic-conn (pip install "ccdpixfix[cosmic-conn]"); ccdpixfix '
+        "confirms and grows what it proposes",
+    )
+    fix.add_argument(
+        "--detector-model",
+        metavar="NAME",
+        help="model of the learned detector (deepcr: ACS-WFC, WFC3-UVIS, decam; "
+        "cosmic-conn: ground_imaging, NRES, HST_ACS_WFC; or a .pth file)",
     )
 
 
