@@ -23,12 +23,16 @@ The models are optional extras, never needed by the default install:
   or the path of a ``.pth`` file. Its licence is the GPL: a program that
   ships it must follow it.
 
-Both need PyTorch. The model runs on a CUDA device when PyTorch sees one;
-``device="cpu"`` (or ``"cuda"``, ``"cuda:1"``) in ``detector_options``, or
-the environment variable ``CCDPIXFIX_DEVICE``, chooses (untested on GPU so
-far). Frames are cut into tiles of ``tile`` pixels that overlap by
-``overlap`` pixels, so that memory stays bounded and every pixel is judged
-with context on all sides.
+Both need PyTorch, except a deepCR model exported once to ONNX
+(`export_onnx`, on a machine with PyTorch): ``model="deepcr.onnx"`` then runs
+with onnxruntime alone (``pip install "ccdpixfix[onnx]"``, about 80 MB
+instead of PyTorch's 750 MB or more), with the same masks. The model runs
+on a CUDA device when PyTorch (or onnxruntime) sees one; ``device="cpu"``
+(or ``"cuda"``, ``"cuda:1"``) in ``detector_options``, or the environment
+variable ``CCDPIXFIX_DEVICE``, chooses (untested on GPU so far). Frames
+are cut into tiles of ``tile`` pixels that overlap by ``overlap`` pixels, so
+that memory stays bounded and every pixel is judged with context on all
+sides.
 
 The models were trained on calibrated frames in electrons. The frame is
 shown to them less a coarse background (block medians, so that bias steps
@@ -39,6 +43,7 @@ between read taps and sky gradients go) and multiplied by the gain
 import functools
 import importlib
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +58,7 @@ __all__ = [
     "calibrate_threshold",
     "check_detector",
     "engine",
+    "export_onnx",
     "model_mask",
     "probability_map",
     "stack_truth",
@@ -157,12 +163,16 @@ def check_detector(detector, options=None):
         )
     full = {**known, **options}
     model = full["model"]
+    # deepCR's models also run exported to ONNX (its licence allows it).
+    files = (".pth", ".tar", ".onnx") if detector == "deepcr" else (".pth", ".tar")
     if not isinstance(model, str) or not (
-        model in _MODELS[detector] or model.endswith((".pth", ".tar"))
+        model in _MODELS[detector] or model.endswith(files)
     ):
+        kinds = " or ".join(files)
         raise ValueError(
             f"model for detector={detector!r} must be one of "
-            f"{', '.join(_MODELS[detector])} or the path of a .pth file, got {model!r}"
+            f"{', '.join(_MODELS[detector])} or the path of a {kinds} file, "
+            f"got {model!r}"
         )
     threshold = full["threshold"]
     if not isinstance(threshold, int | float) or not 0 < threshold < 1:
@@ -190,14 +200,24 @@ def check_detector(detector, options=None):
     return full
 
 
-def require(detector):
+def require(detector, model=None):
     """Import the package of a learned engine, or say which extra installs it.
+
+    A ``model`` ending in ``.onnx`` needs onnxruntime only.
 
     Raises
     ------
     ImportError
         Naming the extra: ``pip install "ccdpixfix[deepcr]"``.
     """
+    if str(model).endswith(".onnx"):
+        try:
+            return importlib.import_module("onnxruntime")
+        except ImportError as error:
+            raise ImportError(
+                "an ONNX model needs onnxruntime, which is not installed: "
+                'pip install "ccdpixfix[onnx]"'
+            ) from error
     module, label, extra = _PACKAGES[detector]
     try:
         importlib.import_module("torch")
@@ -209,11 +229,13 @@ def require(detector):
         ) from error
 
 
-def _device(requested):
-    """The torch device name: asked for, from the environment, else CUDA if seen."""
+def _device(requested, model=None):
+    """The device name: asked for, from the environment, else CUDA if seen."""
+    device = requested or os.environ.get(DEVICE_VARIABLE) or None
+    if str(model).endswith(".onnx"):
+        return device or "auto"  # onnxruntime picks from its providers
     import torch
 
-    device = requested or os.environ.get(DEVICE_VARIABLE) or None
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -230,9 +252,11 @@ def _network(detector, model, device):
     Returns a function of one float32 tile (sides multiples of `_MODULO`)
     returning its probability map.
     """
+    require(detector, model)
+    if model.endswith(".onnx"):
+        return _onnx_network(model, device)
     import torch
 
-    require(detector)
     if detector == "deepcr":
         from deepCR import deepCR
 
@@ -259,6 +283,85 @@ def _network(detector, model, device):
         return net.detect_cr(tile, ret_numpy=True)
 
     return run
+
+
+def _onnx_network(path, device):
+    """An exported model (`export_onnx`) run by onnxruntime, without PyTorch."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    providers = ["CPUExecutionProvider"]
+    if device != "cpu" and "CUDAExecutionProvider" in available:
+        index = int(device.split(":")[1]) if ":" in device else 0
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
+    elif device.startswith("cuda"):
+        raise ValueError(f"device {device!r} asked for, but onnxruntime has no CUDA")
+    session = onnxruntime.InferenceSession(str(path), providers=providers)
+    name = session.get_inputs()[0].name
+
+    def run(tile):
+        return session.run(None, {name: tile[None, None].astype(np.float32)})[0][0, 0]
+
+    return run
+
+
+def export_onnx(path, model="ACS-WFC"):
+    """Export a deepCR mask model to ONNX, to run it later without PyTorch.
+
+    Needs PyTorch, deepCR and onnx once; the file then runs with
+    ``detector_options={"model": path}`` and onnxruntime alone. deepCR's
+    BSD-3-Clause licence travels with its weights: the file's metadata
+    carries the notice.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.onnx`` file to write.
+    model : str, optional
+        A deepCR mask model name (or a ``.pth`` file).
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+    check_detector("deepcr", {"model": model})
+    require("deepcr")
+    import onnx
+    import torch
+    from deepCR import deepCR
+
+    net = deepCR(mask=model, device="CPU")
+    if getattr(net, "scale", 1) != 1 or getattr(net, "norm", False):
+        raise ValueError(f"deepCR model {model!r} rescales its input: not exported")
+    dummy = torch.zeros(1, 1, 256, 256)
+    axes = {2: "rows", 3: "columns"}
+    with warnings.catch_warnings():
+        # The TorchScript exporter, deprecated in PyTorch 2.9, still exports
+        # deepCR's U-Net with free image sides and needs no onnxscript; its
+        # deprecation notices (about itself and its internals) say nothing
+        # of the file it writes.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            net.maskNet.eval(),
+            dummy,
+            str(path),
+            input_names=["image"],
+            output_names=["probability"],
+            dynamic_axes={"image": axes, "probability": axes},
+            opset_version=17,
+            dynamo=False,
+        )
+    exported = onnx.load(str(path))
+    for key, value in {
+        "source": f"deepCR mask model {model} (https://github.com/profjsb/deepCR)",
+        "licence": "BSD-3-Clause; Copyright (c) 2019, Keming Zhang and Joshua "
+        "Bloom; the notice and disclaimer of deepCR's LICENSE apply",
+    }.items():
+        entry = exported.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(exported, str(path))
+    return str(path)
 
 
 def _cuda_place(device):
@@ -349,7 +452,8 @@ def probability_map(data, detector="deepcr", options=None, *, bad=None, noise=No
     options = check_detector(detector, options)
     if detector == "classical":
         raise ValueError("the classical detector has no probability map")
-    run = _network(detector, str(options["model"]), _device(options["device"]))
+    model = str(options["model"])
+    run = _network(detector, model, _device(options["device"], model))
     data = np.asarray(data, dtype=np.float32)
     bad = ~np.isfinite(data) if bad is None else (np.asarray(bad) | ~np.isfinite(data))
     background = _coarse_background(data, bad)
@@ -601,5 +705,5 @@ def engine(ccd, detector, options=None, *, cfa=None):
             f"detector={detector!r} needs the frame in memory, not as a Dask "
             "array: compute it first (a Dask cluster can still run whole frames)"
         )
-    require(detector)
+    require(detector, options["model"])
     return detector, options

@@ -163,8 +163,8 @@ def stand_in_model(monkeypatch):
     def network(detector, model, device):
         return lambda tile: proposal["tile"](tile)
 
-    monkeypatch.setattr(learned, "require", lambda detector: None)
-    monkeypatch.setattr(learned, "_device", lambda requested: "cpu")
+    monkeypatch.setattr(learned, "require", lambda detector, model=None: None)
+    monkeypatch.setattr(learned, "_device", lambda requested, model=None: "cpu")
     monkeypatch.setattr(learned, "_network", network)
 
     def propose(mask):
@@ -242,3 +242,27 @@ def test_cosmic_conn_engine_runs():
         frame, detector="cosmic-conn", detector_options={"device": "cpu"}
     )
     assert "detector=cosmic-conn" in " ".join(map(str, fixed.meta["HISTORY"]))
+
+
+def test_onnx_model_needs_onnxruntime_only(scene, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    frame, _ = scene
+    options = {"model": "deepcr_acs_wfc.onnx"}
+    assert learned.check_detector("deepcr", options)["model"].endswith(".onnx")
+    with pytest.raises(ImportError, match=r'pip install "ccdpixfix\[onnx\]"'):
+        flag_transients(frame, detector="deepcr", detector_options=options)
+    with pytest.raises(ValueError, match=r"or the path of a \.pth or \.tar file"):
+        learned.check_detector("cosmic-conn", options)
+
+
+def test_deepcr_exported_to_onnx_gives_the_same_mask(tmp_path):
+    pytest.importorskip("deepCR", reason=DEEPCR_MISSING)
+    pytest.importorskip("onnx", reason="needs onnx to export")
+    pytest.importorskip("onnxruntime", reason='needs pip install "ccdpixfix[onnx]"')
+    path = learned.export_onnx(tmp_path / "deepcr.onnx")
+    camera = SimulatedCamera((192, 192), seed=35, cosmic_rays="realistic")
+    frame, _ = camera.science(seed=36)
+    original = learned.model_mask(frame.data, "deepcr", {"device": "cpu"})
+    exported = learned.model_mask(frame.data, "deepcr", {"model": path})
+    assert original.any()
+    assert np.array_equal(original, exported)
