@@ -376,19 +376,41 @@ def _cuda_place(device):
 
 
 def _coarse_background(data, bad):
-    """Median of each block of `_BACKGROUND_BLOCK` pixels, smoothed, at each pixel."""
+    """The sky and bias under each pixel, from medians of blocks, steps kept.
+
+    Each block of `_BACKGROUND_BLOCK` pixels gives its median. A pixel takes,
+    of its own block's and the eight neighbouring blocks' medians, the one
+    closest to the median of its 3 x 3 neighbourhood: where a block straddles
+    the bias step between two read taps, each side takes the level of its
+    own side (a block's median would show the model a bright line along the
+    step), while the pixels of a track or a star, whose neighbourhood stands
+    above every block, take the brightest sky around them.
+    """
     ny, nx = data.shape
     block = _BACKGROUND_BLOCK
     by, bx = -(-ny // block), -(-nx // block)
+    filled = np.where(bad, np.nan, data).astype(np.float32)
     padded = np.full((by * block, bx * block), np.nan, dtype=np.float32)
-    padded[:ny, :nx] = np.where(bad, np.nan, data)
+    padded[:ny, :nx] = filled
     blocks = padded.reshape(by, block, bx, block).transpose(0, 2, 1, 3)
     level = np.nanmedian(blocks.reshape(by, bx, -1), axis=2)
     level = np.where(np.isfinite(level), level, np.nanmedian(level))
-    # A 3x3 median of blocks: a block lifted by a bright star or a dense
-    # knot of tracks follows its neighbours; a bias step stays a step.
-    level = ndimage.median_filter(level, size=3, mode="nearest")
-    return np.repeat(np.repeat(level, block, 0), block, 1)[:ny, :nx]
+    level = np.pad(level, 1, mode="edge")
+    typical = np.where(bad, np.nanmedian(level), filled)
+    typical = ndimage.median_filter(typical, size=3, mode="nearest")
+    background, distance = None, None
+    for dy in (0, -1, 1):
+        for dx in (0, -1, 1):
+            shifted = level[1 + dy : 1 + dy + by, 1 + dx : 1 + dx + bx]
+            candidate = np.repeat(np.repeat(shifted, block, 0), block, 1)[:ny, :nx]
+            away = np.abs(typical - candidate)
+            if background is None:
+                background, distance = candidate.copy(), away
+                continue
+            closer = away < distance
+            background[closer] = candidate[closer]
+            distance[closer] = away[closer]
+    return background
 
 
 def _gain(options, noise_source):
