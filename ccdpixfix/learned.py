@@ -98,6 +98,10 @@ _MODULO = {"deepcr": 4, "cosmic-conn": 16}
 # follow the bias step between read taps to within a few pixels, large
 # enough that a track or a star does not lift the median of its block.
 _BACKGROUND_BLOCK = 16
+# A pixel's 3 x 3 median this many times the noise from its block's level is
+# on the other side of a bias step (or on a star, a track: there no
+# neighbouring block's level comes within the margin, and nothing changes).
+_STEP_SIGMA = 5.0
 # A gain read from the noise model's slope is trusted only in this range
 # (e-/ADU); outside it the slope was not measured (a dark frame has no
 # signal range) and the data are shown as they are.
@@ -378,13 +382,14 @@ def _cuda_place(device):
 def _coarse_background(data, bad):
     """The sky and bias under each pixel, from medians of blocks, steps kept.
 
-    Each block of `_BACKGROUND_BLOCK` pixels gives its median. A pixel takes,
-    of its own block's and the eight neighbouring blocks' medians, the one
-    closest to the median of its 3 x 3 neighbourhood: where a block straddles
-    the bias step between two read taps, each side takes the level of its
-    own side (a block's median would show the model a bright line along the
-    step), while the pixels of a track or a star, whose neighbourhood stands
-    above every block, take the brightest sky around them.
+    Each block of `_BACKGROUND_BLOCK` pixels gives its median, then the median
+    of its 3 x 3 blocks (a block lifted by a bright star or a knot of tracks
+    follows its neighbours). Where a block straddles the bias step between
+    two read taps, its level is far from the pixels on one side of the step
+    (the model would see a bright line along it): a pixel whose 3 x 3 median
+    stands more than `_STEP_SIGMA` times the noise from its block's level
+    takes, of the eight neighbouring blocks' levels, the closest one, if
+    that one is within the same margin. Elsewhere the level is its block's.
     """
     ny, nx = data.shape
     block = _BACKGROUND_BLOCK
@@ -395,21 +400,28 @@ def _coarse_background(data, bad):
     blocks = padded.reshape(by, block, bx, block).transpose(0, 2, 1, 3)
     level = np.nanmedian(blocks.reshape(by, bx, -1), axis=2)
     level = np.where(np.isfinite(level), level, np.nanmedian(level))
-    level = np.pad(level, 1, mode="edge")
-    typical = np.where(bad, np.nanmedian(level), filled)
+    level = ndimage.median_filter(level, size=3, mode="nearest")
+
+    def upsampled(grid):
+        return np.repeat(np.repeat(grid, block, 0), block, 1)[:ny, :nx]
+
+    background = upsampled(level)
+    typical = np.where(bad, background, filled)
     typical = ndimage.median_filter(typical, size=3, mode="nearest")
-    background, distance = None, None
-    for dy in (0, -1, 1):
-        for dx in (0, -1, 1):
-            shifted = level[1 + dy : 1 + dy + by, 1 + dx : 1 + dx + bx]
-            candidate = np.repeat(np.repeat(shifted, block, 0), block, 1)[:ny, :nx]
-            away = np.abs(typical - candidate)
-            if background is None:
-                background, distance = candidate.copy(), away
-                continue
-            closer = away < distance
-            background[closer] = candidate[closer]
-            distance[closer] = away[closer]
+    away = np.abs(typical - background)
+    margin = _STEP_SIGMA * 1.4826 * float(np.nanmedian(np.abs(filled - background)))
+    rows, cols = np.nonzero(away > margin)
+    if not rows.size:
+        return background
+    padded_level = np.pad(level, 1, mode="edge")
+    best, distance = background[rows, cols], away[rows, cols]
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            candidate = padded_level[rows // block + 1 + dy, cols // block + 1 + dx]
+            gap = np.abs(typical[rows, cols] - candidate)
+            closer = (gap < distance) & (gap <= margin)
+            best[closer], distance[closer] = candidate[closer], gap[closer]
+    background[rows, cols] = best
     return background
 
 
