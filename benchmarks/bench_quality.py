@@ -11,10 +11,20 @@ half the one-exposure hot pixels on stars; ``sharp`` the one-pixel-wide
 events of earlier versions. "on stars" is the recall of transients above
 5 sigma on pixels with over 500 e- of star light.
 
+``--engines classical,deepcr,deepcr+ccdpixfix`` (also ``cosmic-conn``,
+``cosmic-conn+ccdpixfix``) adds a table of the engines of
+`ccdpixfix.transients.learned`: ``deepcr`` is the model's own mask (probability >= 0.5)
+beside the map's flags, ``deepcr+ccdpixfix`` is ``fix_pixels(...,
+detector="deepcr")``. Both show the model the frame in electrons (the
+camera's gain) less its coarse background. "1-px" is the recall of
+transients above 5 sigma that are one pixel alone (one-exposure hot pixels,
+mostly). Engines whose extra is not installed are skipped with one line.
+
 Run with::
 
     python benchmarks/bench_quality.py [--size 1024] [--seed 0]
-        [--cosmic-rays {realistic,sharp}]
+        [--cosmic-rays {realistic,sharp}] [--no-anchors]
+        [--engines classical,deepcr,deepcr+ccdpixfix]
 """
 
 import argparse
@@ -26,6 +36,7 @@ import numpy as np
 from _stamp import stamp
 from astropy.nddata import CCDData
 from astropy.utils.exceptions import AstropyUserWarning
+from scipy import ndimage
 
 from ccdpixfix import PixelFlag, fix_pixels, flag_bad_pixels, make_bad_pixel_map
 from ccdpixfix.datasets import make_night
@@ -81,6 +92,86 @@ def _row(name, fwhm, score, seconds, replaced=True):
     )
 
 
+#: Engines ``--engines`` knows: (learned engine or None, with ccdpixfix's confirmation).
+ENGINES = {
+    "classical": (None, True),
+    "deepcr": ("deepcr", False),
+    "deepcr+ccdpixfix": ("deepcr", True),
+    "cosmic-conn": ("cosmic-conn", False),
+    "cosmic-conn+ccdpixfix": ("cosmic-conn", True),
+}
+
+
+def _installed(names):
+    """The engines asked for whose extra is installed; one line for each other."""
+    from ccdpixfix.transients import learned
+
+    kept = []
+    for name in names:
+        if name not in ENGINES:
+            raise SystemExit(
+                f"unknown engine {name!r}; choose from {', '.join(ENGINES)}"
+            )
+        detector = ENGINES[name][0]
+        if detector is not None:
+            try:
+                learned.require(detector)
+            except ImportError as error:
+                print(f"{name}: skipped, {error}")
+                continue
+        kept.append(name)
+    return kept
+
+
+def _one_pixel(truth):
+    """Transients above 5 sigma that are one pixel alone (8-connected)."""
+    labels, n = ndimage.label(truth["transient_hot"], structure=np.ones((3, 3)))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    alone = (sizes[labels] == 1) & truth["transient_hot"]
+    return alone & (truth["transient_amplitude"] > 5 * truth["sigma"])
+
+
+def _engine(name, frame, bpm, gain):
+    """One engine's result on a frame, as a CCDData with flags."""
+    from ccdpixfix.transients import learned
+
+    detector, confirmed = ENGINES[name]
+    if detector is None:
+        return fix_pixels(frame, bpm)
+    options = {"gain": gain}
+    if confirmed:
+        return fix_pixels(frame, bpm, detector=detector, detector_options=options)
+    mask = learned.model_mask(
+        np.asarray(frame.data), detector, options, bad=bpm.flags != 0
+    )
+    return _as_flags(frame, bpm, mask, frame.data)
+
+
+def engine_table(night, bpm, names):
+    """Recall, false flags, stars hit and seconds of each engine, per frame."""
+    names = _installed(names)
+    print(
+        f"\n{'engine':<24}{'FWHM':>5}{'trans>5s':>9}{'on stars':>9}{'1-px':>7}"
+        f"{'false/Mpx':>10}{'stars hit (n)':>15}{'s/frame':>8}"
+    )
+    for frame, truth in zip(night.science, night.science_truth, strict=True):
+        fwhm = float(truth["stars"]["fwhm"][0])
+        alone = _one_pixel(truth)
+        for name in names:
+            start = time.perf_counter()
+            result = _engine(name, frame, bpm, night.camera.gain)
+            seconds = time.perf_counter() - start
+            score = score_frame(frame, result, truth)
+            hot = (result.flags & np.uint16(PixelFlag.TRANSIENT_HOT)) != 0
+            print(
+                f"{name:<24}{fwhm:>5.1f}{score['transient_recall']:>9.3f}"
+                f"{score['on_star_recall']:>9.3f}{hot[alone].mean():>7.3f}"
+                f"{score['false_per_mpx']:>10.0f}"
+                f"{score['bright_stars_hit'] * 100:>8.1f}% "
+                f"({score['bright_stars']:>3d}){seconds:>8.2f}"
+            )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
@@ -88,6 +179,11 @@ def main(argv=None):
     parser.add_argument("--no-anchors", action="store_true")
     parser.add_argument(
         "--cosmic-rays", choices=("realistic", "sharp"), default="realistic"
+    )
+    parser.add_argument(
+        "--engines",
+        default=None,
+        help=f"comma-separated engines to compare, from {','.join(ENGINES)}",
     )
     args = parser.parse_args(argv)
     print(stamp(__file__), end="\n\n", flush=True)
@@ -114,6 +210,10 @@ def main(argv=None):
         f"  false flags {map_score['false_flags']} "
         f"({map_score['false_per_mpx']:.1f} per Mpx)"
     )
+    if args.engines is not None:
+        names = [name.strip() for name in args.engines.split(",") if name.strip()]
+        engine_table(night, bpm, names)
+        return
     print()
     print(
         f"{'method':<28}{'FWHM':>5}{'persist':>9}{'trans>5s':>9}{'on stars':>9}"

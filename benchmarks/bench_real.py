@@ -26,12 +26,25 @@ noise: the noise is measured). astroscrappy runs as ccdproc's
 and Cosmic-CoNN run when installed (``pip install deepCR cosmic-conn`` in a
 benchmark environment only), with their shipped models.
 
+``--engines classical,deepcr,deepcr+ccdpixfix`` (also ``cosmic-conn``,
+``cosmic-conn+ccdpixfix``) gives instead one row per engine of
+`ccdpixfix.transients.learned`: ``deepcr`` is the model's own mask (its probability
+>= 0.5, the frame shown as ccdpixfix shows it), ``deepcr+ccdpixfix`` is
+``flag_transients(detector="deepcr")``: the model proposes, ccdpixfix
+confirms and grows. Engines whose extra is not installed are skipped with
+one line. ``--calibrate`` first calibrates each learned engine's threshold
+on the first half of the frames (`ccdpixfix.transients.learned.calibrate_threshold`)
+and scores the engines on the other half only.
+
 Run with::
 
     python benchmarks/bench_real.py [../shared/realdata] [--figures DIR]
+    python benchmarks/bench_real.py ../shared/realdata --skip-kast \
+        --engines classical,deepcr,deepcr+ccdpixfix [--calibrate]
 """
 
 import argparse
+import functools
 import time
 import warnings
 from pathlib import Path
@@ -148,7 +161,9 @@ def _astroscrappy(data, gain, read_noise_e):
 def _deepcr(data):
     from deepCR import deepCR
 
-    model = deepCR(mask="ACS-WFC-F606W-2-32", device="CPU")
+    # deepCR 0.3's mask models are ACS-WFC, WFC3-UVIS and decam
+    # (ACS-WFC-F606W-2-32 is the name of an inpainting model there).
+    model = deepCR(mask="ACS-WFC", device="CPU")
     mask = model.clean(_bias_subtracted(data), threshold=0.5, inpaint=False)
     return np.asarray(mask, bool)
 
@@ -193,12 +208,111 @@ def detectors(gain, read_noise_e):
     return found
 
 
+#: Engines ``--engines`` knows: (learned engine or None, with ccdpixfix's confirmation).
+ENGINES = {
+    "classical": (None, True),
+    "deepcr": ("deepcr", False),
+    "deepcr+ccdpixfix": ("deepcr", True),
+    "cosmic-conn": ("cosmic-conn", False),
+    "cosmic-conn+ccdpixfix": ("cosmic-conn", True),
+}
+
+
+def install_megabytes(detector):
+    """Megabytes the engine's packages take (PyTorch and the model package)."""
+    from importlib import metadata
+
+    names = {"deepcr": ("torch", "deepCR"), "cosmic-conn": ("torch", "cosmic-conn")}
+    total = 0
+    for name in names[detector]:
+        for file in metadata.distribution(name).files or ():
+            path = file.locate()
+            if path.is_file():
+                total += path.stat().st_size
+    return total / 1e6
+
+
+def engines(names, calibrated=None):
+    """(row name, detect function) of each engine asked for that is installed."""
+    from ccdpixfix.transients import learned
+
+    found = []
+    for name in names:
+        if name not in ENGINES:
+            raise SystemExit(
+                f"unknown engine {name!r}; choose from {', '.join(ENGINES)}"
+            )
+        detector, confirmed = ENGINES[name]
+        if detector is None:
+            found.append((f"{name} (ccdpixfix {__version__})", _ccdpixfix))
+            continue
+        try:
+            learned.require(detector)
+        except ImportError as error:
+            print(f"{name}: skipped, {error}")
+            continue
+        options = dict((calibrated or {}).get(detector, {}))
+        label = f"{name} (p>={options.get('threshold', 0.5):g})"
+        if confirmed:
+            found.append(
+                (
+                    label,
+                    functools.partial(
+                        _ccdpixfix, detector=detector, detector_options=options
+                    ),
+                )
+            )
+        else:
+            found.append(
+                (
+                    label,
+                    functools.partial(
+                        learned.model_mask, detector=detector, options=options
+                    ),
+                )
+            )
+        print(
+            f"{name}: PyTorch + model package take {install_megabytes(detector):.0f} MB"
+        )
+    return found
+
+
+def calibrate(folder, names, frames):
+    """Each learned engine's threshold, calibrated on ``frames`` of the ESIS darks."""
+    from ccdpixfix.transients import learned
+
+    paths = sorted((folder / "esis_darks").glob("*.fit*"))
+    cube = np.array([_read(path) for path in paths])
+    truth = learned.stack_truth(cube, skip=esis_skip(cube[0].shape))
+    calibrated = {}
+    for detector in sorted({ENGINES[n][0] for n in names if ENGINES[n][0]}):
+        try:
+            learned.require(detector)
+        except ImportError:
+            continue
+        result = learned.calibrate_threshold(
+            cube[frames], [truth[i] for i in frames], detector=detector
+        )
+        print(f"\n{detector}: threshold calibrated on ESIS frames {list(frames)}")
+        print(f"{'p >=':>8}{'core':>8}{'footprint':>11}{'false/Mpx':>11}")
+        for row in result.table:
+            print(
+                f"{row['threshold']:>8.2f}{row['core']:>8.4f}"
+                f"{row['footprint']:>11.4f}{row['false_per_mpx']:>11.2f}"
+            )
+        print(f"chosen: {result.threshold:g} (false flags <= 1 per Mpx)")
+        calibrated[detector] = {"threshold": result.threshold}
+    return calibrated
+
+
 def _read(path):
     return np.asarray(fits.getdata(path), dtype=np.float32)
 
 
-def esis(folder, figures=None, frames=None):
-    """The table on the ESIS darks; returns {detector: totals}."""
+def esis(folder, figures=None, frames=None, rows=None):
+    """The table on the ESIS darks; returns {detector: totals}.
+
+    ``rows`` ((name, detect) pairs) replaces the usual detectors."""
     paths = sorted((folder / "esis_darks").glob("*.fit*"))
     if not paths:
         raise SystemExit(f"no ESIS darks in {folder / 'esis_darks'}")
@@ -206,7 +320,9 @@ def esis(folder, figures=None, frames=None):
     truths, skip = stack_truth(cube)
     chosen = range(len(paths)) if frames is None else frames
     results = {}
-    for name, detect in detectors(ESIS_GAIN, ESIS_READ_NOISE_ADU * ESIS_GAIN):
+    if rows is None:
+        rows = detectors(ESIS_GAIN, ESIS_READ_NOISE_ADU * ESIS_GAIN)
+    for name, detect in rows:
         totals = {key: [0, 0] for key in ("core", "footprint", "events", "false")}
         seconds = []
         for index in chosen:
@@ -226,12 +342,12 @@ def esis(folder, figures=None, frames=None):
         f"{len(paths)}; {sum(t[0].sum() for t in truths[: len(paths)])} core pixels"
     )
     print(
-        f"{'detector':<32}{'core':>8}{'footprint':>11}{'events':>8}"
+        f"{'detector':<36}{'core':>8}{'footprint':>11}{'events':>8}"
         f"{'false/Mpx':>11}{'s/frame':>9}"
     )
     for name, totals in results.items():
         print(
-            f"{name:<32}"
+            f"{name:<36}"
             f"{totals['core'][0] / max(totals['core'][1], 1):>8.4f}"
             f"{totals['footprint'][0] / max(totals['footprint'][1], 1):>11.4f}"
             f"{totals['events'][0] / max(totals['events'][1], 1):>8.4f}"
@@ -407,6 +523,17 @@ def main(argv=None):
     )
     parser.add_argument("--skip-kast", action="store_true")
     parser.add_argument(
+        "--engines",
+        default=None,
+        help=f"comma-separated rows of ccdpixfix engines, from {','.join(ENGINES)}",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="with --engines: calibrate the learned thresholds on the first half "
+        "of the ESIS frames, score on the second half",
+    )
+    parser.add_argument(
         "--compare-simulator",
         action="store_true",
         help="only compare ESIS events with the simulator's",
@@ -417,6 +544,15 @@ def main(argv=None):
         warnings.simplefilter("ignore")
         if args.compare_simulator:
             compare_simulator(args.folder)
+            return
+        if args.engines is not None:
+            names = [name.strip() for name in args.engines.split(",") if name.strip()]
+            frames, calibrated = args.frames, None
+            if args.calibrate:
+                n = len(sorted((args.folder / "esis_darks").glob("*.fit*")))
+                calibrated = calibrate(args.folder, names, list(range(n // 2)))
+                frames = list(range(n // 2, n))
+            esis(args.folder, args.figures, frames, engines(names, calibrated))
             return
         esis(args.folder, args.figures, args.frames)
         _replacement_bias(args.folder, args.frames)

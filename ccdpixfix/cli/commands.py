@@ -433,6 +433,8 @@ def _step_options(args):
     for name in ("saturation", "gain", "read_noise"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    if args.detector != "classical" or args.detector_model is not None:
+        options.update(_detector_options(args))
     try:
         FixOptions.from_keywords(**options)
         check_positive(cluster_timeout=args.cluster_timeout)
@@ -444,6 +446,23 @@ def _step_options(args):
     if args.cfa is not None:
         options["cfa"] = _checked_pattern(args.cfa)
     return options
+
+
+def _detector_options(args):
+    """--detector and --detector-model as options, checked (extra installed)."""
+    from ..transients.learned import check_detector, require
+
+    if args.detector == "classical":
+        raise UsageError(
+            "--detector-model needs a learned --detector (deepcr, cosmic-conn)"
+        )
+    given = {} if args.detector_model is None else {"model": args.detector_model}
+    try:
+        check_detector(args.detector, given)
+        require(args.detector)
+    except (ValueError, ImportError) as error:
+        raise UsageError(f"--detector {args.detector}: {error}") from None
+    return {"detector": args.detector, "detector_options": given or None}
 
 
 def _planes(text):

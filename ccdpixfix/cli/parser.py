@@ -322,6 +322,7 @@ def _batch_arguments(fix):
         help="flag only; leave the pixel values as they are",
     )
     _step_options(fix)
+    _detector_arguments(fix)
     _output_arguments(fix)
 
 
@@ -374,6 +375,27 @@ def _output_arguments(fix):
         "--quiet",
         action="store_true",
         help="no progress bar and no per-file lines, errors only",
+    )
+
+
+def _detector_arguments(fix):
+    """--detector and --detector-model: the engine of the transient search."""
+    from ..transients.learned import DETECTORS
+
+    fix.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=DETECTORS[0],
+        help="engine proposing cosmic rays: classical (default), or a trained "
+        'network from an extra: deepcr (pip install "ccdpixfix[deepcr]"), '
+        'cosmic-conn (pip install "ccdpixfix[cosmic-conn]"); ccdpixfix '
+        "confirms and grows what it proposes",
+    )
+    fix.add_argument(
+        "--detector-model",
+        metavar="NAME",
+        help="model of the learned detector (deepcr: ACS-WFC, WFC3-UVIS, decam; "
+        "cosmic-conn: ground_imaging, NRES, HST_ACS_WFC; or a .pth file)",
     )
 
 

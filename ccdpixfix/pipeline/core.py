@@ -8,6 +8,7 @@ from astropy.nddata import CCDData
 from ..badpixels import BadPixelMap, check_map
 from ..colour import cfa_pattern, check_cube_pattern, is_rgb_cube, per_colour, per_plane
 from ..transients import saturation_level, unflag_stars
+from ..transients.learned import engine, recorded
 from ..utils.ccd import check_ccd
 from ..utils.provenance import record_step
 from .chunks import fix_pixels_dask
@@ -38,6 +39,8 @@ def fix_pixels(
     cfa: str | None = None,
     raw: bool | None = FixOptions.raw,
     add_keyword=True,
+    detector: str = FixOptions.detector,
+    detector_options: dict | None = FixOptions.detector_options,
 ):
     """Flag and repair the bad pixels of one frame.
 
@@ -63,6 +66,9 @@ def fix_pixels(
         See `flag_transients`.
     saturation, gain, read_noise
         See `flag_transients`.
+    detector, detector_options
+        The engine of the transient search, as in `flag_transients`
+        (``"deepcr"``, ``"cosmic-conn"``: `ccdpixfix.transients.learned`).
     method, flags_to_replace, max_radius
         See `replace_bad_pixels`.
     warm_is_bad : bool, optional
@@ -131,6 +137,14 @@ def fix_pixels(
         gain=gain,
         read_noise=read_noise,
         raw=raw,
+        detector=detector,
+        detector_options=detector_options,
+    )
+    # A learned engine proposes seeds (`ccdpixfix.transients.learned`); the
+    # rest is ours. Checked here, before any work: it needs a grey frame in
+    # memory and its extra installed.
+    learned = engine(
+        ccd, detector, detector_options, cfa=_pattern(ccd, bpm, cfa) or "none"
     )
     if type(getattr(ccd, "data", None)).__module__.startswith("dask"):
         if _pattern(ccd, bpm, cfa) is not None:
@@ -148,16 +162,18 @@ def fix_pixels(
         options = dataclasses.replace(options, saturation=saturation_level(ccd))
     pattern = _pattern(ccd, bpm, cfa)
     if pattern is None:
-        out, counts = fix_steps(ccd, bpm, options)
+        out, counts = fix_steps(ccd, bpm, options, learned=learned)
     else:
         if bpm is not None:
             check_map(ccd, bpm)
         out, counts = _fix_colours(ccd, bpm, pattern, options)
-    recorded = _recorded(bpm, options, pattern)
-    return record_step(out, "fix_pixels", add_keyword=add_keyword, **recorded, **counts)
+    parameters = _recorded(bpm, options, pattern, learned)
+    return record_step(
+        out, "fix_pixels", add_keyword=add_keyword, **parameters, **counts
+    )
 
 
-def _recorded(bpm, options, pattern=None):
+def _recorded(bpm, options, pattern=None, learned=None):
     """The parameters `fix_pixels` writes in its HISTORY line."""
     options = options.as_dict()
     parameters = {
@@ -180,6 +196,7 @@ def _recorded(bpm, options, pattern=None):
             "grow",
         ):
             parameters[name] = options[name]
+        parameters.update(recorded(learned))
     if options["replace"]:
         parameters["method"] = options["method"]
         parameters["flags_to_replace"] = int(options["flags_to_replace"])

@@ -8,6 +8,7 @@ from `TransientOptions` and `ReplaceOptions`.
 """
 
 import dataclasses
+from collections.abc import Mapping
 
 from ..badpixels import check_raw
 from ..replace import ReplaceOptions
@@ -47,6 +48,8 @@ class FixOptions(StepOptions):
     saturation: float | None = option_of(TransientOptions, "saturation")
     gain: float | None = option_of(TransientOptions, "gain")
     read_noise: float | None = option_of(TransientOptions, "read_noise")
+    detector: str = option_of(TransientOptions, "detector")
+    detector_options: Mapping | None = option_of(TransientOptions, "detector_options")
     raw: bool | None = option(
         None,
         "whether the frames are raw (True), calibrated (False) or to be "

@@ -16,7 +16,7 @@ from ..utils.ccd import input_flags, new_ccd, uncertainty_sigma
 __all__ = ["fix_steps"]
 
 
-def fix_steps(ccd, bpm, options, *, noise_model="fit", prediction=None):
+def fix_steps(ccd, bpm, options, *, noise_model="fit", prediction=None, learned=None):
     """The steps of `fix_pixels` without its checks and header record.
 
     ``options`` is a checked ``FixOptions``; its ``raw`` as in `fix_pixels`
@@ -24,7 +24,8 @@ def fix_steps(ccd, bpm, options, *, noise_model="fit", prediction=None):
     frame) or a model fitted on the whole frame (`fix_pixels_dask` runs this
     on chunks). ``prediction``
     (a `ccdpixfix.badpixels.FramePrediction` for this frame or chunk) takes
-    the place of the one the map would give.
+    the place of the one the map would give. ``learned`` is a learned
+    engine (`ccdpixfix.transients.learned.engine`) or None.
 
     Returns
     -------
@@ -44,7 +45,7 @@ def fix_steps(ccd, bpm, options, *, noise_model="fit", prediction=None):
             prediction = predict_frame(ccd, bpm, raw=options.raw)
     if options.transients:
         flags, sigma = _transient_step(
-            ccd, bpm, view, flags, options, noise_model, prediction, counts
+            ccd, bpm, view, flags, options, noise_model, prediction, counts, learned
         )
         view = _view(ccd, flags, sigma)
     if options.replace:
@@ -62,10 +63,13 @@ def fix_steps(ccd, bpm, options, *, noise_model="fit", prediction=None):
     return new_ccd(ccd, data=data, flags=flags, sigma=sigma), counts
 
 
-def _transient_step(ccd, bpm, view, flags, options, noise_model, prediction, counts):
+def _transient_step(
+    ccd, bpm, view, flags, options, noise_model, prediction, counts, learned=None
+):
     """The transient search of `fix_steps`: (flags, sigma), ``counts`` updated.
 
-    ``view`` is the frame with the map's ``flags`` (None without a map).
+    ``view`` is the frame with the map's ``flags`` (None without a map);
+    ``learned`` the engine `fix_pixels` checked (None: the classical one).
     """
     search, searched_from, sigma = view, flags, None
     if prediction is not None and flags is None:
@@ -82,8 +86,11 @@ def _transient_step(ccd, bpm, view, flags, options, noise_model, prediction, cou
             noise = uncertainty_sigma(ccd)
         flattened = prediction.flatten(ccd.data, noise)
         search = _view(ccd, flags, sigma, data=flattened)
+    parameters = options.transient_options().as_dict()
+    # The engine was made from these two by fix_pixels (`engine`).
+    del parameters["detector"], parameters["detector_options"]
     flags, sigma, found = flag_transients_planes(
-        search, **options.transient_options().as_dict(), noise_model=noise_model
+        search, **parameters, noise_model=noise_model, learned=learned
     )
     del search
     counts.update(found)

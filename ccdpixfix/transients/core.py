@@ -46,6 +46,7 @@ from ._sharpness import (
     straight_ridges,
 )
 from .colour_stars import unflag_stars
+from .learned import engine, propose, recorded
 
 __all__ = ["flag_transients", "saturation_level"]
 
@@ -417,6 +418,7 @@ def _find_transients(
     contrast,
     footprint_threshold=None,
     grow=0,
+    proposed=None,
 ):
     """Flag sharp outliers, then grow them into their above-noise neighbours.
 
@@ -432,6 +434,10 @@ def _find_transients(
     """
     shape = np.shape(data)
     codes = residual_outliers(data, known, threshold, **noise_source).ravel()
+    if proposed is not None:
+        # A learned engine's proposals (`ccdpixfix.transients.learned`) are
+        # hot candidates.
+        codes[proposed.ravel() & (codes == 0)] = 1
     candidates = np.flatnonzero(codes)
     candidate_sign = np.where(codes[candidates] == 1, 1.0, -1.0)
     del codes
@@ -457,6 +463,10 @@ def _find_transients(
         keep = _sharp(
             data, level, noise, known["now"], rows, cols, contrast, sign, threshold
         )
+        if proposed is not None and sign > 0:
+            # ... that need not be sharp (the model saw the track around
+            # them): significance above, and the star test below, judge them.
+            keep |= proposed.ravel()[index]
         if sign > 0 and index.size:
             # The fixed test's verdicts, judged against the frame's own
             # stars: a defect on a star is sharper than any of them, and the
@@ -568,6 +578,8 @@ def flag_transients(
     read_noise: float | None = None,
     cfa: str | None = None,
     add_keyword=True,
+    detector: str = "classical",
+    detector_options: dict | None = None,
 ):
     """Flag pixels hit by cosmic rays or hot or cold for this exposure only.
 
@@ -621,6 +633,19 @@ def flag_transients(
     add_keyword : bool, str, `ccdproc.Keyword` or dict, optional
         The step's keyword in the header, as ccdproc's steps take it (see
         `fix_pixels`); False adds none.
+    detector : {"classical", "deepcr", "cosmic-conn"}, optional
+        The engine that proposes hot seeds. "classical" (the default) is the
+        median-residual and sharpness test above. "deepcr" and "cosmic-conn"
+        run a trained network (`ccdpixfix.transients.learned`; ``pip install
+        "ccdpixfix[deepcr]"`` or ``"ccdpixfix[cosmic-conn]"``): each pixel it
+        proposes becomes a seed where it stands ``threshold`` sigma above the
+        local level and is not a star's peak, beside the classical seeds;
+        growth and flags are the same. Grey frames only.
+    detector_options : dict, optional
+        For a learned engine: ``model``, ``threshold`` (probability),
+        ``device``, ``tile``, ``overlap``, ``gain``
+        (`ccdpixfix.transients.learned.check_detector`). The engine, its model and
+        threshold are recorded in the HISTORY entry.
 
     Returns
     -------
@@ -636,7 +661,9 @@ def flag_transients(
         If ``ccd`` is not a `~astropy.nddata.CCDData`.
     ValueError
         If the data are not 2-D, hold no finite pixel, or have no measurable
-        noise.
+        noise, or for an unknown ``detector``.
+    ImportError
+        If a learned ``detector``'s extra is not installed.
 
     Examples
     --------
@@ -656,6 +683,11 @@ def flag_transients(
         grow=grow,
     )
     options = dict(saturation=saturation, gain=gain, read_noise=read_noise)
+    learned = engine(ccd, detector, detector_options, cfa=cfa)
+    if learned is not None:
+        # A learned engine proposes seeds (`ccdpixfix.transients.learned`);
+        # the rest is ours.
+        options["learned"] = learned
     if is_rgb_cube(ccd):
         out, counts = per_plane(
             ccd, lambda plane: _flag_transients(plane, **options, **parameters)
@@ -685,7 +717,12 @@ def flag_transients(
         counts["n_hot"] -= n_stars
         counts["cfa"] = pattern
     return record_step(
-        out, "flag_transients", add_keyword=add_keyword, **parameters, **counts
+        out,
+        "flag_transients",
+        add_keyword=add_keyword,
+        **parameters,
+        **recorded(learned),
+        **counts,
     )
 
 
@@ -701,6 +738,7 @@ def _flag_transients_quietly(
     footprint_threshold=3.5,
     grow=0,
     noise_model="fit",
+    learned=None,
 ):
     """The work of `_flag_transients`, numpy warnings left on."""
     check_positive(
@@ -735,6 +773,8 @@ def _flag_transients_quietly(
         model=noise_model,
         report=(used := {}),
     )
+    # A learned engine's proposals, judged with the noise found (see above).
+    proposed = None if learned is None else propose(data, known, noise_source, *learned)
     hot, cold = _find_transients(
         data,
         flags,
@@ -745,6 +785,7 @@ def _flag_transients_quietly(
         contrast,
         footprint_threshold,
         grow,
+        proposed,
     )
     flags.ravel()[hot] |= np.uint16(PixelFlag.TRANSIENT_HOT)
     flags.ravel()[cold] |= np.uint16(PixelFlag.TRANSIENT_COLD)

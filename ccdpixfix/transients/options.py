@@ -1,11 +1,13 @@
 """Options of `flag_transients`, as one validated object."""
 
 import dataclasses
+from collections.abc import Mapping
 
 from ..noise.options import NoiseOptions
 from ..utils.ccd import check_positive
 from ..utils.options import StepOptions, option, option_of
 from .core import check_grow
+from .learned import DETECTORS, check_detector
 
 __all__ = ["TransientOptions"]
 
@@ -44,6 +46,17 @@ class TransientOptions(StepOptions):
     )
     gain: float | None = option_of(NoiseOptions, "gain")
     read_noise: float | None = option_of(NoiseOptions, "read_noise")
+    detector: str = option(
+        "classical",
+        "the engine that proposes hot seeds: "
+        + ", ".join(DETECTORS)
+        + " (the learned ones need their extra: pip install 'ccdpixfix[deepcr]')",
+    )
+    detector_options: Mapping | None = option(
+        None,
+        "for a learned engine: model, threshold (probability), device, tile, "
+        "overlap, gain",
+    )
 
     def check(self):
         check_positive(
@@ -56,3 +69,4 @@ class TransientOptions(StepOptions):
                 check_positive(**{name: getattr(self, name)})
         NoiseOptions(gain=self.gain, read_noise=self.read_noise).check()
         check_grow(self.grow)
+        check_detector(self.detector, self.detector_options)
