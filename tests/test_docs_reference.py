@@ -27,6 +27,7 @@ PARTS = (
     "cli",
     "datasets",
     "visualization",
+    "utils",
 )
 
 

@@ -390,7 +390,7 @@ class FrameNoise(Mapping):
     """How the noise of a frame is known: its uncertainty plane or a model.
 
     Made by `frame_noise`. ``at(rows, cols)`` gives the noise at pixels,
-    ``everywhere()`` a plane of it; `model` is the `NoiseModel` used (None
+    ``everywhere()`` a plane of it; ``model`` is the `NoiseModel` used (None
     where the uncertainty plane is). As a mapping it holds one item,
     ``"plane"`` or ``"model"`` (the model as ``(floor_variance, slope,
     offset)``): the keyword arguments of

@@ -1,6 +1,6 @@
 """Options of `fix_pixels`, as one validated object for every path.
 
-The frame in memory, by colour or by plane (`ccdpixfix.pipeline.core`), the
+The frame in memory, by colour or by plane (``ccdpixfix.pipeline.core``), the
 Dask frame chunk by chunk (`ccdpixfix.pipeline.chunks`), batches of files
 (`ccdpixfix.pipeline.batch`) and the command line all take their defaults
 and their checks from `FixOptions`; the options of the steps it runs come

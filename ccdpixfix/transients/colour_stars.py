@@ -48,7 +48,7 @@ def star_like(data, known, pattern, index):
 
     A pixel is star-like if, in its darkest direction (of the four pairs of
     opposite mosaic neighbours, any colour), the mean excess of the pair
-    over its colour's background exceeds `_STAR_SPREAD` times the pixel's
+    over its colour's background exceeds ``_STAR_SPREAD`` times the pixel's
     own: the same-colour search sees a star half as finely sampled as the
     mosaic does; this test sees it whole.
     """

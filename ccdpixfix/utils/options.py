@@ -2,7 +2,7 @@
 
 Each step has a frozen dataclass of options (`ccdpixfix.noise.NoiseOptions`,
 `ccdpixfix.transients.TransientOptions`, `ccdpixfix.replace.ReplaceOptions`,
-`ccdpixfix.pipeline.FixOptions`). The library's signatures take their
+`ccdpixfix.pipeline.options.FixOptions`). The library's signatures take their
 defaults from it, the command line its defaults and help texts, and
 `StepOptions.from_keywords` checks the names and the values once, before any
 work.

@@ -1,7 +1,7 @@
 """Resolve short references to ccdpixfix's own objects.
 
 Docstrings name the package's objects the way a reader does, by the name
-they are known under: ```fix_file``` in ``ccdpixfix.batch``, ```fix_pixels```
+they are known under: ```fix_file``` in ``ccdpixfix.pipeline.batch``, ```fix_pixels```
 (documented as ``ccdpixfix.fix_pixels``), ```ccdpixfix.pipeline.fix_pixels```.
 Sphinx looks a plain name up only in the current module and at the top
 level, so these would be broken links (warnings under ``nitpicky``). When
