@@ -723,7 +723,7 @@ def engine(ccd, detector, options=None, *, cfa=None):
         For an unknown engine or option, a colour cube, a Bayer mosaic, or
         a frame held as a Dask array.
     ImportError
-        When the engine's extra is not installed (`require`).
+        When the engine's extra is not installed (``require``).
     """
     options = check_detector(detector, options)
     if detector == "classical":
