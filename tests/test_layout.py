@@ -57,9 +57,6 @@ MAX_BODY_LINES = 80
 LONG_FUNCTIONS = {
     # A parser table: one add_argument call after another, read top to bottom.
     "ccdpixfix.cli.parser._parser",
-    # Being rewritten elsewhere (cosmic-ray footprints); split them there.
-    "ccdpixfix.transients.core._find_transients",
-    "ccdpixfix.transients.core._grow_footprints",
 }
 
 

@@ -105,13 +105,23 @@ def test_fix_pixels_takes_max_radius():
     assert "max_radius" not in str(fix_pixels(frame).meta["HISTORY"])
 
 
+def test_flag_transients_checks_its_options_once_before_any_work():
+    frame, _ = SimulatedCamera((64, 64), seed=2).science(seed=1)
+    with pytest.raises(ValueError, match="threshold"):
+        flag_transients(frame, threshold=-1)
+    with pytest.raises(ValueError, match="detector must be one of"):
+        flag_transients(frame, detector="bogus")
+    with pytest.raises(ValueError, match="grow"):
+        flag_transients(frame, grow=1.5)
+
+
 def test_a_colour_cube_takes_no_bayer_pattern():
     plane, _ = SimulatedCamera((64, 64), seed=2).science(seed=1)
     cube = CCDData(np.stack([plane.data] * 3).astype(np.float32), unit="adu")
-    for step in (fix_pixels, replace_bad_pixels):
+    for step in (fix_pixels, flag_transients, replace_bad_pixels):
         with pytest.raises(ValueError, match="has no Bayer pattern"):
             step(cube, cfa="RGGB")
-    assert replace_bad_pixels(cube, cfa="none").data.shape == cube.shape
+        assert step(cube, cfa="none").data.shape == cube.shape
 
 
 def test_the_command_line_takes_the_defaults_of_the_options():
@@ -122,3 +132,20 @@ def test_the_command_line_takes_the_defaults_of_the_options():
         assert getattr(args, name) == FixOptions.default(name), name
     args = _parser().parse_args(["bpm", "dark.fits", "-o", "bpm.fits"])
     assert args.hot_rate == MapOptions.default("hot_rate")
+
+
+def test_the_map_threshold_has_the_name_of_the_other_steps():
+    """make_bad_pixel_map's n-sigma cut is ``threshold`` (as in
+    flag_transients); the name before, ``significance``, still works, with a
+    deprecation warning, and gives the same map."""
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    camera = SimulatedCamera((64, 64), seed=3)
+    darks = [camera.dark(300.0, seed=s) for s in range(3)]
+    new = make_bad_pixel_map(darks, threshold=6.0, column_threshold=7.0)
+    with pytest.warns(AstropyDeprecationWarning, match="now called threshold"):
+        old = make_bad_pixel_map(darks, significance=6.0, column_threshold=7.0)
+    assert np.array_equal(new.flags, old.flags)
+    assert new.meta["parameters"]["significance"] == 6.0
+    with pytest.raises(ValueError, match="threshold"):
+        make_bad_pixel_map(darks, threshold=-1)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyDeprecationWarning
 
 from .._version import __version__
 from ..colour.cfa import cfa_pattern, planes, sub_frame
@@ -313,15 +314,17 @@ def make_bad_pixel_map(
     darks,
     flats=None,
     *,
-    significance: float = MapOptions.significance,
+    threshold: float = MapOptions.threshold,
     hot_rate: float = MapOptions.hot_rate,
     warm_rate: float = MapOptions.warm_rate,
     dead_response: float = MapOptions.dead_response,
     low_response: float = MapOptions.low_response,
     high_response: float = MapOptions.high_response,
-    column_significance: float = MapOptions.column_significance,
+    column_threshold: float = MapOptions.column_threshold,
     gain: float | None = MapOptions.gain,
     cfa: str | None = None,
+    significance: float | None = None,
+    column_significance: float | None = None,
 ) -> BadPixelMap:
     """Find the persistent defects of a detector from its darks and flats.
 
@@ -335,7 +338,7 @@ def make_bad_pixel_map(
     flats : list of `~astropy.nddata.CCDData` or paths, or one master flat, optional
         Flats of any illumination; the large-scale illumination (vignetting)
         is divided out before looking for dead and low-response pixels.
-    significance : float, optional
+    threshold : float, optional
         A pixel must stand out by this many sigma of the robust pixel-to-pixel
         noise of the combined dark (or flat) to be flagged at all. 5 gives
         well under one false flag per megapixel on Gaussian noise.
@@ -352,7 +355,7 @@ def make_bad_pixel_map(
         is ``DEAD``.
     low_response : float, optional
         Response below which a pixel is ``LOW_RESPONSE`` (masked), if it is
-        also ``significance`` sigma below the typical response. 0.9: a pixel
+        also ``threshold`` sigma below the typical response. 0.9: a pixel
         that loses more than a tenth of the light is a defect (dust on the
         sensor, a damaged gate); the many pixels a few per cent low are
         ordinary non-uniformity, which the flat field corrects and which the
@@ -360,9 +363,9 @@ def make_bad_pixel_map(
     high_response : float, optional
         Response above which a pixel is ``HIGH_RESPONSE`` (not masked: a flat
         divides it back, and it has more signal, not less), if it is also
-        ``significance`` sigma above the typical response. 1.1 mirrors
+        ``threshold`` sigma above the typical response. 1.1 mirrors
         ``low_response``.
-    column_significance : float, optional
+    column_threshold : float, optional
         Threshold, in sigma of a 15-pixel running median along the column
         (inflated by the column-to-column scatter), for hot and bad columns
         and column segments.
@@ -376,6 +379,8 @@ def make_bad_pixel_map(
         By default from the first dark's ``BAYERPAT``; ``"none"`` ignores
         the header. The map records the pattern (``meta["cfa"]``), and
         `fix_pixels` uses it.
+    significance, column_significance : float, optional
+        Deprecated names of ``threshold`` and ``column_threshold``.
 
     Returns
     -------
@@ -411,16 +416,19 @@ def make_bad_pixel_map(
     >>> bool((bpm.flags[camera.truth["hot"]] & 2048).all())
     True
     """
+    threshold, column_threshold = _renamed(
+        threshold, column_threshold, significance, column_significance
+    )
     options = MapOptions.from_keywords(
-        significance=significance,
+        threshold=threshold,
         hot_rate=hot_rate,
         warm_rate=warm_rate,
         dead_response=dead_response,
         low_response=low_response,
         high_response=high_response,
-        column_significance=column_significance,
+        column_threshold=column_threshold,
         gain=gain,
-    ).as_dict()
+    ).build_keywords()
     with quiet_numerics():
         pattern, darks, flats = _colour_frames(darks, flats, cfa)
         if pattern is None:
@@ -430,6 +438,33 @@ def make_bad_pixel_map(
     bpm = BadPixelMap(flags, meta, **planes)
     bpm.meta["counts"] = bpm.counts()
     return bpm
+
+
+def _renamed(threshold, column_threshold, significance, column_significance):
+    """The thresholds, from their names before 0.2 where those are given.
+
+    ``significance`` and ``column_significance`` were renamed ``threshold``
+    and ``column_threshold``, as `flag_transients` and ccdproc's
+    ``cosmicray_median`` (``thresh``) name an n-sigma cut; the old names
+    still work, with a deprecation warning.
+    """
+    for old, new, value in (
+        ("significance", "threshold", significance),
+        ("column_significance", "column_threshold", column_significance),
+    ):
+        if value is None:
+            continue
+        warnings.warn(
+            f"make_bad_pixel_map's {old} is now called {new}; {old} will be "
+            "removed in a later version",
+            AstropyDeprecationWarning,
+            stacklevel=3,
+        )
+        if new == "threshold":
+            threshold = value
+        else:
+            column_threshold = value
+    return threshold, column_threshold
 
 
 def _colour_frames(darks, flats, cfa):

@@ -15,7 +15,7 @@ class MapOptions(StepOptions):
 
     owner = "make_bad_pixel_map"
 
-    significance: float = option(
+    threshold: float = option(
         5.0, "detection threshold, in sigma of the darks' and flats' noise"
     )
     hot_rate: float = option(
@@ -28,19 +28,28 @@ class MapOptions(StepOptions):
     dead_response: float = option(0.2, "response below which a pixel is DEAD")
     low_response: float = option(0.9, "response below which a pixel is LOW_RESPONSE")
     high_response: float = option(1.1, "response above which a pixel is HIGH_RESPONSE")
-    column_significance: float = option(
+    column_threshold: float = option(
         5.0, "threshold (sigma) for hot and bad columns and column segments"
     )
     gain: float | None = option(
         None, "gain in e-/ADU, overriding the GAIN keyword of the darks"
     )
 
+    def build_keywords(self):
+        """The options as the map builder takes them (``build_map``: its
+        thresholds keep the names the map's META records, ``significance``
+        and ``column_significance``)."""
+        keywords = self.as_dict()
+        keywords["significance"] = keywords.pop("threshold")
+        keywords["column_significance"] = keywords.pop("column_threshold")
+        return keywords
+
     def check(self):
         check_positive(
-            significance=self.significance,
+            threshold=self.threshold,
             hot_rate=self.hot_rate,
             warm_rate=self.warm_rate,
-            column_significance=self.column_significance,
+            column_threshold=self.column_threshold,
         )
         NoiseOptions(gain=self.gain).check()
         for name in ("dead_response", "low_response"):

@@ -447,7 +447,6 @@ def frame_noise(
     gain=None,
     read_noise=None,
     model="fit",
-    report=None,
 ):
     """How the noise of a frame is known: its uncertainty plane or a model.
 
@@ -464,10 +463,6 @@ def frame_noise(
     model : NoiseModel, None or "fit", optional
         A model already fitted (None: use the uncertainty plane); by default
         it is fitted on `fit_rows` of this frame.
-    report : dict, optional
-        Receives ``"model"``: the model used, None where the uncertainty
-        plane was. Kept for the callers that still read it; ``FrameNoise``
-        holds it as ``model``.
 
     Returns
     -------
@@ -477,8 +472,6 @@ def frame_noise(
     plane = uncertainty_sigma(ccd, native=True)
     if isinstance(model, str):
         model = _fit_on_rows(ccd, data, known, plane, gain, read_noise)
-    if report is not None:
-        report["model"] = model
     if model is None:
         return FrameNoise(data, known, plane=plane)
     return FrameNoise(data, known, model=model)

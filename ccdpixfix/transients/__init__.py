@@ -8,10 +8,10 @@ is the user's API; the names re-exported below it serve the other steps
 
 from . import _sharpness
 from .colour_stars import unflag_stars as unflag_stars
-from .core import check_grow as check_grow
 from .core import flag_transients, saturation_level
 from .core import flag_transients_planes as flag_transients_planes
 from .options import TransientOptions
+from .options import check_grow as check_grow
 
 __all__ = ["TransientOptions", "flag_transients", "saturation_level"]
 

@@ -14,7 +14,7 @@ ray or hot pixel deposits its charge in one pixel, so ``n`` is just noise.
 import numpy as np
 
 from ..colour.cfa import cfa_pattern, per_colour
-from ..colour.rgb import is_rgb_cube, per_plane
+from ..colour.rgb import check_cube_pattern, is_rgb_cube, per_plane
 from ..flags import PixelFlag, flags_to_mask
 from ..kernels.medians import (
     RESIDUAL_FACTOR,
@@ -26,7 +26,6 @@ from ..kernels.residuals import level_noise, noise_at, residual_outliers
 from ..noise.core import frame_noise
 from ..utils.ccd import (
     check_ccd,
-    check_positive,
     input_flags,
     new_ccd,
     quiet_numerics,
@@ -47,8 +46,19 @@ from ._sharpness import (
 )
 from .colour_stars import unflag_stars
 from .learned import engine, propose, recorded
+from .options import TransientOptions
 
 __all__ = ["flag_transients", "saturation_level"]
+
+# The options of `flag_transients` its HISTORY record names (with what it
+# found); saturation, gain and read noise are the header's unless given.
+_RECORDED = (
+    "threshold",
+    "neighbour_threshold",
+    "contrast",
+    "footprint_threshold",
+    "grow",
+)
 
 # Growth stops when nothing new is found; this only bounds pathological cases.
 _MAX_ITERATIONS = 50
@@ -131,15 +141,51 @@ def _protected(data, flags, index):
     return protected
 
 
-def _significant(data, known, noise_source, index, sign, cut):
+class _Search:
+    """What the search of one frame carries from step to step.
+
+    The frame (``data``) and its input ``flags``; the pixels known bad at
+    the start (``known_start``: the noise stays that of the frame as it
+    came) and now (``known_now``: the local levels leave out what is
+    flagged as it is found); how the noise is known (``noise``, a
+    `ccdpixfix.noise.FrameNoise`); ``label``, 1 for a hot transient, -1 for
+    a cold one; the scratch space of `neighbourhood`; and ``limit``, the
+    flatness the frame's stars do not go below (`star_flatness`), or None.
+    """
+
+    def __init__(self, data, flags, known, noise):
+        self.data, self.flags, self.noise = data, flags, noise
+        self.shape = np.shape(data)
+        self.known_start, self.known_now = known, known.copy()
+        self.label = np.zeros(self.shape, dtype=np.int8)
+        self.seen = {}
+        self.limit = None
+
+    def mark(self, index, sign):
+        """Flag the pixels ``index`` (flat) as transients of ``sign``."""
+        self.known_now.ravel()[index] = True
+        self.label.ravel()[index] = sign
+
+    def around(self, index):
+        """Unlabelled neighbours (flat indices) of the pixels ``index``."""
+        search = neighbourhood(index, self.shape, self.seen)
+        return search[self.label.ravel()[search] == 0]
+
+    def protected(self, index):
+        """Which of the pixels ``index`` can never be transients."""
+        return _protected(self.data, self.flags, index)
+
+
+def _significant(search, index, sign, cut):
     """Pixels (flat indices) whose residual exceeds ``cut`` in direction ``sign``.
 
     Returns the pixels with their rows, columns, levels and noise, with the
-    same arithmetic as `ccdpixfix.residuals.residual_outliers`.
+    same arithmetic as `ccdpixfix.kernels.residuals.residual_outliers`.
     """
+    data = search.data
     rows, cols = np.unravel_index(index, np.shape(data))
-    level, n_pairs = local_level_at(data, rows, cols, known["now"])
-    noise = noise_at(data, known["start"], rows, cols, **noise_source)
+    level, n_pairs = local_level_at(data, rows, cols, search.known_now)
+    noise = noise_at(data, search.known_start, rows, cols, **search.noise)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         residual = np.asarray(data.ravel()[index], dtype=np.float64)
         residual = (residual - level.astype(np.float64)) / (
@@ -159,9 +205,7 @@ def _noise_floor(data, known, noise_source):
     return float(np.percentile(noise, 5)) if noise.size else 0.0
 
 
-def _grow_footprints(
-    data, flags, known, noise_source, hot, cut, label, seen, limit=None
-):
+def _grow_footprints(search, hot, cut):
     """The rest of each hot event: its wings above ``cut`` sigma, whole.
 
     Charge diffusion gives every real hit wings (8-30 sigma beside a
@@ -178,121 +222,131 @@ def _grow_footprints(
     not eat the star; beside a track, even a wide diagonal one, most of the
     ring is on the sky. The growth climbs too: the bright middle of a wide
     event, too blunt for the sharpness test, joins the edge that was found
-    when it is the brightest good pixel around.
+    when it is the brightest good pixel around. In frames with stars, a
+    track is also followed where it is sharper across than the stars, or
+    goes on as a track does (`_continues_track`).
 
     Returns
     -------
     1-D int array
         Flat indices of the pixels added.
     """
-    shape = np.shape(data)
-    flat_label, flat_known = label.ravel(), known["now"].ravel()
-    hot_mask = label == 1
+    hot_mask = search.label == 1
     added, frontier = [], hot
-    floor = _noise_floor(data, known["now"], noise_source)
+    floor = _noise_floor(search.data, search.known_now, search.noise)
     far_fraction = _FAR_FRACTION
-    if limit is not None:
+    if search.limit is not None:
         # Where the frame has stars, the far side of a wing must fall below
         # what a star of this frame gives one pixel further out on its
         # flank: a Gaussian star whose diagonal pair is F of its peak
         # (F = limit / margin) gives F**1.5 from one pixel out to two.
-        typical = limit / STAR_MARGIN
+        typical = search.limit / STAR_MARGIN
         far_fraction = min(_FAR_FRACTION, _FAR_STAR_SHARE * typical**1.5)
     # A track is followed by what lies two pixels away (`_continues_track`),
     # which may be flagged after its neighbour was judged: with stars, the
     # edges of the events are looked at again once the growth stops.
-    revisits, grown = (_REVISITS if limit is not None else 0), False
+    revisits = _REVISITS if search.limit is not None else 0
+    grown = False
     for _ in range(_MAX_ITERATIONS):
         if not frontier.size:
             if not (revisits and grown):
                 break
             revisits, grown = revisits - 1, False
             frontier = np.concatenate([hot, *added])
-        search = neighbourhood(frontier, shape, seen)
-        search = search[flat_label[search] == 0]
-        if not search.size:
-            frontier = search
+        pixels = search.around(frontier)
+        if not pixels.size:
+            frontier = pixels
             continue
-        rows, cols = np.unravel_index(search, shape)
-        value = np.asarray(data[rows, cols], dtype=np.float64)
-        square = window_values(data, rows, cols, radius=2, bad=known["now"])
-        square[:, _CENTRE_5] = np.nan
-        # Cheap first: a wing, or a track seen across, stands above the
-        # darkest good pixel of its 5x5 window by the cut; most pixels
-        # around a hit are plain sky, and the darkest of 24 sky pixels lies
-        # 2 sigma low, so that only 7 % of them pass.
-        # fmin skips NaN without a copy; NaN only where all are.
-        darkest = np.fmin.reduce(square, axis=1)
-        lit = np.flatnonzero(value - darkest > cut * floor)
-        lit = lit[~_protected(data, flags, search[lit])]
-        search, rows, cols = search[lit], rows[lit], cols[lit]
-        value, square = value[lit], square[lit]
-        noise = noise_at(data, known["now"], rows, cols, **noise_source)
-        window = square[:, _INNER_5]
-        has_good = np.isfinite(window).any(axis=1)
-        window[~has_good] = 0.0
-        outer = _lower_quartile(square[:, _RING_2])
-        brightest = np.where(has_good, np.nanmax(window, axis=1), -np.inf)
-        margin = cut * noise
-        with np.errstate(invalid="ignore"):
-            # The tests on the windows at hand first, the background after.
-            keep = (value - np.nan_to_num(outer, nan=-np.inf) > margin) & (
-                value > brightest - margin
-            )
-            chosen = np.flatnonzero(keep)
-            background = _local_background(
-                data, known["now"], rows[chosen], cols[chosen]
-            )
-            outer_c = np.where(np.isfinite(outer[chosen]), outer[chosen], background)
-            value_c, margin_c = value[chosen], margin[chosen]
-            wing = (
-                (value_c - background > margin_c)
-                & (outer_c - background < margin_c)
-                & _between(
-                    data,
-                    hot_mask,
-                    rows[chosen],
-                    cols[chosen],
-                    background
-                    + np.fmax(margin_c, far_fraction * (value_c - background)),
-                )
-            )
-            keep[chosen] = wing
-        if limit is not None:
-            # Along a track: sharper across than this frame's stars can be,
-            # judged on the frame as it came (with what is flagged since):
-            # without the hit beside it, a star's pixel would lose its
-            # brightest pair and look sharp. Or, for a track as wide as the
-            # stars, the event goes on past the pixel with a dark side.
-            rest = np.flatnonzero(~keep)
-            keep[rest] = sharper_than_stars(
-                data,
-                noise[rest],
-                known["start"],
-                rows[rest],
-                cols[rest],
-                limit,
-                cut,
-                peak=False,
-            )
-            rest = rest[~keep[rest]]
-            keep[rest] = _continues_track(
-                data,
-                known["now"],
-                hot_mask,
-                rows[rest],
-                cols[rest],
-                outer[rest],
-                margin[rest],
-                limit / STAR_MARGIN,
-            )
-        frontier = search[keep]
+        frontier = _wings(search, pixels, hot_mask, cut, floor, far_fraction)
         grown |= bool(frontier.size)
-        flat_label[frontier] = 1
-        flat_known[frontier] = True
+        search.mark(frontier, 1)
         hot_mask.ravel()[frontier] = True
         added.append(frontier)
     return np.concatenate(added) if added else np.empty(0, dtype=np.intp)
+
+
+def _wings(search, pixels, hot_mask, cut, floor, far_fraction):
+    """Which of ``pixels`` (flat) join the hot events: one round of growth."""
+    data, known = search.data, search.known_now
+    rows, cols = np.unravel_index(pixels, search.shape)
+    value = np.asarray(data[rows, cols], dtype=np.float64)
+    square = window_values(data, rows, cols, radius=2, bad=known)
+    square[:, _CENTRE_5] = np.nan
+    # Cheap first: a wing, or a track seen across, stands above the darkest
+    # good pixel of its 5x5 window by the cut; most pixels around a hit are
+    # plain sky, and the darkest of 24 sky pixels lies 2 sigma low, so that
+    # only 7 % of them pass. fmin skips NaN without a copy; NaN only where
+    # all are.
+    darkest = np.fmin.reduce(square, axis=1)
+    lit = np.flatnonzero(value - darkest > cut * floor)
+    lit = lit[~search.protected(pixels[lit])]
+    pixels, rows, cols = pixels[lit], rows[lit], cols[lit]
+    value, square = value[lit], square[lit]
+    noise = noise_at(data, known, rows, cols, **search.noise)
+    window = square[:, _INNER_5]
+    has_good = np.isfinite(window).any(axis=1)
+    window[~has_good] = 0.0
+    outer = _lower_quartile(square[:, _RING_2])
+    brightest = np.where(has_good, np.nanmax(window, axis=1), -np.inf)
+    margin = cut * noise
+    with np.errstate(invalid="ignore"):
+        # The tests on the windows at hand first, the background after.
+        keep = (value - np.nan_to_num(outer, nan=-np.inf) > margin) & (
+            value > brightest - margin
+        )
+        chosen = np.flatnonzero(keep)
+        background = _local_background(data, known, rows[chosen], cols[chosen])
+        outer_c = np.where(np.isfinite(outer[chosen]), outer[chosen], background)
+        value_c, margin_c = value[chosen], margin[chosen]
+        keep[chosen] = (
+            (value_c - background > margin_c)
+            & (outer_c - background < margin_c)
+            & _between(
+                data,
+                hot_mask,
+                rows[chosen],
+                cols[chosen],
+                background + np.fmax(margin_c, far_fraction * (value_c - background)),
+            )
+        )
+    if search.limit is not None:
+        rest = np.flatnonzero(~keep)
+        keep[rest] = _along_track(
+            search, hot_mask, rows[rest], cols[rest], noise[rest], outer[rest], cut
+        )
+    return pixels[keep]
+
+
+def _along_track(search, hot_mask, rows, cols, noise, outer, cut):
+    """Which pixels beside a hot event lie along a track, in a frame with stars.
+
+    Sharper across than this frame's stars can be, judged on the frame as it
+    came (with what is flagged since): without the hit beside it, a star's
+    pixel would lose its brightest pair and look sharp. Or, for a track as
+    wide as the stars, the event goes on past the pixel with a dark side.
+    """
+    keep = sharper_than_stars(
+        search.data,
+        noise,
+        search.known_start,
+        rows,
+        cols,
+        search.limit,
+        cut,
+        peak=False,
+    )
+    rest = np.flatnonzero(~keep)
+    keep[rest] = _continues_track(
+        search.data,
+        search.known_now,
+        hot_mask,
+        rows[rest],
+        cols[rest],
+        outer[rest],
+        cut * noise[rest],
+        search.limit / STAR_MARGIN,
+    )
+    return keep
 
 
 def _between(data, hot_mask, rows, cols, dark):
@@ -389,21 +443,18 @@ def _lower_quartile(values):
     return np.where(n_valid > 0, quartile, np.nan)
 
 
-def _grown(data, flags, index, grow, label, seen):
+def _grown(search, index, grow):
     """``grow`` more rings of pixels around the hot events, asked for by the user.
 
     Saturated pixels, their neighbours and masked pixels stay out.
     """
-    shape = np.shape(data)
-    flat_label = label.ravel()
     added, frontier = [], index
     for _ in range(int(grow)):
         if not frontier.size:
             break
-        search = neighbourhood(frontier, shape, seen)
-        search = search[flat_label[search] == 0]
-        frontier = search[~_protected(data, flags, search)]
-        flat_label[frontier] = 1
+        pixels = search.around(frontier)
+        frontier = pixels[~search.protected(pixels)]
+        search.label.ravel()[frontier] = 1
         added.append(frontier)
     return np.concatenate(added) if added else np.empty(0, dtype=np.intp)
 
@@ -425,161 +476,177 @@ def _find_transients(
     Only candidates are ever examined: the first pass over the whole frame
     (`residual_outliers`) keeps one byte per pixel; after it, each round
     looks only at the neighbours of what the last one found, with the local
-    level recomputed without the pixels flagged so far.
+    level recomputed without the pixels flagged so far. ``proposed``, a
+    learned engine's proposals (`ccdpixfix.transients.learned`), are hot
+    candidates that need not be sharp.
 
     Returns
     -------
     hot, cold : 1-D int arrays
         Flat indices of the transients.
     """
-    shape = np.shape(data)
-    codes = residual_outliers(data, known, threshold, **noise_source).ravel()
+    search = _Search(data, flags, known, noise_source)
+    candidates, signs = _candidates(search, threshold, proposed)
+    hot = _hot_seeds(search, candidates[signs > 0], threshold, contrast, proposed)
+    cold = _cold_seeds(search, candidates[signs < 0], threshold, contrast)
+    hot, cold = _spill_growth(search, hot, cold, neighbour_threshold)
+    if footprint_threshold is not None and hot.size:
+        hot = np.concatenate([hot, _grow_footprints(search, hot, footprint_threshold)])
+    if grow and hot.size:
+        hot = np.concatenate([hot, _grown(search, hot, grow)])
+    return hot, cold
+
+
+def _candidates(search, threshold, proposed):
+    """Flat indices and signs (+1 hot, -1 cold) of the first pass's outliers.
+
+    The pixels that can never be transients (`_protected`) left out.
+    """
+    codes = residual_outliers(
+        search.data, search.known_start, threshold, **search.noise
+    ).ravel()
     if proposed is not None:
-        # A learned engine's proposals (`ccdpixfix.transients.learned`) are
-        # hot candidates.
         codes[proposed.ravel() & (codes == 0)] = 1
     candidates = np.flatnonzero(codes)
-    candidate_sign = np.where(codes[candidates] == 1, 1.0, -1.0)
+    signs = np.where(codes[candidates] == 1, 1.0, -1.0)
     del codes
-    unprotected = ~_protected(data, flags, candidates)
-    candidates, candidate_sign = candidates[unprotected], candidate_sign[unprotected]
-    # The noise stays that of the frame as it came; the levels leave out
-    # what is flagged as it is found.
-    known = {"start": known, "now": known.copy()}
-    label = np.zeros(shape, dtype=np.int8)
-    flat_label, flat_known = label.ravel(), known["now"].ravel()
-    found = {1.0: [], -1.0: []}
-    new, seen = {}, {}
-    limit = None
-    for sign in (1.0, -1.0):
-        index, rows, cols, level, noise = _significant(
-            data,
-            known,
-            noise_source,
-            candidates[candidate_sign == sign],
-            sign,
-            threshold,
+    unprotected = ~search.protected(candidates)
+    return candidates[unprotected], signs[unprotected]
+
+
+def _hot_seeds(search, candidates, threshold, contrast, proposed):
+    """The hot candidates that are transients (flat indices).
+
+    The fixed sharpness test's verdicts are judged against the frame's own
+    stars (`_judged_by_stars`), which it learns here (``search.limit``).
+    """
+    data = search.data
+    index, rows, cols, level, noise = _significant(search, candidates, 1.0, threshold)
+    keep = _sharp(
+        data, level, noise, search.known_now, rows, cols, contrast, 1.0, threshold
+    )
+    if proposed is not None:
+        # ... that need not be sharp (the model saw the track around them):
+        # significance above, and the star test below, judge them.
+        keep |= proposed.ravel()[index]
+    if not index.size:
+        return index[keep]
+    # The stars are looked for among the tall candidates only (`_TALL_SHARE`).
+    tall = np.flatnonzero(
+        np.asarray(data[rows, cols], dtype=np.float64) - level
+        > _TALL_SHARE * STAR_SNR * noise
+    )
+    search.limit = star_flatness(
+        data, search.known_now, rows[tall], cols[tall], noise[tall]
+    )
+    _judged_by_stars(search, keep, rows, cols, noise, threshold)
+    return index[keep]
+
+
+def _judged_by_stars(search, keep, rows, cols, noise, threshold):
+    """The sharpness test's verdicts ``keep``, revised in place.
+
+    With stars in the frame (``search.limit``): a defect on a star is
+    sharper than any of them, the peak of an undersampled star is not, and
+    a straight ridge longer than any star is a track. Without: a sharp
+    oblique ridge is no line or trace.
+    """
+    data, known, limit = search.data, search.known_now, search.limit
+    rest = np.flatnonzero(~keep)
+    if limit is None:
+        keep[rest] = oblique_tracks(
+            data, noise[rest], known, rows[rest], cols[rest], threshold
         )
-        keep = _sharp(
-            data, level, noise, known["now"], rows, cols, contrast, sign, threshold
-        )
-        if proposed is not None and sign > 0:
-            # ... that need not be sharp (the model saw the track around
-            # them): significance above, and the star test below, judge them.
-            keep |= proposed.ravel()[index]
-        if sign > 0 and index.size:
-            # The fixed test's verdicts, judged against the frame's own
-            # stars: a defect on a star is sharper than any of them, and the
-            # peak of an undersampled star is not. The stars are looked for
-            # among the tall candidates only (`_TALL_SHARE`).
-            tall = np.flatnonzero(
-                np.asarray(data[rows, cols], dtype=np.float64) - level
-                > _TALL_SHARE * STAR_SNR * noise
-            )
-            limit = star_flatness(
-                data, known["now"], rows[tall], cols[tall], noise[tall]
-            )
-            rest = np.flatnonzero(~keep)
-            if limit is not None:
-                taken = np.flatnonzero(keep)
-                keep[taken] = ~star_like(
-                    data,
-                    noise[taken],
-                    known["now"],
-                    rows[taken],
-                    cols[taken],
-                    limit,
-                )
-                keep[rest] = sharper_than_stars(
-                    data,
-                    noise[rest],
-                    known["now"],
-                    rows[rest],
-                    cols[rest],
-                    limit,
-                    threshold,
-                )
-                rest = rest[~keep[rest]]
-                keep[rest] = straight_ridges(
-                    data,
-                    noise[rest],
-                    known["now"],
-                    rows[rest],
-                    cols[rest],
-                    limit / STAR_MARGIN,
-                    threshold,
-                )
-            else:
-                # No stars: a sharp oblique ridge is no line or trace.
-                keep[rest] = oblique_tracks(
-                    data, noise[rest], known["now"], rows[rest], cols[rest], threshold
-                )
-        if sign < 0:
-            # A cold pixel must also lie below the sky around it, not just
-            # below the stars or lines it sits between.
-            sky = _local_background(data, known["now"], rows, cols)
-            keep &= sky - data[rows, cols] > threshold * noise
-        new[sign] = index[keep]
+        return
+    taken = np.flatnonzero(keep)
+    keep[taken] = ~star_like(data, noise[taken], known, rows[taken], cols[taken], limit)
+    keep[rest] = sharper_than_stars(
+        data, noise[rest], known, rows[rest], cols[rest], limit, threshold
+    )
+    rest = rest[~keep[rest]]
+    keep[rest] = straight_ridges(
+        data,
+        noise[rest],
+        known,
+        rows[rest],
+        cols[rest],
+        limit / STAR_MARGIN,
+        threshold,
+    )
+
+
+def _cold_seeds(search, candidates, threshold, contrast):
+    """The cold candidates that are transients (flat indices).
+
+    A cold pixel must also lie below the sky around it, not just below the
+    stars or lines it sits between.
+    """
+    data = search.data
+    index, rows, cols, level, noise = _significant(search, candidates, -1.0, threshold)
+    keep = _sharp(
+        data, level, noise, search.known_now, rows, cols, contrast, -1.0, threshold
+    )
+    sky = _local_background(data, search.known_now, rows, cols)
+    keep &= sky - data[rows, cols] > threshold * noise
+    return index[keep]
+
+
+def _spill_growth(search, hot, cold, cut):
+    """The seeds and their neighbours that spilled from them (`_spill`).
+
+    Round after round, the neighbours of what the last round found join
+    when they stand ``cut`` sigma out and look like the rest of the event.
+
+    Returns
+    -------
+    hot, cold : 1-D int arrays
+        Flat indices, seeds included.
+    """
+    new = (hot, cold)
+    found = ([], [])
     for _ in range(_MAX_ITERATIONS):
-        if not (new[1.0].size or new[-1.0].size):
+        if not (new[0].size or new[1].size):
             break
-        for sign in (1.0, -1.0):
-            flat_known[new[sign]] = True
-            flat_label[new[sign]] = sign
-            found[sign].append(new[sign])
-        for sign in (1.0, -1.0):
-            search = neighbourhood(new[sign], shape, seen)
-            search = search[flat_label[search] == 0]
-            search = search[~_protected(data, flags, search)]
-            index, rows, cols, _, noise = _significant(
-                data, known, noise_source, search, sign, neighbour_threshold
-            )
-            keep = _spill(
-                data,
-                noise,
-                known["now"],
-                rows,
-                cols,
-                neighbour_threshold,
-                sign,
-                stars=None if limit is None or sign < 0 else (known["start"], limit),
-            )
-            new[sign] = index[keep]
-    empty = [np.empty(0, dtype=np.intp)]
-    hot = np.concatenate(found[1.0] or empty)
-    if footprint_threshold is not None and hot.size:
-        wings = _grow_footprints(
-            data,
-            flags,
-            known,
-            noise_source,
-            hot,
-            footprint_threshold,
-            label,
-            seen,
-            limit,
+        for side, sign in enumerate((1.0, -1.0)):
+            search.mark(new[side], sign)
+            found[side].append(new[side])
+        new = tuple(
+            _spilled(search, new[side], sign, cut)
+            for side, sign in enumerate((1.0, -1.0))
         )
-        hot = np.concatenate([hot, wings])
-    if grow and hot.size:
-        hot = np.concatenate([hot, _grown(data, flags, hot, grow, label, seen)])
-    return hot, np.concatenate(found[-1.0] or empty)
+    empty = [np.empty(0, dtype=np.intp)]
+    return np.concatenate(found[0] or empty), np.concatenate(found[1] or empty)
+
+
+def _spilled(search, index, sign, cut):
+    """Neighbours of ``index`` that spilled from it (flat indices)."""
+    pixels = search.around(index)
+    pixels = pixels[~search.protected(pixels)]
+    index, rows, cols, _, noise = _significant(search, pixels, sign, cut)
+    stars = None
+    if search.limit is not None and sign > 0:
+        stars = (search.known_start, search.limit)
+    keep = _spill(
+        search.data, noise, search.known_now, rows, cols, cut, sign, stars=stars
+    )
+    return index[keep]
 
 
 def flag_transients(
     ccd,
     *,
-    threshold: float = 5.0,
-    neighbour_threshold: float = 2.5,
-    contrast: float = 4.0,
-    footprint_threshold: float | None = 3.5,
-    grow: int = 0,
-    saturation: float | None = None,
-    gain: float | None = None,
-    read_noise: float | None = None,
+    threshold: float = TransientOptions.threshold,
+    neighbour_threshold: float = TransientOptions.neighbour_threshold,
+    contrast: float = TransientOptions.contrast,
+    footprint_threshold: float | None = TransientOptions.footprint_threshold,
+    grow: int = TransientOptions.grow,
+    saturation: float | None = TransientOptions.saturation,
+    gain: float | None = TransientOptions.gain,
+    read_noise: float | None = TransientOptions.read_noise,
     cfa: str | None = None,
     add_keyword=True,
-    detector: str = "classical",
-    detector_options: dict | None = None,
+    detector: str = TransientOptions.detector,
+    detector_options: dict | None = TransientOptions.detector_options,
 ):
     """Flag pixels hit by cosmic rays or hot or cold for this exposure only.
 
@@ -675,14 +742,23 @@ def flag_transients(
     >>> bool(hits[truth["transient_amplitude"] > 50 * truth["sigma"]].all())
     True
     """
-    parameters = dict(
+    checked = TransientOptions.from_keywords(
         threshold=threshold,
         neighbour_threshold=neighbour_threshold,
         contrast=contrast,
         footprint_threshold=footprint_threshold,
         grow=grow,
+        saturation=saturation,
+        gain=gain,
+        read_noise=read_noise,
+        detector=detector,
+        detector_options=detector_options,
     )
+    parameters = {name: getattr(checked, name) for name in _RECORDED}
     options = dict(saturation=saturation, gain=gain, read_noise=read_noise)
+    if is_rgb_cube(ccd):
+        # A cube's planes are colours already, as in the other steps.
+        check_cube_pattern(cfa)
     learned = engine(ccd, detector, detector_options, cfa=cfa)
     if learned is not None:
         # A learned engine proposes seeds (`ccdpixfix.transients.learned`);
@@ -740,15 +816,10 @@ def _flag_transients_quietly(
     noise_model="fit",
     learned=None,
 ):
-    """The work of `_flag_transients`, numpy warnings left on."""
-    check_positive(
-        threshold=threshold, neighbour_threshold=neighbour_threshold, contrast=contrast
-    )
-    if saturation is not None:
-        check_positive(saturation=saturation)
-    if footprint_threshold is not None:
-        check_positive(footprint_threshold=footprint_threshold)
-    check_grow(grow)
+    """The work of `_flag_transients`, numpy warnings left on.
+
+    The options were checked by the caller (`TransientOptions`).
+    """
     data = np.asarray(ccd.data)
     flags = input_flags(ccd)
     level_cut = saturation_level(ccd) if saturation is None else float(saturation)
@@ -771,7 +842,6 @@ def _flag_transients_quietly(
         gain=gain,
         read_noise=read_noise,
         model=noise_model,
-        report=(used := {}),
     )
     # A learned engine's proposals, judged with the noise found (see above).
     proposed = None if learned is None else propose(data, known, noise_source, *learned)
@@ -793,17 +863,10 @@ def _flag_transients_quietly(
     # A frame without an uncertainty plane gets one from the model (at each
     # pixel's local level), and so does a frame whose plane was found far
     # too small.
-    if used["model"] is not None:
+    if noise_source.model is not None:
         del known
         out_sigma = level_noise(data, flags != 0, noise_source["model"])
     return flags, out_sigma, {"n_hot": int(hot.size), "n_cold": int(cold.size)}
-
-
-def check_grow(grow):
-    """``grow`` must be a whole number of pixels, 0 or more."""
-    whole = isinstance(grow, int | np.integer) and not isinstance(grow, bool)
-    if not whole or grow < 0:
-        raise ValueError(f"grow must be a whole number of pixels >= 0, got {grow!r}")
 
 
 def _flag_transients(ccd, **parameters):
@@ -817,11 +880,5 @@ def flag_transients_planes(ccd, **parameters):
 
     ``sigma`` is None where the frame's uncertainty plane stays as it is.
     """
-    given = {
-        name: parameters[name]
-        for name in ("gain", "read_noise")
-        if parameters.get(name) is not None
-    }
-    check_positive(**given)
     with quiet_numerics():
         return _flag_transients_quietly(ccd, **parameters)

@@ -3,13 +3,21 @@
 import dataclasses
 from collections.abc import Mapping
 
+import numpy as np
+
 from ..noise.options import NoiseOptions
 from ..utils.ccd import check_positive
 from ..utils.options import StepOptions, option, option_of
-from .core import check_grow
 from .learned import DETECTORS, check_detector
 
 __all__ = ["TransientOptions"]
+
+
+def check_grow(grow):
+    """``grow`` must be a whole number of pixels, 0 or more."""
+    whole = isinstance(grow, int | np.integer) and not isinstance(grow, bool)
+    if not whole or grow < 0:
+        raise ValueError(f"grow must be a whole number of pixels >= 0, got {grow!r}")
 
 
 @dataclasses.dataclass(frozen=True)
