@@ -419,9 +419,14 @@ class FrameNoise(Mapping):
                 "model": (model.floor_variance, model.slope, model.offset)
             }
 
-    def at(self, rows, cols):
-        """The noise at the pixels ``(rows, cols)`` (float32)."""
-        return noise_at(self.data, self.known, rows, cols, **self._keywords)
+    def at(self, rows, cols, known=None):
+        """The noise at the pixels ``(rows, cols)`` (float32).
+
+        ``known``, pixels known to be bad, left out of the local levels the
+        model is read at: by default those the frame had when it was made.
+        """
+        known = self.known if known is None else known
+        return noise_at(self.data, known, rows, cols, **self._keywords)
 
     def everywhere(self):
         """The noise of every pixel: the plane, or the model at each level."""

@@ -22,7 +22,7 @@ from ..kernels.medians import (
     neighbourhood,
     window_values,
 )
-from ..kernels.residuals import level_noise, noise_at, residual_outliers
+from ..kernels.residuals import level_noise, residual_outliers
 from ..noise.core import frame_noise
 from ..utils.ccd import (
     check_ccd,
@@ -185,7 +185,7 @@ def _significant(search, index, sign, cut):
     data = search.data
     rows, cols = np.unravel_index(index, np.shape(data))
     level, n_pairs = local_level_at(data, rows, cols, search.known_now)
-    noise = noise_at(data, search.known_start, rows, cols, **search.noise)
+    noise = search.noise.at(rows, cols, search.known_start)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         residual = np.asarray(data.ravel()[index], dtype=np.float64)
         residual = (residual - level.astype(np.float64)) / (
@@ -195,12 +195,12 @@ def _significant(search, index, sign, cut):
     return index[keep], rows[keep], cols[keep], level[keep], noise[keep]
 
 
-def _noise_floor(data, known, noise_source):
+def _noise_floor(search):
     """A low noise of the frame: the 5th percentile on a sparse grid of pixels."""
-    ny, nx = np.shape(data)
+    ny, nx = search.shape
     step = max(int(np.sqrt(ny * nx / _FLOOR_SAMPLES)), 1)
     rows, cols = np.mgrid[step // 2 : ny : step, step // 2 : nx : step]
-    noise = noise_at(data, known, rows.ravel(), cols.ravel(), **noise_source)
+    noise = search.noise.at(rows.ravel(), cols.ravel(), search.known_now)
     noise = noise[np.isfinite(noise) & (noise > 0)]
     return float(np.percentile(noise, 5)) if noise.size else 0.0
 
@@ -233,7 +233,7 @@ def _grow_footprints(search, hot, cut):
     """
     hot_mask = search.label == 1
     added, frontier = [], hot
-    floor = _noise_floor(search.data, search.known_now, search.noise)
+    floor = _noise_floor(search)
     far_fraction = _FAR_FRACTION
     if search.limit is not None:
         # Where the frame has stars, the far side of a wing must fall below
@@ -282,7 +282,7 @@ def _wings(search, pixels, hot_mask, cut, floor, far_fraction):
     lit = lit[~search.protected(pixels[lit])]
     pixels, rows, cols = pixels[lit], rows[lit], cols[lit]
     value, square = value[lit], square[lit]
-    noise = noise_at(data, known, rows, cols, **search.noise)
+    noise = search.noise.at(rows, cols, known)
     window = square[:, _INNER_5]
     has_good = np.isfinite(window).any(axis=1)
     window[~has_good] = 0.0
