@@ -63,7 +63,7 @@ _RECORDED = (
 # Growth stops when nothing new is found; this only bounds pathological cases.
 _MAX_ITERATIONS = 50
 # Times the edges of grown events are looked at again (`_grow_footprints`).
-_REVISITS = 3
+_REVISITS = 1
 # A star STAR_SNR sigma high stands over this share of that above the level
 # its neighbours give (0.28 of its height at FWHM 4).
 _TALL_SHARE = 0.25
@@ -243,25 +243,28 @@ def _grow_footprints(search, hot, cut):
         typical = search.limit / STAR_MARGIN
         far_fraction = min(_FAR_FRACTION, _FAR_STAR_SHARE * typical**1.5)
     # A track is followed by what lies two pixels away (`_continues_track`),
-    # which may be flagged after its neighbour was judged: with stars, the
-    # edges of the events are looked at again once the growth stops.
+    # which may be flagged after its neighbour was judged: with stars, once
+    # the growth stops, the pixels within two of those it added are looked
+    # at again.
     revisits = _REVISITS if search.limit is not None else 0
-    grown = False
+    since = []
     for _ in range(_MAX_ITERATIONS):
         if not frontier.size:
-            if not (revisits and grown):
+            if not (revisits and since):
                 break
-            revisits, grown = revisits - 1, False
-            frontier = np.concatenate([hot, *added])
+            revisits -= 1
+            frontier = neighbourhood(np.concatenate(since), search.shape, search.seen)
+            since = []
         pixels = search.around(frontier)
         if not pixels.size:
             frontier = pixels
             continue
         frontier = _wings(search, pixels, hot_mask, cut, floor, far_fraction)
-        grown |= bool(frontier.size)
         search.mark(frontier, 1)
         hot_mask.ravel()[frontier] = True
         added.append(frontier)
+        if frontier.size:
+            since.append(frontier)
     return np.concatenate(added) if added else np.empty(0, dtype=np.intp)
 
 
@@ -335,7 +338,11 @@ def _along_track(search, hot_mask, rows, cols, noise, outer, cut):
         cut,
         peak=False,
     )
-    rest = np.flatnonzero(~keep)
+    # Cheap first: a pixel that continues a track stands above the ring
+    # two pixels out (most of the pixels beside an event do not).
+    value = np.asarray(search.data[rows, cols], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        rest = np.flatnonzero(~keep & (value - outer > cut * noise))
     keep[rest] = _continues_track(
         search.data,
         search.known_now,
