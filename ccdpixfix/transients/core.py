@@ -36,6 +36,7 @@ from ._sharpness import (
     STAR_MARGIN,
     STAR_SNR,
     _local_background,
+    _offset_index,
     _sharp,
     _spill,
     oblique_tracks,
@@ -98,7 +99,9 @@ _ACROSS_FAR = 0.5
 # Steps to the eight neighbours; positions of offsets in a flattened 5x5
 # window.
 _STEPS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
-_AT_5 = {(dy, dx): (dy + 2) * 5 + dx + 2 for dy in range(-2, 3) for dx in range(-2, 3)}
+_AT_5 = {
+    (dy, dx): _offset_index(dy, dx, 2) for dy in range(-2, 3) for dx in range(-2, 3)
+}
 # Positions of the ring of a flattened 5x5 window (distance 2 from the centre).
 _RING_2 = np.array([k for k in range(25) if max(abs(k // 5 - 2), abs(k % 5 - 2)) == 2])
 
