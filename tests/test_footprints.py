@@ -82,9 +82,9 @@ def test_replaced_track_pixels_are_unbiased(track_frame):
     assert np.mean(np.abs(error) < 3) >= 0.95
 
 
-@pytest.fixture(scope="module", params=[1.8, 2.6, 4.0])
-def star_field(request):
-    """Stars (enough bright ones to learn the PSF from), nothing else."""
+def _star_scene(fwhm):
+    """A camera without persistent defects, and a frame of stars only
+    (enough bright ones to learn the PSF from)."""
     camera = SimulatedCamera(
         (256, 256),
         seed=2,
@@ -96,14 +96,31 @@ def star_field(request):
         bad_column=False,
     )
     frame, truth = camera.science(
-        fwhm=request.param,
+        fwhm=fwhm,
         seed=3,
         n_stars=150,
         n_cosmic_rays=0,
         n_transient_hot=0,
         n_transient_cold=0,
     )
+    return camera, frame, truth
+
+
+@pytest.fixture(scope="module", params=[1.8, 2.6, 4.0])
+def star_field(request):
+    """Stars (enough bright ones to learn the PSF from), nothing else."""
+    _, frame, truth = _star_scene(request.param)
     return frame, truth
+
+
+def _track_flags(camera, frame, track, seed):
+    """Hot flags of ``frame`` with ``track`` (electrons) added, and of the
+    frame alone."""
+    electrons = np.random.default_rng(seed).poisson(track) / camera.gain
+    data = np.asarray(frame.data, float) + electrons
+    ccd = CCDData(data.astype(np.uint16), unit="adu", meta=frame.meta)
+    flagged = (flag_transients(ccd).flags & HOT) != 0
+    return flagged, (flag_transients(frame).flags & HOT) != 0
 
 
 def _star_peaks(frame, truth, count):
@@ -247,24 +264,7 @@ def test_track_as_wide_as_the_stars_is_followed():
     flank; its length does: it is followed from its sharp start to its
     end, and the stars around stay untouched.
     """
-    camera = SimulatedCamera(
-        (256, 256),
-        seed=2,
-        hot_fraction=0,
-        warm_fraction=0,
-        dead_fraction=0,
-        low_response_fraction=0,
-        stuck_fraction=0,
-        bad_column=False,
-    )
-    frame, truth = camera.science(
-        fwhm=1.8,
-        seed=3,
-        n_stars=150,
-        n_cosmic_rays=0,
-        n_transient_hot=0,
-        n_transient_cold=0,
-    )
+    camera, frame, truth = _star_scene(1.8)
     sigma = truth["sigma"]
     # Diffusion grows with the depth of the interaction: sharp where the
     # particle enters (there it is found), as wide as the stars after.
@@ -272,14 +272,10 @@ def test_track_as_wide_as_the_stars_is_followed():
     track = _diffuse_track(frame.shape, start, angle, 8.0, 0.4, 1500.0)
     bend = start + 8.0 * np.array([np.sin(angle), np.cos(angle)])
     track += _diffuse_track(frame.shape, bend, angle, 45.0, 0.6, 1500.0)
-    electrons = np.random.default_rng(5).poisson(track) / camera.gain
-    data = np.asarray(frame.data, float) + electrons
-    ccd = CCDData(data.astype(np.uint16), unit="adu", meta=frame.meta)
-    flagged = (flag_transients(ccd).flags & HOT) != 0
+    flagged, stars_only = _track_flags(camera, frame, track, seed=5)
     strong = track / camera.gain > 10 * sigma
     assert strong.sum() > 60
     assert flagged[strong].mean() >= 0.9
-    stars_only = (flag_transients(frame).flags & HOT) != 0
     assert not (flagged & ~stars_only)[track / camera.gain < sigma].any()
 
 
@@ -290,32 +286,12 @@ def test_a_track_sharper_than_the_stars_but_not_by_much_is_found():
     of its height one pixel out, a star's 0.69); its length (seven pixels
     and more in a straight line) is what no star has.
     """
-    camera = SimulatedCamera(
-        (256, 256),
-        seed=2,
-        hot_fraction=0,
-        warm_fraction=0,
-        dead_fraction=0,
-        low_response_fraction=0,
-        stuck_fraction=0,
-        bad_column=False,
-    )
-    frame, truth = camera.science(
-        fwhm=2.6,
-        seed=3,
-        n_stars=150,
-        n_cosmic_rays=0,
-        n_transient_hot=0,
-        n_transient_cold=0,
-    )
+    camera, frame, truth = _star_scene(2.6)
     sigma = truth["sigma"]
     # on the sky: where a track crosses a star the growth stops at the star
     start, angle, length = np.array([180.2, 180.4]), 1.9, 35.0
     track = _diffuse_track(frame.shape, start, angle, length, 0.8, 1200.0)
-    electrons = np.random.default_rng(6).poisson(track) / camera.gain
-    data = np.asarray(frame.data, float) + electrons
-    ccd = CCDData(data.astype(np.uint16), unit="adu", meta=frame.meta)
-    flagged = (flag_transients(ccd).flags & HOT) != 0
+    flagged, stars_only = _track_flags(camera, frame, track, seed=6)
     strong = track / camera.gain > 10 * sigma
     assert strong.sum() > 40
     # its tapered ends (the last three pixels, falling like a star's flank,
@@ -326,5 +302,4 @@ def test_a_track_sharper_than_the_stars_but_not_by_much_is_found():
     for point in (start, end):
         inner &= np.hypot(rows - point[0], cols - point[1]) > 3
     assert flagged[strong & inner].mean() >= 0.9
-    stars_only = (flag_transients(frame).flags & HOT) != 0
     assert not (flagged & ~stars_only)[track / camera.gain < sigma].any()
