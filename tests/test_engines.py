@@ -80,6 +80,9 @@ def test_kernels_at_pixels_and_rows(monkeypatch, kind):
     cols = np.concatenate([rng.integers(0, shape[1], 300), [0, 32, 0, 32]])
     plane = rng.uniform(0.5, 3.0, shape).astype(np.float32)
     plane[rng.random(shape) < 0.1] = 0.0  # unusable noise values
+    flags = rng.choice(
+        np.array([0, 1, 4, 5], np.uint16), shape, p=[0.9, 0.04, 0.03, 0.03]
+    )
     for function in (
         lambda: medians.local_level_at(data, rows, cols, bad),
         lambda: medians.local_level_rows(data, [0, 7, 40], bad),
@@ -88,6 +91,11 @@ def test_kernels_at_pixels_and_rows(monkeypatch, kind):
         lambda: medians.window_values(data, rows, cols, radius=3, bad=bad),
         lambda: medians.window_values(
             data, rows, cols, radius=1, bad=bad, include_centre=False
+        ),
+        lambda: medians.bits_around(flags, rows * shape[1] + cols, 4),
+        lambda: medians.lowest_side_median(data, rows, cols, radius=3, bad=bad),
+        lambda: medians.lowest_side_median(
+            data, rows, cols, radius=2, bad=bad, sign=-1.0
         ),
     ):
         _assert_identical(*_both(monkeypatch, function))

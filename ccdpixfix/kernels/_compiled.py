@@ -92,6 +92,44 @@ def _larger(a, b):
 
 
 @njit(inline="always", error_model="numpy")
+def _sorted_four(a, b, c, d):
+    """Four values in ascending order (five compare-exchanges, branch-free)."""
+    a, b = _smaller(a, b), _larger(a, b)
+    c, d = _smaller(c, d), _larger(c, d)
+    a, c = _smaller(a, c), _larger(a, c)
+    b, d = _smaller(b, d), _larger(b, d)
+    b, c = _smaller(b, c), _larger(b, c)
+    return a, b, c, d
+
+
+@njit(inline="always", error_model="numpy")
+def _complete_ring(up, centre, down, x, half):
+    """Median of the eight neighbours of pixel x of the centre row, or NaN.
+
+    NaN if any neighbour is; the caller then falls back on `_ring`. The 4th
+    and 5th smallest of the eight come from two sorted fours ``a``, ``b``:
+    the k-th smallest of their union is the smallest of
+    ``max(a[i - 1], b[k - i - 1])`` over the ways of taking ``i`` values
+    from ``a`` and ``k - i`` from ``b``.
+    """
+    total = up[x] + up[x + 1] + up[x + 2] + centre[x]
+    total += centre[x + 2] + down[x] + down[x + 1] + down[x + 2]
+    if total != total:
+        return total
+    a0, a1, a2, a3 = _sorted_four(up[x], up[x + 1], up[x + 2], centre[x])
+    b0, b1, b2, b3 = _sorted_four(centre[x + 2], down[x], down[x + 1], down[x + 2])
+    fourth = _smaller(
+        _smaller(_smaller(a3, b3), _larger(a2, b0)),
+        _smaller(_larger(a1, b1), _larger(a0, b2)),
+    )
+    fifth = _smaller(
+        _smaller(_larger(a0, b3), _larger(a1, b2)),
+        _smaller(_larger(a2, b1), _larger(a3, b0)),
+    )
+    return half * fourth + half * fifth
+
+
+@njit(inline="always", error_model="numpy")
 def _complete_level(up, centre, down, x, half):
     """Level of pixel x of the centre row if its four pairs are complete, else NaN.
 
@@ -245,7 +283,10 @@ def level_points(data, bad, halves, rows, cols, level, n_pairs):
     buffer = np.empty(8, halves.dtype)
     for i in range(rows.size):
         _fill_stretch(data, bad, rows[i], cols[i], up, centre, down)
-        level[i], n_pairs[i] = _level(up, centre, down, cols[i], buffer, half)
+        value, count = _complete_level(up, centre, down, cols[i], half), 4
+        if value != value:
+            value, count = _level(up, centre, down, cols[i], buffer, half)
+        level[i], n_pairs[i] = value, count
 
 
 @_jit
@@ -260,7 +301,9 @@ def plane_points(plane, bad, halves, rows, cols, sigma):
             for k in range(x, x + 3):
                 if row[k] <= 0:
                     row[k] = np.nan
-        value = _ring(up, centre, down, x, buffer, half)
+        value = _complete_ring(up, centre, down, x, half)
+        if value != value:
+            value = _ring(up, centre, down, x, buffer, half)
         sigma[i] = plane[y, x] if math.isnan(value) else value
 
 
@@ -430,6 +473,77 @@ def gather_windows(data, bad, rows, cols, radius, include_centre, values):
             values[i, size * size // 2] = np.nan
 
 
+@njit(inline="always", error_model="numpy")
+def _middle_of_seven(values):
+    """The 4th smallest of seven values: Paeth's 13 compare-exchanges.
+
+    Branch-free (`_smaller`, `_larger`): on noise the order of two values
+    is a coin toss that a branch would mispredict half the time.
+    """
+    p0, p1, p2, p3, p4, p5, p6 = (
+        values[0], values[1], values[2], values[3], values[4], values[5], values[6]
+    )  # fmt: skip
+    p0, p5 = _smaller(p0, p5), _larger(p0, p5)
+    p0, p3 = _smaller(p0, p3), _larger(p0, p3)
+    p1, p6 = _smaller(p1, p6), _larger(p1, p6)
+    p2, p4 = _smaller(p2, p4), _larger(p2, p4)
+    p1 = _larger(p0, p1)
+    p3, p5 = _smaller(p3, p5), _larger(p3, p5)
+    p2, p6 = _smaller(p2, p6), _larger(p2, p6)
+    p3 = _larger(p2, p3)
+    p3 = _smaller(p3, p6)
+    p4 = _smaller(p4, p5)
+    p1, p4 = _smaller(p1, p4), _larger(p1, p4)
+    p3 = _larger(p1, p3)
+    return _smaller(p3, p4)
+
+
+@njit(inline="always", error_model="numpy")
+def _side_median(data, bad, y, x, step_y, step_x, size, values, half):
+    """Median of the valid pixels of one side; NaN if none."""
+    ny, nx = data.shape
+    count = 0
+    for k in range(size):
+        yy, xx = y + k * step_y, x + k * step_x
+        if 0 <= yy < ny and 0 <= xx < nx and not bad[yy, xx]:
+            value = np.float64(data[yy, xx])
+            if not math.isnan(value):
+                values[count] = value
+                count += 1
+    if count == 0:
+        return np.nan
+    if count == 7:
+        middle = _middle_of_seven(values)
+        return half * middle + half * middle
+    sorted_count = 0
+    for k in range(count):
+        sorted_count = _insert(values, sorted_count, values[k])
+    return _median(values, count, half)
+
+
+@_jit
+def side_medians_lowest(data, bad, rows, cols, radius, sign, result):
+    size = 2 * radius + 1
+    half = np.float64(0.5)
+    values = np.empty(size, np.float64)
+    for i in range(rows.size):
+        top, left = rows[i] - radius, cols[i] - radius
+        lowest = np.nan
+        # the top and bottom rows, then the left and right columns
+        for y, x, step_y, step_x in (
+            (top, left, 0, 1),
+            (top + size - 1, left, 0, 1),
+            (top, left, 1, 0),
+            (top, left + size - 1, 1, 0),
+        ):
+            median = sign * _side_median(
+                data, bad, y, x, step_y, step_x, size, values, half
+            )
+            if math.isnan(lowest) or median < lowest:
+                lowest = median
+        result[i] = lowest
+
+
 @_jit
 def clipped_mean_rows(stack, limit, lowest, combined, y0, y1):
     n_frames = len(stack)
@@ -476,3 +590,16 @@ def neighbourhood(index, nx, ny, seen, stamp, result):
                     result[count] = pixel
                     count += 1
     return count
+
+
+@_jit
+def bits_around(flags, index, bits, result):
+    ny, nx = flags.shape
+    for i in range(index.size):
+        y, x = index[i] // nx, index[i] % nx
+        found = False
+        for yy in range(max(y - 1, 0), min(y + 2, ny)):
+            for xx in range(max(x - 1, 0), min(x + 2, nx)):
+                if flags[yy, xx] & bits:
+                    found = True
+        result[i] = found

@@ -26,10 +26,12 @@ __all__ = [
     "LEVEL_VARIANCE",
     "OPPOSITE_PAIRS",
     "RESIDUAL_FACTOR",
+    "bits_around",
     "engine",
     "local_level",
     "local_level_at",
     "local_level_rows",
+    "lowest_side_median",
     "needs_compiling",
     "neighbourhood",
     "ring_median",
@@ -289,6 +291,50 @@ def ring_median(data, bad=None, *, radius=1):
     return result
 
 
+def bits_around(flags, index, bits):
+    """Whether any of ``bits`` is set in the 3x3 window around each pixel.
+
+    Parameters
+    ----------
+    flags : 2-D unsigned int array
+        Bit flags of an image.
+    index : 1-D int array
+        Flat indices of pixels of that image.
+    bits : int
+        The bits looked for.
+
+    Returns
+    -------
+    `numpy.ndarray` of bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdpixfix.kernels.medians import bits_around
+    >>> flags = np.zeros((4, 4), dtype=np.uint16)
+    >>> flags[0, 0] = 8
+    >>> bits_around(flags, [5, 10], 8)
+    array([ True, False])
+    """
+    flags = np.asarray(flags)
+    ny, nx = flags.shape
+    index = np.asarray(index, dtype=np.intp).ravel()
+    bits = flags.dtype.type(bits)
+    if engine() == "numba":
+        result = np.empty(index.size, dtype=bool)
+        _compiled.bits_around(np.ascontiguousarray(flags), index, bits, result)
+        return result
+    rows, cols = np.unravel_index(index, (ny, nx))
+    flat = flags.ravel()
+    found = np.zeros(index.size, dtype=bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            # Clipping repeats an edge pixel, itself in the window anyway.
+            around = np.clip(rows + dy, 0, ny - 1) * nx + np.clip(cols + dx, 0, nx - 1)
+            found |= (flat[around] & bits) != 0
+    return found
+
+
 def neighbourhood(index, shape, seen):
     """Flat indices of the pixels and their eight neighbours, each once.
 
@@ -384,3 +430,70 @@ def window_values(
     if not include_centre:
         values[:, dy.size // 2] = np.nan
     return values
+
+
+def lowest_side_median(data, rows, cols, *, radius, bad=None, sign=1.0):
+    """Lowest of the medians of the four sides of the window around each pixel.
+
+    The sides are the outer rows and columns of the ``2 * radius + 1``
+    square window; bad, non-finite and outside pixels are left out of their
+    medians. With ``sign=-1`` the values are negated first, so the result is
+    minus the highest side median. NaN where every side is empty.
+
+    Parameters
+    ----------
+    data : 2-D array
+        The image.
+    rows, cols : 1-D int arrays
+        Centres of the windows.
+    radius : int
+        Half-width of the window.
+    bad : 2-D bool array, optional
+        Pixels to leave out.
+    sign : {1.0, -1.0}, optional
+        Multiplies the side medians before the lowest is taken.
+
+    Returns
+    -------
+    `numpy.ndarray` of float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdpixfix.kernels.medians import lowest_side_median
+    >>> image = np.zeros((5, 5))
+    >>> image[:, 4] = 3.0  # a bright right-hand side
+    >>> lowest_side_median(image, [2], [2], radius=2, sign=-1.0)
+    array([-3.])
+    """
+    data = np.asarray(data)
+    rows = np.asarray(rows, dtype=np.intp).ravel()
+    cols = np.asarray(cols, dtype=np.intp).ravel()
+    if engine() == "numba":
+        result = np.empty(rows.size, dtype=np.float64)
+        _compiled.side_medians_lowest(
+            compiled_input(data),
+            compiled_mask(bad, data.shape),
+            rows,
+            cols,
+            int(radius),
+            float(sign),
+            result,
+        )
+        return result
+    values = window_values(data, rows, cols, radius=radius, bad=bad)
+    size = 2 * radius + 1
+    square = values.reshape(-1, size, size)
+    sides = np.stack(
+        [
+            row_median(side)
+            for side in (square[:, 0], square[:, -1], square[:, :, 0], square[:, :, -1])
+        ],
+        axis=1,
+    )
+    sides = sign * sides
+    empty = np.isnan(sides).all(axis=1)
+    sides[empty] = 0.0
+    lowest = np.nanmin(sides, axis=1)
+    lowest[empty] = np.nan
+    return lowest

@@ -10,7 +10,7 @@ it. All work on lists of pixels, never on whole frames.
 import numpy as np
 
 from ..kernels.medians import OPPOSITE_PAIRS as _OPPOSITE_PAIRS
-from ..kernels.medians import row_median, window_values
+from ..kernels.medians import lowest_side_median, row_median, window_values
 
 # Half-width of the window whose median is the local background of the
 # sharpness test: 7x7 holds an undersampled star's core in under a fifth of
@@ -110,22 +110,9 @@ def _local_background(data, known, rows, cols, sign=1.0):
     `numpy.ndarray`
         The background times ``sign``.
     """
-    values = window_values(data, rows, cols, radius=_BACKGROUND_RADIUS, bad=known)
-    size = 2 * _BACKGROUND_RADIUS + 1
-    square = values.reshape(-1, size, size)
-    sides = np.stack(
-        [
-            row_median(side)
-            for side in (square[:, 0], square[:, -1], square[:, :, 0], square[:, :, -1])
-        ],
-        axis=1,
+    return lowest_side_median(
+        data, rows, cols, radius=_BACKGROUND_RADIUS, bad=known, sign=sign
     )
-    sides = sign * sides
-    empty = np.isnan(sides).all(axis=1)
-    sides[empty] = 0.0
-    background = np.nanmin(sides, axis=1)
-    background[empty] = np.nan
-    return background
 
 
 def _local_peak(value, window, typical, noise, cut):

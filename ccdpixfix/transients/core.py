@@ -18,6 +18,7 @@ from ..colour.rgb import check_cube_pattern, is_rgb_cube, per_plane
 from ..flags import PixelFlag, flags_to_mask
 from ..kernels.medians import (
     RESIDUAL_FACTOR,
+    bits_around,
     local_level_at,
     neighbourhood,
     window_values,
@@ -130,17 +131,9 @@ def _protected(data, flags, index):
     Masked or non-finite pixels, and the neighbours of saturated ones,
     whose bleeding charge is not a defect.
     """
-    ny, nx = np.shape(data)
-    rows, cols = np.unravel_index(index, (ny, nx))
-    flat_flags = flags.ravel()
-    protected = flags_to_mask(flat_flags[index])
+    protected = flags_to_mask(flags.ravel()[index])
     protected |= ~np.isfinite(np.asarray(data).ravel()[index])
-    saturated = np.uint16(PixelFlag.SATURATED)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            # Clipping repeats an edge pixel, itself in the window anyway.
-            around = np.clip(rows + dy, 0, ny - 1) * nx + np.clip(cols + dx, 0, nx - 1)
-            protected |= (flat_flags[around] & saturated) != 0
+    protected |= bits_around(flags, index, PixelFlag.SATURATED)
     return protected
 
 
@@ -188,13 +181,20 @@ def _significant(search, index, sign, cut):
     data = search.data
     rows, cols = np.unravel_index(index, np.shape(data))
     level, n_pairs = local_level_at(data, rows, cols, search.known_now)
+    with np.errstate(invalid="ignore", over="ignore"):
+        excess = sign * (
+            np.asarray(data.ravel()[index], dtype=np.float64) - level.astype(np.float64)
+        )
+    # A pixel on the wrong side of its level fails whatever its noise: most
+    # neighbours of an event do, and their noise need not be looked up.
+    maybe = excess > 0
+    index, rows, cols, level, n_pairs, excess = (
+        array[maybe] for array in (index, rows, cols, level, n_pairs, excess)
+    )
     noise = search.noise.at(rows, cols, search.known_start)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        residual = np.asarray(data.ravel()[index], dtype=np.float64)
-        residual = (residual - level.astype(np.float64)) / (
-            noise * RESIDUAL_FACTOR[n_pairs]
-        )
-        keep = np.isfinite(residual) & (sign * residual > cut)
+        residual = excess / (noise * RESIDUAL_FACTOR[n_pairs])
+        keep = np.isfinite(residual) & (residual > cut)
     return index[keep], rows[keep], cols[keep], level[keep], noise[keep]
 
 
