@@ -131,7 +131,7 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None):
     codes[~np.isfinite(residual)] = 0
     del residual, level, n_pairs
     # ... and beyond the median of the neighbours (float64, as row_median)
-    rows, cols = np.nonzero(codes)
+    rows, cols = np.nonzero(codes != 0)
     window = window_values(data, rows, cols, radius=1, bad=bad, dtype=float_type(data))
     window[~np.isfinite(window)] = np.nan
     window[:, 4] = np.nan

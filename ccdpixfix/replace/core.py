@@ -264,7 +264,7 @@ def _replace_bad_pixels_quietly(
     usable = good
     # Only one-exposure hits have wings; a mapped defect does not.
     if sigma is not None:
-        hits = np.flatnonzero(flags & np.uint16(PixelFlag.TRANSIENT_HOT))
+        hits = np.flatnonzero((flags & np.uint16(PixelFlag.TRANSIENT_HOT)) != 0)
         hits = hits[targets.ravel()[hits]]
         if hits.size:
             usable = _without_suspects(data, good, targets, hits, sigma)

@@ -84,7 +84,7 @@ def unflag_stars(ccd, pattern):
     """
     hot = np.uint16(PixelFlag.TRANSIENT_HOT)
     flags = ccd.flags.ravel()
-    index = np.flatnonzero(flags & hot)
+    index = np.flatnonzero((flags & hot) != 0)
     if index.size == 0:
         return ccd, 0
     groups, _ = ndimage.label((ccd.flags & hot) != 0, structure=np.ones((3, 3)))

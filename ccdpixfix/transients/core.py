@@ -517,7 +517,7 @@ def _candidates(search, threshold, proposed):
     ).ravel()
     if proposed is not None:
         codes[proposed.ravel() & (codes == 0)] = 1
-    candidates = np.flatnonzero(codes)
+    candidates = np.flatnonzero(codes != 0)  # on bools: 10x faster than on bytes
     signs = np.where(codes[candidates] == 1, 1.0, -1.0)
     del codes
     unprotected = ~search.protected(candidates)
