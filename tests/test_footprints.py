@@ -303,3 +303,25 @@ def test_a_track_sharper_than_the_stars_but_not_by_much_is_found():
         inner &= np.hypot(rows - point[0], cols - point[1]) > 3
     assert flagged[strong & inner].mean() >= 0.9
     assert not (flagged & ~stars_only)[track / camera.gain < sigma].any()
+
+
+def test_hot_pixel_on_a_star_flank_is_flagged_and_the_star_is_not(star_field):
+    """Two pixels out on a bright star's flank, a hot pixel that at least
+    doubles the pixel (and is 30 sigma high) is sharper than the flanks of
+    the frame's stars are there: flagged, and the star is not."""
+    frame, truth = star_field
+    peaks = _star_peaks(frame, truth, 4)
+    data = np.asarray(frame.data, float)
+    sky = np.median(data)
+    spots = []
+    for y, x, _ in peaks:
+        spot = (y, x + 2) if data[y, x + 2] >= data[y, x - 2] else (y, x - 2)
+        data[spot] += max(data[spot] - sky, 30 * truth["sigma"][spot])
+        spots.append(spot)
+    spoiled = CCDData(data.astype(np.uint16), unit="adu", meta=frame.meta)
+    flagged = (flag_transients(spoiled).flags & HOT) != 0
+    for (y, x, _), spot in zip(peaks, spots, strict=True):
+        assert flagged[spot]
+        around = flagged[y - 4 : y + 5, x - 4 : x + 5].copy()
+        around[spot[0] - y + 4, spot[1] - x + 4] = False
+        assert not around.any()

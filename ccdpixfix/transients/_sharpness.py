@@ -92,6 +92,18 @@ _STAR_LIKE = 0.8
 # flags faint stars near the limit: the 95th percentile photometric error of
 # stars with a defect (bench_photometry, sharp events, FWHM 1.8) doubles.
 _FLATNESS_NOISE = 2.0
+# The flanks of the frame's stars (`flank_limits`): the pixels of the 7x7
+# window around each bright star's peak, at least this many sigma high (their
+# flatness then known to a few per cent); a class of offsets needs this many
+# of them, whose 5 % quantile, lowered by STAR_MARGIN, is its limit. On the
+# simulated camera the classes two and three pixels out spread by 0.05-0.1
+# around a median of 0.6-0.8; hot pixels of 20-60 sigma there reach 0.3-0.5.
+_FLANK_RADIUS = 3
+_FLANK_SNR = 20.0
+_FLANK_SAMPLES = 20
+_FLANK_QUANTILE = 0.05
+# Positions of the eight neighbours of the centre in a flattened 7x7 window.
+_INNER_7 = np.array([16, 17, 18, 23, 25, 30, 31, 32])
 # Noise of (pixel - mean of two neighbours) in units of the pixel noise.
 _PAIR_RESIDUAL = np.sqrt(1.5)
 
@@ -380,6 +392,124 @@ def star_flatness(data, known, rows, cols, noise, sign=1.0):
     if not mode > 0 or widths[start] > _STAR_SPREAD * mode:
         return None
     return mode * STAR_MARGIN
+
+
+def _flank_classes(dy, dx):
+    """Offset class of a pixel from its star's peak: ``4 * min + max`` of |dy|, |dx|.
+
+    Pixels of one class lie at one distance from the peak, in directions
+    the PSF's symmetry makes alike.
+    """
+    dy, dx = np.abs(dy), np.abs(dx)
+    return 4 * np.minimum(dy, dx) + np.maximum(dy, dx)
+
+
+def flank_limits(data, known, rows, cols, noise, noise_at):
+    """The flattest the flank of this frame's stars is not below, by offset class.
+
+    The flank of a star is flatter than its peak (one pixel out of a
+    Moffat star of FWHM 1.8 px the quietest pair of neighbours carries 0.3-
+    0.4 of the pixel's height, three pixels out 0.6-0.8, at the peak 0.24),
+    so a hot pixel on the flank can stay above the peak's limit
+    (`star_flatness`) yet be far sharper than any star is there. From the
+    bright round peaks among the candidates (as `star_flatness` finds
+    them), every pixel two or three pixels out in their 7x7 windows, with
+    eight good neighbours and `_FLANK_SNR` sigma high, gives a flatness to
+    the class of its offset (`_flank_classes`); the limit of a class is its
+    `_FLANK_QUANTILE` lowered by `STAR_MARGIN`.
+
+    Parameters
+    ----------
+    data, known : 2-D arrays
+        The frame and its pixels known bad.
+    rows, cols, noise : 1-D arrays
+        Candidates and their noise.
+    noise_at : callable
+        ``noise_at(rows, cols)``, the noise at any pixel.
+
+    Returns
+    -------
+    `numpy.ndarray`
+        Limit by class (index ``4 * min + max`` of the offsets), NaN for a
+        class with fewer than `_FLANK_SAMPLES` pixels.
+    """
+    chosen, _, height = _round_peaks(data, known, rows, cols, noise, lit=STAR_SNR / 4)
+    chosen = chosen[height > STAR_SNR * noise[chosen]]
+    peak_rows, peak_cols = rows[chosen], cols[chosen]
+    background = _local_background(data, known, peak_rows, peak_cols)
+    offsets = np.arange(-_FLANK_RADIUS, _FLANK_RADIUS + 1)
+    dy, dx = (a.ravel() for a in np.meshgrid(offsets, offsets, indexing="ij"))
+    # Next to the peak the flatness of a star's pixel swings with where the
+    # star is centred (beside a corner-centred star's peak it is as low as
+    # at the peak): the classes start two pixels out.
+    off_peak = np.maximum(np.abs(dy), np.abs(dx)) >= 2
+    dy, dx = dy[off_peak], dx[off_peak]
+    ny, nx = np.shape(data)
+    flank_rows = (peak_rows[:, None] + dy).ravel()
+    flank_cols = (peak_cols[:, None] + dx).ravel()
+    inside = (flank_rows >= 0) & (flank_rows < ny) & (flank_cols >= 0)
+    inside &= flank_cols < nx
+    classes = np.broadcast_to(_flank_classes(dy, dx), (peak_rows.size, dy.size))
+    classes = classes.ravel()[inside]
+    flank_rows, flank_cols = flank_rows[inside], flank_cols[inside]
+    background = np.repeat(background, dy.size)[inside]
+    flatness, _ = _flatness(data, known, flank_rows, flank_cols, background)
+    value = np.asarray(data[flank_rows, flank_cols], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        usable = np.isfinite(flatness) & ~known[flank_rows, flank_cols]
+        usable &= _complete(data, known, flank_rows, flank_cols)
+        usable &= value - background > _FLANK_SNR * noise_at(flank_rows, flank_cols)
+    limits = np.full(4 * _FLANK_RADIUS + _FLANK_RADIUS + 1, np.nan)
+    for klass in np.unique(classes[usable]):
+        values = flatness[usable & (classes == klass)]
+        if values.size >= _FLANK_SAMPLES:
+            limits[klass] = np.quantile(values, _FLANK_QUANTILE) * STAR_MARGIN
+    return limits
+
+
+def _complete(data, known, rows, cols):
+    """Whether all eight neighbours of each pixel are good."""
+    window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    return np.isfinite(window).sum(axis=1) == 8
+
+
+def sharper_than_flanks(data, noise, known, rows, cols, limits, cut):
+    """Which hot candidates on a star's flank are sharper than its flanks can be.
+
+    The star's peak is the brightest pixel of the candidate's 7x7 window,
+    and a neighbour of the candidate is brighter than it; the candidate's
+    flatness (`_flatness`, all eight neighbours good) must
+    fall below the limit of its offset class (`flank_limits`) by more than
+    its noise allows, as in `sharper_than_stars`.
+    """
+    value = np.asarray(data[rows, cols], dtype=np.float64)
+    window = window_values(data, rows, cols, radius=_FLANK_RADIUS, bad=known)
+    size = 2 * _FLANK_RADIUS + 1
+    window[:, size * size // 2] = -np.inf
+    window = np.nan_to_num(window, nan=-np.inf)
+    brightest = np.argmax(window, axis=1)
+    # On a flank, not a peak: a star's light rises towards its peak through
+    # a brighter neighbour (the peak of a star blended with a brighter one
+    # is a peak, for the peak's tests).
+    inner = window[:, _INNER_7].max(axis=1)
+    on_flank = (window[np.arange(rows.size), brightest] > value) & (inner > value)
+    limit = limits[
+        _flank_classes(
+            brightest // size - _FLANK_RADIUS, brightest % size - _FLANK_RADIUS
+        )
+    ]
+    chosen = np.flatnonzero(on_flank & np.isfinite(limit))
+    chosen = chosen[_complete(data, known, rows[chosen], cols[chosen])]
+    background = _local_background(data, known, rows[chosen], cols[chosen])
+    _, quiet = _flatness(data, known, rows[chosen], cols[chosen], background)
+    height = value[chosen] - background
+    sharp = np.zeros(rows.size, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        sharp[chosen] = (
+            quiet - background + _FLATNESS_NOISE * noise[chosen]
+            < limit[chosen] * height
+        ) & (height > cut * noise[chosen])
+    return sharp
 
 
 def star_like(data, noise, known, rows, cols, limit, sign=1.0):

@@ -40,7 +40,9 @@ from ._sharpness import (
     _offset_index,
     _sharp,
     _spill,
+    flank_limits,
     oblique_tracks,
+    sharper_than_flanks,
     sharper_than_stars,
     star_flatness,
     star_like,
@@ -145,8 +147,10 @@ class _Search:
     came) and now (``known_now``: the local levels leave out what is
     flagged as it is found); how the noise is known (``noise``, a
     `ccdpixfix.noise.FrameNoise`); ``label``, 1 for a hot transient, -1 for
-    a cold one; the scratch space of `neighbourhood`; and ``limit``, the
-    flatness the frame's stars do not go below (`star_flatness`), or None.
+    a cold one; the scratch space of `neighbourhood`; ``limit``, the
+    flatness the frame's stars do not go below (`star_flatness`), or None,
+    and ``flanks``, the same for their flanks by offset from the peak
+    (`flank_limits`).
     """
 
     def __init__(self, data, flags, known, noise):
@@ -156,6 +160,7 @@ class _Search:
         self.label = np.zeros(self.shape, dtype=np.int8)
         self.seen = {}
         self.limit = None
+        self.flanks = None
 
     def mark(self, index, sign):
         """Flag the pixels ``index`` (flat) as transients of ``sign``."""
@@ -549,6 +554,15 @@ def _hot_seeds(search, candidates, threshold, contrast, proposed):
     search.limit = star_flatness(
         data, search.known_now, rows[tall], cols[tall], noise[tall]
     )
+    if search.limit is not None:
+        search.flanks = flank_limits(
+            data,
+            search.known_now,
+            rows[tall],
+            cols[tall],
+            noise[tall],
+            lambda r, c: search.noise.at(r, c, search.known_start),
+        )
     _judged_by_stars(search, keep, rows, cols, noise, threshold)
     return index[keep]
 
@@ -582,6 +596,14 @@ def _judged_by_stars(search, keep, rows, cols, noise, threshold):
         cols[rest],
         limit / STAR_MARGIN,
         threshold,
+    )
+    rest = rest[~keep[rest]]
+    # A star's peak is the brightest pixel near the candidate, once the
+    # defects found beside it are left out.
+    found = known.copy()
+    found[rows[keep], cols[keep]] = True
+    keep[rest] = sharper_than_flanks(
+        data, noise[rest], found, rows[rest], cols[rest], search.flanks, threshold
     )
 
 
