@@ -325,3 +325,28 @@ def test_hot_pixel_on_a_star_flank_is_flagged_and_the_star_is_not(star_field):
         around = flagged[y - 4 : y + 5, x - 4 : x + 5].copy()
         around[spot[0] - y + 4, spot[1] - x + 4] = False
         assert not around.any()
+
+
+def test_a_track_three_pixels_wide_is_followed_from_its_sharp_start():
+    """A track that diffusion widens to 1 px sigma, past the stars' FWHM 2.6.
+
+    Across its middle both sides are lit, as across a star; only its flagged
+    start and its length tell: nine pixels in a row, three flagged behind
+    and four lit ahead, none rising as towards a star's peak.
+    """
+    camera, frame, truth = _star_scene(2.6)
+    sigma = truth["sigma"]
+    angle, start = 1.45, np.array([150.3, 120.6])
+    track = _diffuse_track(frame.shape, start, angle, 8.0, 0.4, 1500.0)
+    bend = start + 8.0 * np.array([np.sin(angle), np.cos(angle)])
+    length = 40.0
+    track += _diffuse_track(frame.shape, bend, angle, length, 1.0, 1500.0)
+    flagged, stars_only = _track_flags(camera, frame, track, seed=7)
+    strong = track / camera.gain > 10 * sigma
+    assert strong.sum() > 60
+    # its tapered end (the last four pixels) may stay
+    end = bend + length * np.array([np.sin(angle), np.cos(angle)])
+    rows, cols = np.indices(frame.shape)
+    inner = np.hypot(rows - end[0], cols - end[1]) > 4
+    assert flagged[strong & inner].mean() >= 0.9
+    assert not (flagged & ~stars_only)[track / camera.gain < sigma].any()

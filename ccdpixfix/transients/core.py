@@ -105,6 +105,27 @@ _STEPS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
 _AT_5 = {
     (dy, dx): _offset_index(dy, dx, 2) for dy in range(-2, 3) for dx in range(-2, 3)
 }
+# A track three pixels wide goes on past the middle of its flagged end
+# (`_continues_wide_track`): this many pixels flagged behind, as many lit
+# ahead as the reach, in a 9x9 window.
+_WIDE_BEHIND = 3
+_WIDE_REACH = 4
+# Along a track the light ahead stays within this factor of the pixel's
+# (the energy loss varies by tens of per cent); towards a star's peak it
+# rises faster: five times from two pixels out at FWHM 2.6.
+_WIDE_RISE = 2.0
+# The lines ahead: how far across each of the four pixels ahead lies, for a
+# track along one of the eight directions or up to 27 degrees off it.
+_WIDE_LINES = (
+    (0, 0, 0, 0),
+    (0, 0, 1, 1),
+    (0, 0, -1, -1),
+    (0, 1, 1, 2),
+    (0, -1, -1, -2),
+)
+_AT_9 = {
+    (dy, dx): _offset_index(dy, dx, 4) for dy in range(-4, 5) for dx in range(-4, 5)
+}
 # Positions of the ring of a flattened 5x5 window (distance 2 from the centre).
 _RING_2 = np.array([k for k in range(25) if max(abs(k // 5 - 2), abs(k % 5 - 2)) == 2])
 
@@ -441,12 +462,57 @@ def _continues_track(data, known, hot_mask, rows, cols, outer, margin, typical):
                 & (np.fmin(*values[:, across].T) - background < side)
                 & (np.fmax(*values[:, wide].T) - background < far)
             )
+    found |= _continues_wide_track(data, hot_mask, rows, cols, background, along)
     return found & lit
+
+
+def _continues_wide_track(data, hot_mask, rows, cols, background, along):
+    """Whether each pixel continues the middle of a track three pixels wide.
+
+    Across the middle of such a track both sides are lit and two pixels
+    out the light still rises towards the middle, so the tests across of
+    `_continues_track` fail; length does not: three flagged pixels in a row
+    behind the pixel and four lit ahead on a straight line (`_WIDE_LINES`:
+    a track between the eight directions drifts across them), nine in a
+    row; the rest of its width then joins as wings (`_wings`). Past a
+    star's peak the light has fallen below ``along`` within three pixels at
+    FWHM 2.6 (0.02 of the peak four pixels out), and before its peak the
+    light rises more than a track's does (`_WIDE_RISE`): a track that ends
+    at a star, or passes beside one, stops at it.
+    """
+    values = window_values(data, rows, cols, radius=_WIDE_REACH)
+    flagged = window_values(hot_mask.view(np.uint8), rows, cols, radius=_WIDE_REACH)
+    flagged = flagged == 1
+    height = values[:, _AT_9[(0, 0)]] - background
+    with np.errstate(invalid="ignore"):
+        lit = (values - background[:, None] > along[:, None]) & (
+            values - background[:, None] <= _WIDE_RISE * height[:, None]
+        )
+    found = np.zeros(rows.size, dtype=bool)
+    for dy, dx in _STEPS:
+        behind = np.ones(rows.size, dtype=bool)
+        for step in range(1, _WIDE_BEHIND + 1):
+            behind &= flagged[:, _AT_9[(step * dy, step * dx)]]
+        for line in _WIDE_LINES:
+            ahead = [
+                _AT_9[
+                    _clip(-step * dy + shift * dx, _WIDE_REACH),
+                    _clip(-step * dx - shift * dy, _WIDE_REACH),
+                ]
+                for step, shift in enumerate(line, start=1)
+            ]
+            found |= behind & lit[:, ahead].all(axis=1)
+    return found
 
 
 def _clip_2(offset):
     """An offset kept within a 5x5 window (a diagonal's drift, onto its axes)."""
-    return min(max(offset, -2), 2)
+    return _clip(offset, 2)
+
+
+def _clip(offset, reach):
+    """An offset kept within ``reach`` of the centre (a diagonal's drift)."""
+    return min(max(offset, -reach), reach)
 
 
 def _lower_quartile(values):
