@@ -92,12 +92,13 @@ _STAR_LIKE = 0.8
 # flags faint stars near the limit: the 95th percentile photometric error of
 # stars with a defect (bench_photometry, sharp events, FWHM 1.8) doubles.
 _FLATNESS_NOISE = 2.0
-# The flanks of the frame's stars (`flank_limits`): the pixels of the 7x7
-# window around each bright star's peak, at least this many sigma high (their
-# flatness then known to a few per cent); a class of offsets needs this many
-# of them, whose 5 % quantile, lowered by STAR_MARGIN, is its limit. On the
-# simulated camera the classes two and three pixels out spread by 0.05-0.1
-# around a median of 0.6-0.8; hot pixels of 20-60 sigma there reach 0.3-0.5.
+# The flanks of the frame's stars (`flank_limits`): the pixels two and three
+# pixels out from each bright star's peak (in its 7x7 window), at least this
+# many sigma high (their flatness then known to a few per cent); a class of
+# offsets needs this many of them, whose 5 % quantile, lowered by
+# STAR_MARGIN, is its limit. On the simulated camera these classes spread by
+# 0.05-0.1 around a median of 0.6-0.8; hot pixels of 20-60 sigma there
+# bring a pixel to 0.3-0.5.
 _FLANK_RADIUS = 3
 _FLANK_SNR = 20.0
 _FLANK_SAMPLES = 20
@@ -409,7 +410,8 @@ def flank_limits(data, known, rows, cols, noise, noise_at):
 
     The flank of a star is flatter than its peak (one pixel out of a
     Moffat star of FWHM 1.8 px the quietest pair of neighbours carries 0.3-
-    0.4 of the pixel's height, three pixels out 0.6-0.8, at the peak 0.24),
+    0.4 of the pixel's height, two and three pixels out 0.6-0.8, at the peak
+    0.28),
     so a hot pixel on the flank can stay above the peak's limit
     (`star_flatness`) yet be far sharper than any star is there. From the
     bright round peaks among the candidates (as `star_flatness` finds
@@ -459,7 +461,7 @@ def flank_limits(data, known, rows, cols, noise, noise_at):
         usable = np.isfinite(flatness) & ~known[flank_rows, flank_cols]
         usable &= _complete(data, known, flank_rows, flank_cols)
         usable &= value - background > _FLANK_SNR * noise_at(flank_rows, flank_cols)
-    limits = np.full(4 * _FLANK_RADIUS + _FLANK_RADIUS + 1, np.nan)
+    limits = np.full(_flank_classes(_FLANK_RADIUS, _FLANK_RADIUS) + 1, np.nan)
     for klass in np.unique(classes[usable]):
         values = flatness[usable & (classes == klass)]
         if values.size >= _FLANK_SAMPLES:
