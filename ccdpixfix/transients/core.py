@@ -764,7 +764,8 @@ def flag_transients(
         run a trained network (`ccdpixfix.transients.learned`; ``pip install
         "ccdpixfix[deepcr]"`` or ``"ccdpixfix[cosmic-conn]"``): each pixel it
         proposes becomes a seed where it stands ``threshold`` sigma above the
-        local level and is not a star's peak, beside the classical seeds;
+        local level and is not a star's peak, beside the classical seeds
+        (a lone one where the model sees nothing needs ``threshold + 0.5``);
         growth and flags are the same. Grey frames only.
     detector_options : dict, optional
         For a learned engine: ``model``, ``threshold`` (probability),

@@ -7,7 +7,9 @@ ccdpixfix *confirms and completes* them. A proposed pixel becomes a
 ``TRANSIENT_HOT`` seed only where it stands above the local median level by
 ``threshold`` times the pixel's noise (the noise model of the classical
 engine) and is not the peak of one of the frame's own stars; the seeds the
-classical test finds are kept as well, and both grow into their spill and
+classical test finds are kept as well (but a lone one just above
+``threshold``, where the model sees nothing at all, must stand half a sigma
+higher: read noise makes such spikes), and both grow into their spill and
 footprint exactly as the classical engine's do, before replacement. What
 the model alone gets wrong (stars it takes for hits, one-pixel defects it
 does not know) the classical engine catches; what the classical test refuses
