@@ -7,11 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-from astropy.nddata import CCDData
+from astropy.nddata import CCDData, StdDevUncertainty
 from scipy import ndimage
 
 from ccdpixfix import PixelFlag, fix_pixels, flag_transients
 from ccdpixfix.datasets import SimulatedCamera
+from ccdpixfix.kernels.medians import RESIDUAL_FACTOR
 from ccdpixfix.transients import learned
 
 HOT = np.uint16(PixelFlag.TRANSIENT_HOT)
@@ -212,6 +213,67 @@ def test_proposals_are_confirmed_by_the_noise_model_and_star_test(
     assert "detector=deepcr" in " ".join(map(str, fixed.meta["HISTORY"]))
 
 
+def _lone_spikes(spikes):
+    """Sky with read noise (its sigma given as uncertainty), and one-pixel spikes.
+
+    ``spikes`` maps (row, col) to (height, neighbour): the spike stands
+    ``height`` sigma above its local level, on a noiseless 5 x 5 patch of
+    sky (so that the level is exact), its right neighbour ``neighbour``
+    sigma above the sky.
+    """
+    sky, sigma = 100.0, 2.0
+    data = np.random.default_rng(41).normal(sky, sigma, (96, 96))
+    for (y, x), (height, neighbour) in spikes.items():
+        data[y - 2 : y + 3, x - 2 : x + 3] = sky
+        data[y, x + 1] = sky + neighbour * sigma
+        # The local level: the median of the opposite pairs, all at the sky
+        # but one (the right neighbour's pair takes its mean).
+        level = np.median([sky, sky, sky, sky + neighbour * sigma / 2])
+        data[y, x] = level + height * sigma * RESIDUAL_FACTOR[4]
+    uncertainty = StdDevUncertainty(np.full(data.shape, sigma))
+    return CCDData(data, unit="electron", uncertainty=uncertainty)
+
+
+def test_lone_faint_spikes_need_more_where_the_model_is_quiet(stand_in_model):
+    """Where the model sees nothing, a lone one-pixel seed just above
+    ``threshold`` (as Gaussian noise gives 0.29 per megapixel at 5 sigma) is
+    dropped; a stronger one, one whose charge spread to a neighbour, or one
+    where the model sees a faint sign of a hit stays, as in the classical
+    engine."""
+    spikes = {
+        (20, 20): (5.2, 0.0),  # lone, faint, model quiet: dropped
+        (20, 60): (6.0, 0.0),  # lone but 6 sigma: stays
+        (50, 20): (5.2, 3.0),  # a neighbour 3 sigma up: charge spread, stays
+        (50, 60): (5.2, 0.0),  # the model at 0.1 beside it: stays
+        (80, 40): (5.2, 0.0),  # the model at 0.04 beside it: quiet, dropped
+    }
+    frame = _lone_spikes(spikes)
+    probability = np.zeros(frame.shape, np.float32)
+    probability[49, 61] = 0.1
+    probability[79, 41] = 0.04
+    stand_in_model(probability)
+    classical = (flag_transients(frame).flags & HOT) != 0
+    assert all(classical[point] for point in spikes)
+    combined = flag_transients(frame, detector="deepcr", detector_options={})
+    hot = (combined.flags & HOT) != 0
+    kept = {point: bool(hot[point]) for point in spikes}
+    assert kept == {
+        (20, 20): False,
+        (20, 60): True,
+        (50, 20): True,
+        (50, 60): True,
+        (80, 40): False,
+    }
+    # Nothing else changes: the classical engine's other flags stay.
+    dropped = np.zeros(frame.shape, bool)
+    dropped[20, 20] = dropped[80, 40] = True
+    assert np.array_equal(hot, classical & ~dropped)
+    # The quiet share follows the threshold the model is cut at.
+    options = {"threshold": 0.3}
+    lower = flag_transients(frame, detector="deepcr", detector_options=options)
+    assert ((lower.flags & HOT) != 0)[80, 40]
+
+
 def test_deepcr_engine_runs():
     pytest.importorskip("deepCR", reason=DEEPCR_MISSING)
     pytest.importorskip("torch", reason=DEEPCR_MISSING)
@@ -232,6 +294,21 @@ def test_deepcr_engine_runs():
     assert np.mean((whole >= 0.5) != (tiled >= 0.5)) < 1e-3
     repaired = fix_pixels(frame, detector="deepcr", detector_options=options)
     assert "detector_model=ACS-WFC" in " ".join(map(str, repaired.meta["HISTORY"]))
+
+
+def test_deepcr_is_quiet_around_a_lone_noise_spike():
+    """The premise of the agreement rule, with the real model: a lone
+    5.2 sigma spike of read noise gets no probability from deepCR, and the
+    combined engine drops the seed the classical engine keeps."""
+    pytest.importorskip("deepCR", reason=DEEPCR_MISSING)
+    pytest.importorskip("torch", reason=DEEPCR_MISSING)
+    frame = _lone_spikes({(40, 40): (5.2, 0.0)})
+    options = {"device": "cpu"}
+    probability = learned.probability_map(frame.data, "deepcr", options)
+    assert probability[39:42, 39:42].max() < learned.QUIET_SHARE * 0.5
+    assert ((flag_transients(frame).flags & HOT) != 0)[40, 40]
+    combined = flag_transients(frame, detector="deepcr", detector_options=options)
+    assert not ((combined.flags & HOT) != 0)[40, 40]
 
 
 def test_cosmic_conn_engine_runs():

@@ -7,7 +7,9 @@ ccdpixfix *confirms and completes* them. A proposed pixel becomes a
 ``TRANSIENT_HOT`` seed only where it stands above the local median level by
 ``threshold`` times the pixel's noise (the noise model of the classical
 engine) and is not the peak of one of the frame's own stars; the seeds the
-classical test finds are kept as well, and both grow into their spill and
+classical test finds are kept as well (but a lone one just above
+``threshold``, where the model sees nothing at all, must stand half a sigma
+higher: read noise makes such spikes), and both grow into their spill and
 footprint exactly as the classical engine's do, before replacement. What
 the model alone gets wrong (stars it takes for hits, one-pixel defects it
 does not know) the classical engine catches; what the classical test refuses
@@ -102,6 +104,13 @@ _BACKGROUND_BLOCK = 16
 # on the other side of a bias step (or on a star, a track: there no
 # neighbouring block's level comes within the margin, and nothing changes).
 _STEP_SIGMA = 5.0
+# The model is quiet about a pixel (`propose`) when its probability stays
+# below this share of its threshold over the pixel's 3 x 3: a tenth, 0.05 by
+# default. On the ESIS darks, every event of the stack truth reaches it
+# within a pixel of its classical seeds (0.05 or more where the model does
+# not propose them itself), while around a pixel of noise the probability
+# stays under 0.005.
+QUIET_SHARE = 0.1
 # A gain read from the noise model's slope is trusted only in this range
 # (e-/ADU); outside it the slope was not measured (a dark frame has no
 # signal range) and the data are shown as they are.
@@ -512,13 +521,28 @@ def model_mask(data, detector="deepcr", options=None, *, bad=None, noise=None):
 
 
 def propose(data, bad, noise_source, detector, options):
-    """Flat indices of the pixels the model proposes, as `flag_transients` takes them.
+    """What the model says of each pixel, as `flag_transients` takes it.
 
     ``bad`` pixels (already flagged) are never proposed.
+
+    Returns
+    -------
+    proposed : 2-D bool array
+        The model's own mask (`model_mask`), ``bad`` pixels left out: the
+        seeds it proposes.
+    quiet : 2-D bool array
+        Where the model sees no cosmic ray: its probability stays below
+        `QUIET_SHARE` of its threshold over the pixel and its eight
+        neighbours. A seed of the classical test there must stand out more
+        (``ccdpixfix.transients.core._agreed``).
     """
-    mask = model_mask(data, detector, options, bad=bad, noise=noise_source)
-    mask &= ~bad
-    return mask
+    options = check_detector(detector, options)
+    probability = probability_map(data, detector, options, bad=bad, noise=noise_source)
+    threshold = np.float32(options["threshold"])
+    mask = (probability >= threshold) & ~bad
+    quiet = ndimage.maximum_filter(probability, size=3, mode="nearest")
+    quiet = quiet < np.float32(QUIET_SHARE) * threshold
+    return mask, quiet
 
 
 def recorded(learned):
