@@ -1,5 +1,6 @@
 """Shared, seeded simulated data for the tests (session-scoped: built once)."""
 
+import signal
 import warnings
 
 import pytest
@@ -33,3 +34,17 @@ def bpm(darks, flats):
     with warnings.catch_warnings():
         warnings.simplefilter("error", AstropyUserWarning)
         return make_bad_pixel_map(darks, flats)
+
+
+def _as_typed_at_a_terminal():
+    """Give the child Ctrl-C's default action, as a shell does for a command
+    in the foreground: a test suite run as a background job of a
+    non-interactive shell starts with SIGINT ignored (POSIX), which its
+    children inherit, so that Ctrl-C would never reach them."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def foreground():
+    """``preexec_fn`` for a command line that a test interrupts with Ctrl-C."""
+    return _as_typed_at_a_terminal

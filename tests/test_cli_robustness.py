@@ -88,7 +88,7 @@ def test_a_failing_write_leaves_nothing_behind(frames, tmp_path):
     assert os.listdir(out) == []
 
 
-def test_ctrl_c_leaves_whole_files_and_a_rerun_continues(frames, tmp_path):
+def test_ctrl_c_leaves_whole_files_and_a_rerun_continues(frames, tmp_path, foreground):
     # 32 frames: the batch lasts long enough to be interrupted mid-way even
     # on a busy machine
     batch = tmp_path / "batch"
@@ -102,6 +102,7 @@ def test_ctrl_c_leaves_whole_files_and_a_rerun_continues(frames, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=foreground,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

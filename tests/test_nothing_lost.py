@@ -433,7 +433,7 @@ def test_sigterm_in_serial_mode_leaves_no_temporary(night, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_with_jobs_writes_no_queued_frame(night, tmp_path):
+def test_ctrl_c_with_jobs_writes_no_queued_frame(night, tmp_path, foreground):
     batch = _slow_batch(night, tmp_path / "batch")
     out = tmp_path / "out"
     process = start(
@@ -446,6 +446,7 @@ def test_ctrl_c_with_jobs_writes_no_queued_frame(night, tmp_path):
         "--report",
         tmp_path / "r.json",
         start_new_session=True,
+        preexec_fn=foreground,
     )
     assert _wait_for(lambda: out.exists() and len(os.listdir(out)) >= 2)
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole group
