@@ -251,6 +251,8 @@ def test_lone_faint_spikes_need_more_where_the_model_is_quiet(stand_in_model):
     probability = np.zeros(frame.shape, np.float32)
     probability[49, 61] = 0.1
     probability[79, 41] = 0.04
+    # The model sees the charge that spread: a little, not silent (`_heard`).
+    probability[50, 21] = 1e-3
     stand_in_model(probability)
     classical = (flag_transients(frame).flags & HOT) != 0
     assert all(classical[point] for point in spikes)
@@ -272,6 +274,38 @@ def test_lone_faint_spikes_need_more_where_the_model_is_quiet(stand_in_model):
     options = {"threshold": 0.3}
     lower = flag_transients(frame, detector="deepcr", detector_options=options)
     assert ((lower.flags & HOT) != 0)[80, 40]
+
+
+def test_rim_pixels_need_more_where_the_model_sees_no_charge(stand_in_model):
+    """Beside a one-pixel hit, a 2.7-sigma neighbour that the spill growth
+    takes (noise passes 2.5 sigma once in 160 pixels) is dropped where the
+    model sees no charge at it (probability under 1e-5), as on ESIS frame 7;
+    a 3.6-sigma one, or one where the model sees a little charge, stays."""
+    sky, sigma = 100.0, 2.0
+    data = np.random.default_rng(43).normal(sky, sigma, (96, 96))
+    hits = {(20, 20): 3.0, (20, 60): 4.0, (60, 40): 3.0}
+    for y, x in hits:
+        data[y - 3 : y + 4, x - 3 : x + 4] = sky
+        data[y, x] = sky + 40 * sigma
+        data[y, x + 1] = sky + hits[(y, x)] * sigma
+    uncertainty = StdDevUncertainty(np.full(data.shape, sigma))
+    frame = CCDData(data, unit="electron", uncertainty=uncertainty)
+    probability = np.zeros(frame.shape, np.float32)
+    probability[60, 41] = 1e-3
+    stand_in_model(probability)
+    classical = (flag_transients(frame).flags & HOT) != 0
+    rims = [(y, x + 1) for y, x in hits]
+    assert all(classical[hit] for hit in hits) and all(classical[r] for r in rims)
+    combined = flag_transients(frame, detector="deepcr", detector_options={})
+    hot = (combined.flags & HOT) != 0
+    assert {rim: bool(hot[rim]) for rim in rims} == {
+        (20, 21): False,
+        (20, 61): True,
+        (60, 41): True,
+    }
+    dropped = np.zeros(frame.shape, bool)
+    dropped[20, 21] = True
+    assert np.array_equal(hot, classical & ~dropped)
 
 
 def test_deepcr_engine_runs():

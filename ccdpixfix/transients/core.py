@@ -131,7 +131,10 @@ _RING_2 = np.array([k for k in range(25) if max(abs(k // 5 - 2), abs(k % 5 - 2))
 # With a learned engine, a lone classical seed where the model is quiet must
 # stand this many sigma above ``threshold`` (`_agreed`): Gaussian noise
 # passes 5.5 sigma 15 times less often than 5 (0.02 instead of 0.29 pixels
-# per megapixel).
+# per megapixel). A pixel of the spill growth where the model sees no charge
+# must stand as much above ``neighbour_threshold`` (`_heard`): 3 sigma, the
+# level of a stack truth's footprint, which noise passes 4.6 times less often
+# than 2.5.
 _QUIET_MARGIN = 0.5
 
 
@@ -557,6 +560,7 @@ def _find_transients(
     grow=0,
     proposed=None,
     quiet=None,
+    silent=None,
 ):
     """Flag sharp outliers, then grow them into their above-noise neighbours.
 
@@ -566,7 +570,8 @@ def _find_transients(
     level recomputed without the pixels flagged so far. ``proposed``, a
     learned engine's proposals (`ccdpixfix.transients.learned`), are hot
     candidates that need not be sharp; where that engine is ``quiet``, a
-    hot seed must stand out more (`_agreed`).
+    hot seed must stand out more (`_agreed`), and where it is ``silent``,
+    so must a pixel of the spill growth (`_heard`).
 
     Returns
     -------
@@ -579,7 +584,7 @@ def _find_transients(
     if quiet is not None:
         hot = _agreed(search, hot, quiet, threshold, neighbour_threshold)
     cold = _cold_seeds(search, candidates[signs < 0], threshold, contrast)
-    hot, cold = _spill_growth(search, hot, cold, neighbour_threshold)
+    hot, cold = _spill_growth(search, hot, cold, neighbour_threshold, silent)
     if footprint_threshold is not None and hot.size:
         hot = np.concatenate([hot, _grow_footprints(search, hot, footprint_threshold)])
     if grow and hot.size:
@@ -737,11 +742,13 @@ def _cold_seeds(search, candidates, threshold, contrast):
     return index[keep]
 
 
-def _spill_growth(search, hot, cold, cut):
+def _spill_growth(search, hot, cold, cut, silent=None):
     """The seeds and their neighbours that spilled from them (`_spill`).
 
     Round after round, the neighbours of what the last round found join
-    when they stand ``cut`` sigma out and look like the rest of the event.
+    when they stand ``cut`` sigma out and look like the rest of the event;
+    a hot one where a learned engine is ``silent`` must stand out more
+    (`_heard`).
 
     Returns
     -------
@@ -760,8 +767,34 @@ def _spill_growth(search, hot, cold, cut):
             _spilled(search, new[side], sign, cut)
             for side, sign in enumerate((1.0, -1.0))
         )
+        if silent is not None:
+            new = (_heard(search, new[0], silent, cut), new[1])
     empty = [np.empty(0, dtype=np.intp)]
     return np.concatenate(found[0] or empty), np.concatenate(found[1] or empty)
+
+
+def _heard(search, spilled, silent, cut):
+    """The hot spill pixels (flat) that a learned engine's silence leaves standing.
+
+    The spill growth takes a neighbour of an event from ``cut`` (2.5) sigma
+    up: around a one-pixel hit, which has no charge to spill, that takes
+    the noise (Gaussian noise passes 2.5 sigma once in 160 pixels). The
+    model has looked at the pixel itself. Where it sees no charge there
+    (its own probability under
+    `ccdpixfix.transients.learned.SILENT_PROBABILITY`, 1e-5, where noise
+    gives 1e-8 to 3e-7 and the charge beside even the hits it misses
+    3e-4 or more), the pixel must stand `_QUIET_MARGIN` higher, 3 sigma:
+    the level at which a stack of the frames calls a pixel footprint. On
+    the ESIS darks this drops a 2.7-sigma pixel beside a one-pixel hit of
+    790 e- (1.7 sigma in the stack, probability 5e-7) and keeps every
+    footprint pixel; one footprint pixel there at 3.04 sigma has 3e-6:
+    the margin is what keeps it, the model alone would not.
+    """
+    lonely = silent.ravel()[spilled]
+    if not lonely.any():
+        return spilled
+    strong = _significant(search, spilled[lonely], 1.0, cut + _QUIET_MARGIN)[0]
+    return spilled[~lonely | np.isin(spilled, strong)]
 
 
 def _spilled(search, index, sign, cut):
@@ -854,7 +887,8 @@ def flag_transients(
         proposes becomes a seed where it stands ``threshold`` sigma above the
         local level and is not a star's peak, beside the classical seeds
         (a lone one where the model sees nothing needs ``threshold + 0.5``);
-        growth and flags are the same. Grey frames only.
+        growth and flags are the same (but a spill pixel where the model
+        sees no charge needs ``neighbour_threshold + 0.5``). Grey frames only.
     detector_options : dict, optional
         For a learned engine: ``model``, ``threshold`` (probability),
         ``device``, ``tile``, ``overlap``, ``gain``
@@ -992,9 +1026,9 @@ def _flag_transients_quietly(
     )
     # A learned engine's proposals, judged with the noise found (see above),
     # and where it sees no hit at all.
-    proposed = quiet = None
+    proposed = quiet = silent = None
     if learned is not None:
-        proposed, quiet = propose(data, known, noise_source, *learned)
+        proposed, quiet, silent = propose(data, known, noise_source, *learned)
     hot, cold = _find_transients(
         data,
         flags,
@@ -1007,6 +1041,7 @@ def _flag_transients_quietly(
         grow,
         proposed,
         quiet,
+        silent,
     )
     flags.ravel()[hot] |= np.uint16(PixelFlag.TRANSIENT_HOT)
     flags.ravel()[cold] |= np.uint16(PixelFlag.TRANSIENT_COLD)
