@@ -33,6 +33,7 @@ import warnings
 
 import ccdproc
 import numpy as np
+from _engines import ENGINES
 from _stamp import stamp
 from astropy.nddata import CCDData
 from astropy.utils.exceptions import AstropyUserWarning
@@ -90,16 +91,6 @@ def _row(name, fwhm, score, seconds, replaced=True):
         f"{score['bright_stars_hit'] * 100:>8.1f}% ({score['bright_stars']:>3d})"
         f"{replaced_text}{score['unflagged_changed']:>9d}{seconds:>8.2f}"
     )
-
-
-#: Engines ``--engines`` knows: (learned engine or None, with ccdpixfix's confirmation).
-ENGINES = {
-    "classical": (None, True),
-    "deepcr": ("deepcr", False),
-    "deepcr+ccdpixfix": ("deepcr", True),
-    "cosmic-conn": ("cosmic-conn", False),
-    "cosmic-conn+ccdpixfix": ("cosmic-conn", True),
-}
 
 
 def _installed(names):

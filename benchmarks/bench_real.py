@@ -55,6 +55,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _engines import ENGINES
 from _stamp import stamp
 from astropy.io import fits
 from astropy.nddata import CCDData
@@ -238,16 +239,6 @@ def detectors(gain, read_noise_e):
     except ImportError:
         print("Cosmic-CoNN is not installed: its rows are missing")
     return found
-
-
-#: Engines ``--engines`` knows: (learned engine or None, with ccdpixfix's confirmation).
-ENGINES = {
-    "classical": (None, True),
-    "deepcr": ("deepcr", False),
-    "deepcr+ccdpixfix": ("deepcr", True),
-    "cosmic-conn": ("cosmic-conn", False),
-    "cosmic-conn+ccdpixfix": ("cosmic-conn", True),
-}
 
 
 def install_megabytes(detector):
