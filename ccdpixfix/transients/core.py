@@ -124,7 +124,9 @@ _WIDE_LINES = (
     (0, -1, -1, -2),
 )
 _AT_9 = {
-    (dy, dx): _offset_index(dy, dx, 4) for dy in range(-4, 5) for dx in range(-4, 5)
+    (dy, dx): _offset_index(dy, dx, _WIDE_REACH)
+    for dy in range(-_WIDE_REACH, _WIDE_REACH + 1)
+    for dx in range(-_WIDE_REACH, _WIDE_REACH + 1)
 }
 # Positions of the ring of a flattened 5x5 window (distance 2 from the centre).
 _RING_2 = np.array([k for k in range(25) if max(abs(k // 5 - 2), abs(k % 5 - 2)) == 2])
@@ -459,7 +461,7 @@ def _continues_track(data, known, hot_mask, rows, cols, outer, margin, typical):
             # two ahead, or a pixel off the line (a track between the
             # eight directions drifts across it)
             ahead = [
-                _AT_5[_clip_2(-2 * dy + shift * dx), _clip_2(-2 * dx - shift * dy)]
+                _AT_5[_clip(-2 * dy + shift * dx, 2), _clip(-2 * dx - shift * dy, 2)]
                 for shift in (-1, 0, 1)
             ]
             found |= (
@@ -470,7 +472,11 @@ def _continues_track(data, known, hot_mask, rows, cols, outer, margin, typical):
                 & (np.fmin(*values[:, across].T) - background < side)
                 & (np.fmax(*values[:, wide].T) - background < far)
             )
-    found |= _continues_wide_track(data, hot_mask, rows, cols, background, along)
+    # The longer test only where the shorter one failed, on lit pixels.
+    todo = np.flatnonzero(lit & ~found)
+    found[todo] = _continues_wide_track(
+        data, hot_mask, rows[todo], cols[todo], background[todo], along[todo]
+    )
     return found & lit
 
 
@@ -511,11 +517,6 @@ def _continues_wide_track(data, hot_mask, rows, cols, background, along):
             ]
             found |= behind & lit[:, ahead].all(axis=1)
     return found
-
-
-def _clip_2(offset):
-    """An offset kept within a 5x5 window (a diagonal's drift, onto its axes)."""
-    return _clip(offset, 2)
 
 
 def _clip(offset, reach):
