@@ -123,6 +123,18 @@ def _track_flags(camera, frame, track, seed):
     return flagged, (flag_transients(frame).flags & HOT) != 0
 
 
+def _crossed_stars(truth, strong):
+    """Pixels within 3 px of the stars whose centre lies within 2 px of a
+    ``strong`` pixel (a track crosses or ends on them)."""
+    rows, cols = np.nonzero(strong)
+    crossed = np.zeros(strong.shape, dtype=bool)
+    for star in truth["stars"]:
+        if np.min(np.hypot(rows - star["y"], cols - star["x"])) <= 2:
+            y, x = round(star["y"]), round(star["x"])
+            crossed[max(y - 3, 0) : y + 4, max(x - 3, 0) : x + 4] = True
+    return crossed
+
+
 def _star_peaks(frame, truth, count):
     """Brightest pixels of ``count`` bright unsaturated stars, and the stars."""
     stars = truth["stars"]
@@ -276,7 +288,12 @@ def test_track_as_wide_as_the_stars_is_followed():
     strong = track / camera.gain > 10 * sigma
     assert strong.sum() > 60
     assert flagged[strong].mean() >= 0.9
-    assert not (flagged & ~stars_only)[track / camera.gain < sigma].any()
+    # The track ends on a star: beside its last pixels, that star's own
+    # pixels may join it. Nowhere else is anything flagged where the track
+    # adds less than 1 sigma.
+    crossed = _crossed_stars(truth, track / camera.gain > 5 * sigma)
+    assert crossed.sum() <= 2 * 49
+    assert not (flagged & ~stars_only & ~crossed)[track / camera.gain < sigma].any()
 
 
 def test_a_track_sharper_than_the_stars_but_not_by_much_is_found():
@@ -350,3 +367,30 @@ def test_a_track_three_pixels_wide_is_followed_from_its_sharp_start():
     inner = np.hypot(rows - end[0], cols - end[1]) > 4
     assert flagged[strong & inner].mean() >= 0.9
     assert not (flagged & ~stars_only)[track / camera.gain < sigma].any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_a_faint_track_is_followed_through_the_dips_of_its_energy_loss(seed):
+    """A track two pixels wide at 8-25 sigma, its charge halved every other
+    4 px, among undersampled stars (FWHM 1.8).
+
+    Past its sharp start, where the charge dips, the next pixels hold less
+    than half of the pixel's height; eight pixels in a row, three flagged
+    behind and four lit ahead, tell the track all the same.
+    """
+    camera, frame, truth = _star_scene(1.8)
+    sigma = truth["sigma"]
+    angle, start = 1.1, np.array([90.3, 160.6])
+    direction = np.array([np.sin(angle), np.cos(angle)])
+    track = _diffuse_track(frame.shape, start, angle, 8.0, 0.4, 1500.0)
+    for piece, level in enumerate([1.0, 0.55] * 6):
+        here = start + (8.0 + 4.0 * piece) * direction
+        track += _diffuse_track(frame.shape, here, angle, 4.0, 0.7, 1200.0 * level)
+    flagged, stars_only = _track_flags(camera, frame, track, seed=seed)
+    strong = track / camera.gain > 5 * sigma
+    assert strong.sum() > 100
+    assert flagged[strong].mean() >= 0.9
+    # nothing away from the track: the flags the stars alone do not get lie
+    # next to pixels the track raised by 1 sigma
+    lit = ndimage.binary_dilation(track / camera.gain > sigma, np.ones((3, 3)))
+    assert not (flagged & ~stars_only & ~lit).any()
