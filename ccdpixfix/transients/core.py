@@ -479,7 +479,8 @@ def _continues_track(data, known, hot_mask, rows, cols, outer, margin, typical):
         # The stars fall off fast: with eight pixels in a row to go by, a
         # faint track is followed through the dips of its energy loss.
         # Broad stars keep the share: round their flanks the light stays
-        # (tried at FWHM 4: 1.1 % of the bright stars hit, against none).
+        # (tried at FWHM 4 on the simulated camera: nothing more found, 3
+        # more false flags per megapixel with sharp hits).
         faint = margin[todo]
     found[todo] = _continues_wide_track(
         data, hot_mask, rows[todo], cols[todo], background[todo], along[todo], faint
