@@ -1,7 +1,8 @@
 """Quality of ccdpixfix against the truth of a simulated night, with anchors.
 
 Nine 300 s darks, five flats and science frames at FWHM 1.8, 2.6 and 4.0 px
-on a 1024 x 1024 simulated camera; ccdproc's ``cosmicray_median`` and
+(``--fwhm``: ``1.2,1.5`` for undersampled stars) on a 1024 x 1024 simulated
+camera; ccdproc's ``cosmicray_median`` and
 ``cosmicray_lacosmic`` (astroscrappy) run on the same frames, with the same
 bad-pixel map as mask, for comparison.
 
@@ -23,7 +24,7 @@ mostly). Engines whose extra is not installed are skipped with one line.
 Run with::
 
     python benchmarks/bench_quality.py [--size 1024] [--seed 0]
-        [--cosmic-rays {realistic,sharp}] [--no-anchors]
+        [--cosmic-rays {realistic,sharp}] [--fwhm 1.8,2.6,4.0] [--no-anchors]
         [--engines classical,deepcr,deepcr+ccdpixfix]
 """
 
@@ -172,6 +173,12 @@ def main(argv=None):
         "--cosmic-rays", choices=("realistic", "sharp"), default="realistic"
     )
     parser.add_argument(
+        "--fwhm",
+        default="1.8,2.6,4.0",
+        help="comma-separated FWHMs (px) of the science frames; below 1.5 px "
+        "the stars are undersampled",
+    )
+    parser.add_argument(
         "--engines",
         default=None,
         help=f"comma-separated engines to compare, from {','.join(ENGINES)}",
@@ -184,6 +191,7 @@ def main(argv=None):
         n_darks=9,
         n_flats=5,
         cosmic_rays=args.cosmic_rays,
+        fwhms=tuple(float(value) for value in args.fwhm.split(",")),
     )
     start = time.perf_counter()
     with warnings.catch_warnings():

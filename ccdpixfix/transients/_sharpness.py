@@ -367,23 +367,41 @@ def _round_peaks(data, known, rows, cols, noise, sign=1.0, *, lit=_LIT_NOISE):
     return chosen[round_], flatness[round_], height[round_]
 
 
-def star_flatness(data, known, rows, cols, noise, sign=1.0):
+def bright_peaks(data, known, rows, cols, noise):
+    """The frame's stars (and its round hits) among the candidates.
+
+    The round peaks (`_round_peaks`) more than `STAR_SNR` sigma high: a
+    star that high stands over a quarter of that above its darkest
+    neighbour even at FWHM 4 (0.36 of its height). The frame's PSF is
+    learned from them (`star_flatness`, `flank_limits`,
+    `ccdpixfix.transients._profiles.star_width`).
+
+    Returns
+    -------
+    chosen : 1-D int array
+        Their positions in ``rows``.
+    flatness : 1-D array
+        Their `_flatness`.
+    """
+    chosen, flatness, height = _round_peaks(
+        data, known, rows, cols, noise, lit=STAR_SNR / 4
+    )
+    bright = height > STAR_SNR * noise[chosen]
+    return chosen[bright], flatness[bright]
+
+
+def star_flatness(flatness):
     """The flattest a star's peak is not below, from the frame's own stars.
 
-    Among the candidates, the bright round peaks (`_round_peaks`, more than
-    `STAR_SNR` sigma high) are the frame's stars and its round hits; the
-    stars, all of one PSF, crowd at one flatness, the hits spread. The
-    limit is the middle of the narrowest third of the flatness values,
-    lowered by `STAR_MARGIN`. None when fewer than `_MIN_STARS` peaks are
-    found, or when that third is not narrow (no PSF in common: a dark full
-    of hits, a spectrum): no frame-specific test then.
+    Among the bright round peaks (`bright_peaks`, their ``flatness``) are
+    the frame's stars and its round hits; the stars, all of one PSF, crowd
+    at one flatness, the hits spread. The limit is the middle of the
+    narrowest third of the flatness values, lowered by `STAR_MARGIN`. None
+    when fewer than `_MIN_STARS` peaks are found, or when that third is not
+    narrow (no PSF in common: a dark full of hits, a spectrum): no
+    frame-specific test then.
     """
-    # A star STAR_SNR sigma high stands over a quarter of that above its
-    # darkest neighbour even at FWHM 4 (0.36 of its height).
-    chosen, flatness, height = _round_peaks(
-        data, known, rows, cols, noise, sign, lit=STAR_SNR / 4
-    )
-    flatness = np.sort(flatness[height > STAR_SNR * noise[chosen]])
+    flatness = np.sort(flatness)
     if flatness.size < _MIN_STARS:
         return None
     third = flatness.size // 3
@@ -405,27 +423,26 @@ def _flank_classes(dy, dx):
     return 4 * np.minimum(dy, dx) + np.maximum(dy, dx)
 
 
-def flank_limits(data, known, rows, cols, noise, noise_at):
+def flank_limits(data, known, peak_rows, peak_cols, noise_at):
     """The flattest the flank of this frame's stars is not below, by offset class.
 
     The flank of a star is flatter than its peak (one pixel out of a
     Moffat star of FWHM 1.8 px the quietest pair of neighbours carries 0.3-
     0.4 of the pixel's height, two and three pixels out 0.6-0.8, at the peak
-    0.28),
-    so a hot pixel on the flank can stay above the peak's limit
-    (`star_flatness`) yet be far sharper than any star is there. From the
-    bright round peaks among the candidates (as `star_flatness` finds
-    them), every pixel two or three pixels out in their 7x7 windows, with
-    eight good neighbours and `_FLANK_SNR` sigma high, gives a flatness to
-    the class of its offset (`_flank_classes`); the limit of a class is its
-    `_FLANK_QUANTILE` lowered by `STAR_MARGIN`.
+    0.28), so a hot pixel on the flank can stay above the peak's limit
+    (`star_flatness`) yet be far sharper than any star is there. Around the
+    bright round peaks (`bright_peaks`), every pixel two or three pixels
+    out in their 7x7 windows, with eight good neighbours and `_FLANK_SNR`
+    sigma high, gives a flatness to the class of its offset
+    (`_flank_classes`); the limit of a class is its `_FLANK_QUANTILE`
+    lowered by `STAR_MARGIN`.
 
     Parameters
     ----------
     data, known : 2-D arrays
         The frame and its pixels known bad.
-    rows, cols, noise : 1-D arrays
-        Candidates and their noise.
+    peak_rows, peak_cols : 1-D arrays
+        The bright round peaks.
     noise_at : callable
         ``noise_at(rows, cols)``, the noise at any pixel.
 
@@ -435,9 +452,6 @@ def flank_limits(data, known, rows, cols, noise, noise_at):
         Limit by class (index ``4 * min + max`` of the offsets), NaN for a
         class with fewer than `_FLANK_SAMPLES` pixels.
     """
-    chosen, _, height = _round_peaks(data, known, rows, cols, noise, lit=STAR_SNR / 4)
-    chosen = chosen[height > STAR_SNR * noise[chosen]]
-    peak_rows, peak_cols = rows[chosen], cols[chosen]
     background = _local_background(data, known, peak_rows, peak_cols)
     offsets = np.arange(-_FLANK_RADIUS, _FLANK_RADIUS + 1)
     dy, dx = (a.ravel() for a in np.meshgrid(offsets, offsets, indexing="ij"))

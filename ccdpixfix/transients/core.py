@@ -33,6 +33,7 @@ from ..utils.ccd import (
     saturation_from,
 )
 from ..utils.provenance import record_step
+from ._profiles import UNDERSAMPLED, fits_a_star, narrower_than_stars, star_width
 from ._sharpness import (
     STAR_MARGIN,
     STAR_SNR,
@@ -40,6 +41,7 @@ from ._sharpness import (
     _offset_index,
     _sharp,
     _spill,
+    bright_peaks,
     flank_limits,
     oblique_tracks,
     sharper_than_flanks,
@@ -180,8 +182,9 @@ class _Search:
     `ccdpixfix.noise.FrameNoise`); ``label``, 1 for a hot transient, -1 for
     a cold one; the scratch space of `neighbourhood`; ``limit``, the
     flatness the frame's stars do not go below (`star_flatness`), or None,
-    and ``flanks``, the same for their flanks by offset from the peak
-    (`flank_limits`).
+    ``flanks``, the same for their flanks by offset from the peak
+    (`flank_limits`), and ``width``, the Gaussian width that fits them
+    (`star_width`).
     """
 
     def __init__(self, data, flags, known, noise):
@@ -192,6 +195,7 @@ class _Search:
         self.seen = {}
         self.limit = None
         self.flanks = None
+        self.width = None
 
     def mark(self, index, sign):
         """Flag the pixels ``index`` (flat) as transients of ``sign``."""
@@ -202,6 +206,10 @@ class _Search:
         """Unlabelled neighbours (flat indices) of the pixels ``index``."""
         search = neighbourhood(index, self.shape, self.seen)
         return search[self.label.ravel()[search] == 0]
+
+    def noise_at(self, rows, cols):
+        """The noise at any pixels, as the frame came."""
+        return self.noise.at(rows, cols, self.known_start)
 
     def protected(self, index):
         """Which of the pixels ``index`` can never be transients."""
@@ -651,17 +659,17 @@ def _hot_seeds(search, candidates, threshold, contrast, proposed):
         np.asarray(data[rows, cols], dtype=np.float64) - level
         > _TALL_SHARE * STAR_SNR * noise
     )
-    search.limit = star_flatness(
+    peaks, flatness = bright_peaks(
         data, search.known_now, rows[tall], cols[tall], noise[tall]
     )
+    peaks = tall[peaks]
+    search.limit = star_flatness(flatness)
     if search.limit is not None:
         search.flanks = flank_limits(
-            data,
-            search.known_now,
-            rows[tall],
-            cols[tall],
-            noise[tall],
-            lambda r, c: search.noise.at(r, c, search.known_start),
+            data, search.known_now, rows[peaks], cols[peaks], search.noise_at
+        )
+        search.width = star_width(
+            data, search.known_now, rows[peaks], cols[peaks], noise[peaks], threshold
         )
     _judged_by_stars(search, keep, rows, cols, noise, threshold)
     return index[keep]
@@ -723,6 +731,13 @@ def _judged_by_stars(search, keep, rows, cols, noise, threshold):
         return
     taken = np.flatnonzero(keep)
     keep[taken] = ~star_like(data, noise[taken], known, rows[taken], cols[taken], limit)
+    if search.width is not None and search.width < UNDERSAMPLED:
+        # Undersampled stars fail star_like's roundness; their 5x5 profile
+        # tells them.
+        taken = np.flatnonzero(keep)
+        keep[taken] = ~fits_a_star(
+            data, known, rows[taken], cols[taken], noise[taken], search.width, threshold
+        )
     keep[rest] = sharper_than_stars(
         data, noise[rest], known, rows[rest], cols[rest], limit, threshold
     )
@@ -744,6 +759,19 @@ def _judged_by_stars(search, keep, rows, cols, noise, threshold):
     keep[rest] = sharper_than_flanks(
         data, noise[rest], found, rows[rest], cols[rest], search.flanks, threshold
     )
+    if search.width is not None:
+        # The star-like peaks vetoed above are judged again, on all their
+        # 5x5 window.
+        rest = np.flatnonzero(~keep)
+        keep[rest] = narrower_than_stars(
+            data,
+            known,
+            rows[rest],
+            cols[rest],
+            noise[rest],
+            search.width,
+            threshold,
+        )
 
 
 def _cold_seeds(search, candidates, threshold, contrast):

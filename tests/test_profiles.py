@@ -1,0 +1,137 @@
+"""The stars' profile: faint compact hits found, undersampled stars kept."""
+
+import numpy as np
+import pytest
+from astropy.nddata import CCDData
+from scipy import ndimage
+from scipy.special import erf
+
+from ccdpixfix import PixelFlag, flag_transients
+from ccdpixfix.datasets import SimulatedCamera
+from ccdpixfix.transients._profiles import star_width
+from ccdpixfix.transients._sharpness import bright_peaks
+
+HOT = np.uint16(PixelFlag.TRANSIENT_HOT)
+
+
+def _camera():
+    """A camera without persistent defects."""
+    return SimulatedCamera(
+        (256, 256),
+        seed=2,
+        hot_fraction=0,
+        warm_fraction=0,
+        dead_fraction=0,
+        low_response_fraction=0,
+        stuck_fraction=0,
+        bad_column=False,
+    )
+
+
+def _stars(camera, fwhm, seed=3, n_stars=150):
+    """A frame of stars only, and its truth."""
+    return camera.science(
+        fwhm=fwhm,
+        seed=seed,
+        n_stars=n_stars,
+        n_cosmic_rays=0,
+        n_transient_hot=0,
+        n_transient_cold=0,
+    )
+
+
+def _spot(shape, row, col, sigma, electrons):
+    """Electrons of a round hit whose charge diffused by ``sigma`` px."""
+
+    def share(centre, n):
+        edges = (np.arange(n + 1) - 0.5 - centre) / (np.sqrt(2) * sigma)
+        return 0.5 * np.diff(erf(edges))
+
+    return electrons * np.outer(share(row, shape[0]), share(col, shape[1]))
+
+
+def _bright_stars(frame, truth):
+    """Pixels within 2 px of the stars more than 30 sigma high."""
+    stars = truth["stars"]
+    bright = stars["peak_adu"] > 30 * np.median(truth["sigma"])
+    near = np.zeros(frame.shape, dtype=int)
+    rows, cols = np.indices(frame.shape)
+    for number, star in enumerate(stars[bright], start=1):
+        near[np.hypot(rows - star["y"], cols - star["x"]) <= 2] = number
+    return near, int(bright.sum())
+
+
+@pytest.mark.parametrize("fwhm", [1.2, 1.8, 2.6, 4.0])
+def test_the_stars_width_is_measured_on_the_frame(fwhm):
+    """The Gaussian that fits the frame's Moffat stars (5x5, one weight)."""
+    camera = _camera()
+    frame, _ = _stars(camera, fwhm)
+    data = np.asarray(frame.data, dtype=float)
+    known = np.zeros(data.shape, dtype=bool)
+    noise = np.sqrt(np.maximum(data, 1.0) / camera.gain)
+    rows, cols = np.nonzero(data > np.median(data) + 30 * np.median(noise))
+    peaks, _ = bright_peaks(data, known, rows, cols, noise[rows, cols])
+    width = star_width(
+        data, known, rows[peaks], cols[peaks], noise[rows, cols][peaks], 5.0
+    )
+    # within a fifth of the Gaussian of the same FWHM
+    assert width == pytest.approx(fwhm / 2.3548, rel=0.2)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_faint_compact_hits_narrower_than_the_stars_are_found(seed):
+    """Twelve round hits of 0.55 px, 23 sigma, among stars of FWHM 1.8.
+
+    Their quietest pair of neighbours is within a few sigma of a star's;
+    their 5x5 window fits a profile of 0.6 of the stars' width far better
+    than the stars' own.
+    """
+    camera = _camera()
+    frame, truth = _stars(camera, 1.8)
+    sigma = truth["sigma"]
+    stars = truth["stars"]
+    generator = np.random.default_rng(4)
+    spots, electrons = [], np.zeros(frame.shape)
+    while len(spots) < 12:
+        row, col = generator.uniform(10, 246, 2)
+        far = np.min(np.hypot(stars["y"] - row, stars["x"] - col)) >= 8
+        if far and all(np.hypot(r - row, c - col) >= 8 for r, c in spots):
+            spots.append((row, col))
+            electrons += _spot(
+                frame.shape, row, col, 0.55, 60 * camera.gain * np.median(sigma)
+            )
+    counts = np.random.default_rng(seed).poisson(electrons) / camera.gain
+    data = np.asarray(frame.data, float) + counts
+    hit = CCDData(data.astype(np.uint16), unit="adu", meta=frame.meta)
+    flagged = (flag_transients(hit).flags & HOT) != 0
+    found = [
+        flagged[round(row) - 1 : round(row) + 2, round(col) - 1 : round(col) + 2].any()
+        for row, col in spots
+    ]
+    assert sum(found) >= 11
+    # nothing flagged away from them
+    stars_only = (flag_transients(frame).flags & HOT) != 0
+    lit = ndimage.binary_dilation(electrons / camera.gain > sigma, np.ones((3, 3)))
+    assert not (flagged & ~stars_only & ~lit).any()
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_undersampled_stars_are_not_taken_for_hits(seed):
+    """At FWHM 1.2 a star centred on a pixel is not round: its diagonal
+    neighbours are far darker than its sides. Its profile is the stars'.
+    A hot pixel alone is still found."""
+    camera = _camera()
+    frame, truth = _stars(camera, 1.2, seed=seed, n_stars=300)
+    data = np.asarray(frame.data, float)
+    hot_pixels = [(40, 200), (200, 40), (128, 131)]
+    for row, col in hot_pixels:
+        data[row, col] += 60 * truth["sigma"][row, col]
+    result = flag_transients(CCDData(data, unit="adu", meta=frame.meta))
+    flagged = (result.flags & HOT) != 0
+    near, bright = _bright_stars(frame, truth)
+    for row, col in hot_pixels:
+        near[row - 2 : row + 3, col - 2 : col + 3] = 0
+    hit = np.unique(near[flagged & (near > 0)]).size
+    assert bright > 150
+    assert hit <= 0.03 * bright
+    assert all(flagged[row, col] for row, col in hot_pixels)
