@@ -31,13 +31,13 @@ _MAX_STARS = 128
 _MIN_STARS = 10
 # Widths tried for a hit, as fractions of the stars' width: diffusion of
 # 0.3-0.6 px against stars of 0.76 px and more. On the simulated camera the
-# bright stars' own best widths lie at 0.9-1.1 of their median (5th and
-# 95th percentiles, FWHM 1.8-4.0), so a hit must be best fitted at 0.8 or
-# below ...
+# bright peaks' own best widths lie at 0.96-1.06 of their median (5th and
+# 95th percentiles, FWHM 1.8 and 2.6; at FWHM 4 the round hits among them
+# spread lower, the median stays), so a hit must fit at 0.8 or below ...
 _NARROW = (0.35, 0.5, 0.6, 0.7, 0.8)
-# ... and fit better than at the stars' width by this chi-square (4 sigma
-# for one parameter; on the simulated camera 16 finds three times as many
-# faint hits as 25, with at most a few faint stars per megapixel).
+# ... better than at the stars' width by this chi-square (4 sigma for one
+# parameter; tried on the simulated camera, 16 found two to three times as
+# many faint hits as 25, and no more false flags in bench_quality).
 _CHI_GAIN = 16.0
 #: Stars narrower than this (Gaussian sigma, px; FWHM about 1.65) are
 #: undersampled: a star centred on a pixel has a darkest pair of neighbours

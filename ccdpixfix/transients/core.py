@@ -718,9 +718,12 @@ def _judged_by_stars(search, keep, rows, cols, noise, threshold):
     """The sharpness test's verdicts ``keep``, revised in place.
 
     With stars in the frame (``search.limit``): a defect on a star is
-    sharper than any of them, the peak of an undersampled star is not, and
-    a straight ridge longer than any star is a track. Without: a sharp
-    oblique ridge is no line or trace.
+    sharper than any of them, the peak of an undersampled star is not (by
+    its flatness; in undersampled frames by its 5x5 profile, `fits_a_star`),
+    a straight ridge longer than any star is a track, and a peak that a
+    profile narrower than the stars' fits better is a hit
+    (`narrower_than_stars`). Without: a sharp oblique ridge is no line or
+    trace.
     """
     data, known, limit = search.data, search.known_now, search.limit
     rest = np.flatnonzero(~keep)
