@@ -86,10 +86,12 @@ def _chi_square(excess, weights, widths):
     chi = np.empty((excess.shape[0], len(widths)))
     for k, width in enumerate(widths):
         templates = _templates(round(float(width), 6))
-        overlap = weighted @ templates
-        norm = weights @ (templates * templates)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            chi[:, k] = np.nanmin(total[:, None] - overlap**2 / norm, axis=1)
+        # The centre has a weight (a candidate is above the background) and
+        # every template a share of it: the norm is never zero.
+        explained = weighted @ templates
+        explained *= explained
+        explained /= weights @ (templates * templates)
+        chi[:, k] = total - np.max(explained, axis=1)
     return chi
 
 

@@ -11,6 +11,8 @@ for a pixel-integrated PSF with FWHM 1.5 px centred on a pixel); a cosmic
 ray or hot pixel deposits its charge in one pixel, so ``n`` is just noise.
 """
 
+from functools import cache
+
 import numpy as np
 
 from ..colour.cfa import cfa_pattern, per_colour
@@ -531,19 +533,30 @@ def _continues_wide_track(data, hot_mask, rows, cols, background, along, faint=N
         )
     found = np.zeros(rows.size, dtype=bool)
     for dy, dx in _STEPS:
-        behind = np.ones(rows.size, dtype=bool)
-        for step in range(1, _WIDE_BEHIND + 1):
-            behind &= flagged[:, _AT_9[(step * dy, step * dx)]]
-        for line in _WIDE_LINES:
-            ahead = [
-                _AT_9[
-                    _clip(-step * dy + shift * dx, _WIDE_REACH),
-                    _clip(-step * dx - shift * dy, _WIDE_REACH),
-                ]
-                for step, shift in enumerate(line, start=1)
-            ]
-            found |= behind & lit[:, ahead].all(axis=1)
+        behind, ahead = _wide_positions(dy, dx)
+        found |= flagged[:, behind].all(axis=1) & lit[:, ahead].all(axis=2).any(axis=1)
     return found
+
+
+@cache
+def _wide_positions(dy, dx):
+    """Positions in the 9x9 window of the wide-track test for a direction.
+
+    The `_WIDE_BEHIND` pixels behind, towards ``(dy, dx)``, and for each of
+    `_WIDE_LINES` the `_WIDE_REACH` pixels ahead (shape ``(lines, reach)``).
+    """
+    behind = [_AT_9[(step * dy, step * dx)] for step in range(1, _WIDE_BEHIND + 1)]
+    ahead = [
+        [
+            _AT_9[
+                _clip(-step * dy + shift * dx, _WIDE_REACH),
+                _clip(-step * dx - shift * dy, _WIDE_REACH),
+            ]
+            for step, shift in enumerate(line, start=1)
+        ]
+        for line in _WIDE_LINES
+    ]
+    return np.array(behind), np.array(ahead)
 
 
 def _clip(offset, reach):
