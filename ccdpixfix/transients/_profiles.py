@@ -116,13 +116,14 @@ def _windows(data, known, rows, cols, noise, cut):
 def star_width(data, known, peak_rows, peak_cols, peak_noise, cut):
     """The width (Gaussian sigma, px) that fits this frame's bright stars.
 
-    Of the bright round peaks (`bright_peaks`: the frame's stars), the
-    first `_MAX_STARS`: the median of their best-fitting widths. None with
-    fewer than `_MIN_STARS`.
+    Of the bright round peaks (`bright_peaks`: the frame's stars), at most
+    `_MAX_STARS` spread evenly through their list (which runs row by row, so
+    that all the frame has its say where the PSF changes across it): the
+    median of their best-fitting widths. None with fewer than `_MIN_STARS`.
     """
     if peak_rows.size < _MIN_STARS:
         return None
-    chosen = slice(_MAX_STARS)
+    chosen = np.unique(np.linspace(0, peak_rows.size - 1, _MAX_STARS).astype(int))
     excess, weights, _ = _windows(
         data, known, peak_rows[chosen], peak_cols[chosen], peak_noise[chosen], cut
     )
