@@ -115,13 +115,28 @@ def test_faint_compact_hits_narrower_than_the_stars_are_found(seed):
     assert not (flagged & ~stars_only & ~lit).any()
 
 
-@pytest.mark.parametrize("seed", [3, 4])
-def test_undersampled_stars_are_not_taken_for_hits(seed):
-    """At FWHM 1.2 a star centred on a pixel is not round: its diagonal
+@pytest.mark.parametrize(
+    ("fwhm", "seed", "n_stars", "most"),
+    [
+        (1.2, 3, 300, 0.03),
+        (1.2, 4, 300, 0.03),
+        (1.0, 3, 150, 0.06),
+        (1.0, 5, 150, 0.06),
+    ],
+)
+def test_undersampled_stars_are_not_taken_for_hits(fwhm, seed, n_stars, most):
+    """At FWHM 1.0-1.2 a star centred on a pixel is not round: its diagonal
     neighbours are far darker than its sides. Its profile is the stars'.
-    A hot pixel alone is still found."""
+    A hot pixel alone is still found.
+
+    At FWHM 1.0 (80 % of the bright stars hit before, bench_quality) a few
+    in a hundred stay: the stars' width is learned from the round peaks,
+    the stars centred between pixels, and a star centred on one fits a
+    narrower profile somewhat better; two stars blended are elongated like
+    a track (so a field of 150 stars there, not 300).
+    """
     camera = _camera()
-    frame, truth = _stars(camera, 1.2, seed=seed, n_stars=300)
+    frame, truth = _stars(camera, fwhm, seed=seed, n_stars=n_stars)
     data = np.asarray(frame.data, float)
     hot_pixels = [(40, 200), (200, 40), (128, 131)]
     for row, col in hot_pixels:
@@ -132,6 +147,6 @@ def test_undersampled_stars_are_not_taken_for_hits(seed):
     for row, col in hot_pixels:
         near[row - 2 : row + 3, col - 2 : col + 3] = 0
     hit = np.unique(near[flagged & (near > 0)]).size
-    assert bright > 150
-    assert hit <= 0.03 * bright
+    assert bright > n_stars / 2
+    assert hit <= most * bright
     assert all(flagged[row, col] for row, col in hot_pixels)

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import erf
 
 from ..kernels.medians import window_values
-from ._sharpness import _LIT_NOISE, _local_background
+from ._sharpness import _ELONGATION, _LIT_NOISE, _local_background, _orientation
 
 # The fits use the 5x5 window around the candidate.
 _RADIUS = 2
@@ -162,16 +162,21 @@ def fits_a_star(data, known, rows, cols, noise, width, cut):
     """Which candidates lie on a source that the stars' profile fits.
 
     Lit around (its brightest neighbour `_LIT_NOISE` sigma above the local
-    background: a lone hot pixel's neighbours are sky), and at the peak it
-    lies on (`narrowing` with ``climb``), a profile narrower than the
-    stars' ``width`` fits no better than theirs, by `_STAR_FIT`.
+    background: a lone hot pixel's neighbours are sky), round (the light of
+    its 5x5 window elongated less than `_ELONGATION`: a track's is more),
+    and at the peak it lies on (`narrowing` with ``climb``), a profile
+    narrower than the stars' ``width`` fits no better than theirs, by
+    `_STAR_FIT`.
     """
     gain = narrowing(data, known, rows, cols, noise, width, cut, climb=True)
     around = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
     background = _local_background(data, known, rows, cols)
+    # A track's light in its 5x5 window is elongated (as `oblique_tracks`
+    # asks); a star's is round.
+    _, elongation = _orientation(data, known, rows, cols, background)
     with np.errstate(invalid="ignore"):
         lit = np.fmax.reduce(around, axis=1) - background > _LIT_NOISE * noise
-        return lit & (gain < _STAR_FIT)
+        return lit & (gain < _STAR_FIT) & (elongation < _ELONGATION)
 
 
 def narrowing(data, known, rows, cols, noise, width, cut, *, climb=False):
@@ -181,7 +186,8 @@ def narrowing(data, known, rows, cols, noise, width, cut, *, climb=False):
     it, on the 5x5 window (`_windows`); NaN where the candidate is no strict
     local maximum ``cut`` times its noise above the local background. With
     ``climb``, a candidate below a good neighbour is judged at its brightest
-    one: the peak of the source it lies on.
+    one: the peak of the source it lies on (an undersampled star's other
+    candidates are next to its peak).
     """
     value = np.asarray(data[rows, cols], dtype=np.float64)
     around = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
@@ -189,9 +195,10 @@ def narrowing(data, known, rows, cols, noise, width, cut, *, climb=False):
     if climb:
         brightest = np.argmax(around, axis=1)
         below = around[np.arange(rows.size), brightest] > value
-        step = np.where(brightest >= 4, brightest + 1, brightest)
-        rows = rows + np.where(below, step // 3 - 1, 0)
-        cols = cols + np.where(below, step % 3 - 1, 0)
+        # Positions in the 3x3 window (its centre NaN, never the brightest;
+        # outside the image NaN too).
+        rows = rows + np.where(below, brightest // 3 - 1, 0)
+        cols = cols + np.where(below, brightest % 3 - 1, 0)
         value = np.asarray(data[rows, cols], dtype=np.float64)
         around = window_values(
             data, rows, cols, radius=1, bad=known, include_centre=False
