@@ -130,10 +130,10 @@ def test_undersampled_stars_are_not_taken_for_hits(fwhm, seed, n_stars, most):
     A hot pixel alone is still found.
 
     At FWHM 1.0 (80 % of the bright stars hit before, bench_quality) a few
-    in a hundred stay: the stars' width is learned from the round peaks,
-    the stars centred between pixels, and a star centred on one fits a
-    narrower profile somewhat better; two stars blended are elongated like
-    a track (so a field of 150 stars there, not 300).
+    in a hundred stay: a Gaussian fits these Moffat stars only roughly, and
+    for some pixel phases a narrower one fits a star somewhat better; two
+    stars blended are elongated like a track (so a field of 150 stars
+    there, not 300).
     """
     camera = _camera()
     frame, truth = _stars(camera, fwhm, seed=seed, n_stars=n_stars)
