@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from _scenes import defect_free_camera, stars_only
 from astropy.nddata import CCDData
 from scipy import ndimage
 from scipy.special import erf
@@ -85,24 +86,8 @@ def test_replaced_track_pixels_are_unbiased(track_frame):
 def _star_scene(fwhm):
     """A camera without persistent defects, and a frame of stars only
     (enough bright ones to learn the PSF from)."""
-    camera = SimulatedCamera(
-        (256, 256),
-        seed=2,
-        hot_fraction=0,
-        warm_fraction=0,
-        dead_fraction=0,
-        low_response_fraction=0,
-        stuck_fraction=0,
-        bad_column=False,
-    )
-    frame, truth = camera.science(
-        fwhm=fwhm,
-        seed=3,
-        n_stars=150,
-        n_cosmic_rays=0,
-        n_transient_hot=0,
-        n_transient_cold=0,
-    )
+    camera = defect_free_camera()
+    frame, truth = stars_only(camera, fwhm)
     return camera, frame, truth
 
 

@@ -2,42 +2,16 @@
 
 import numpy as np
 import pytest
+from _scenes import defect_free_camera, stars_only
 from astropy.nddata import CCDData
 from scipy import ndimage
 from scipy.special import erf
 
 from ccdpixfix import PixelFlag, flag_transients
-from ccdpixfix.datasets import SimulatedCamera
 from ccdpixfix.transients._profiles import star_width
 from ccdpixfix.transients._sharpness import bright_peaks
 
 HOT = np.uint16(PixelFlag.TRANSIENT_HOT)
-
-
-def _camera():
-    """A camera without persistent defects."""
-    return SimulatedCamera(
-        (256, 256),
-        seed=2,
-        hot_fraction=0,
-        warm_fraction=0,
-        dead_fraction=0,
-        low_response_fraction=0,
-        stuck_fraction=0,
-        bad_column=False,
-    )
-
-
-def _stars(camera, fwhm, seed=3, n_stars=150):
-    """A frame of stars only, and its truth."""
-    return camera.science(
-        fwhm=fwhm,
-        seed=seed,
-        n_stars=n_stars,
-        n_cosmic_rays=0,
-        n_transient_hot=0,
-        n_transient_cold=0,
-    )
 
 
 def _spot(shape, row, col, sigma, electrons):
@@ -64,8 +38,8 @@ def _bright_stars(frame, truth):
 @pytest.mark.parametrize("fwhm", [1.2, 1.8, 2.6, 4.0])
 def test_the_stars_width_is_measured_on_the_frame(fwhm):
     """The Gaussian that fits the frame's Moffat stars (5x5, one weight)."""
-    camera = _camera()
-    frame, _ = _stars(camera, fwhm)
+    camera = defect_free_camera()
+    frame, _ = stars_only(camera, fwhm)
     data = np.asarray(frame.data, dtype=float)
     known = np.zeros(data.shape, dtype=bool)
     noise = np.sqrt(np.maximum(data, 1.0) / camera.gain)
@@ -86,8 +60,8 @@ def test_faint_compact_hits_narrower_than_the_stars_are_found(seed):
     their 5x5 window fits a profile of 0.6 of the stars' width far better
     than the stars' own.
     """
-    camera = _camera()
-    frame, truth = _stars(camera, 1.8)
+    camera = defect_free_camera()
+    frame, truth = stars_only(camera, 1.8)
     sigma = truth["sigma"]
     stars = truth["stars"]
     generator = np.random.default_rng(4)
@@ -110,9 +84,9 @@ def test_faint_compact_hits_narrower_than_the_stars_are_found(seed):
     ]
     assert sum(found) >= 11
     # nothing flagged away from them
-    stars_only = (flag_transients(frame).flags & HOT) != 0
+    by_stars = (flag_transients(frame).flags & HOT) != 0
     lit = ndimage.binary_dilation(electrons / camera.gain > sigma, np.ones((3, 3)))
-    assert not (flagged & ~stars_only & ~lit).any()
+    assert not (flagged & ~by_stars & ~lit).any()
 
 
 @pytest.mark.parametrize(
@@ -135,8 +109,8 @@ def test_undersampled_stars_are_not_taken_for_hits(fwhm, seed, n_stars, most):
     stars blended are elongated like a track (so a field of 150 stars
     there, not 300).
     """
-    camera = _camera()
-    frame, truth = _stars(camera, fwhm, seed=seed, n_stars=n_stars)
+    camera = defect_free_camera()
+    frame, truth = stars_only(camera, fwhm, seed=seed, n_stars=n_stars)
     data = np.asarray(frame.data, float)
     hot_pixels = [(40, 200), (200, 40), (128, 131)]
     for row, col in hot_pixels:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _scenes import defect_free_camera
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.utils.exceptions import AstropyUserWarning
 
@@ -74,16 +75,7 @@ def test_saturated_cores_are_saturated_not_transients(scene):
 
 
 def test_no_flags_on_stars_and_nebulosity_without_defects():
-    camera = SimulatedCamera(
-        (256, 256),
-        seed=21,
-        hot_fraction=0,
-        warm_fraction=0,
-        dead_fraction=0,
-        low_response_fraction=0,
-        stuck_fraction=0,
-        bad_column=False,
-    )
+    camera = defect_free_camera(seed=21)
     frame, _ = camera.science(
         fwhm=1.8, n_cosmic_rays=0, n_transient_hot=0, n_transient_cold=0, seed=3
     )
