@@ -83,6 +83,12 @@ _LIT_SHARE = 0.05
 # than this fraction of its middle (0.05-0.1 on the simulated camera at FWHM
 # 1.5-4); the round hits of a dark spread far wider.
 _STAR_SPREAD = 0.3
+# ... a share that shrinks in proportion below this many peaks: the round
+# hits of a spectrum (10-13 in 0.5 Mpx, most of them on its sky lines, their
+# flatness spread over 0.05-0.5) crowd a third of themselves within 0.3 of
+# its middle by chance (3 of 10 simulated spectra), and the frame was taken
+# for a star field (2500-11000 flags on its lines instead of 700-1100).
+_FULL_SAMPLE = 30
 # A round peak is taken for a star down to this fraction of the limit: at
 # FWHM 1.2 px the stars' flatness spreads to 0.7 of its mode with the pixel
 # phase. A hot pixel of half a star's peak on the star still falls below.
@@ -105,6 +111,16 @@ _FLANK_SAMPLES = 20
 _FLANK_QUANTILE = 0.05
 # Positions of the eight neighbours of the centre in a flattened 7x7 window.
 _INNER_7 = np.array([16, 17, 18, 23, 25, 30, 31, 32])
+# ... of the pixels three out along the columns (up, down) and the rows
+# (left, right), and two out along both diagonals.
+_AXIS_7 = (3, 45, 21, 27)
+_DIAGONALS_7 = np.array([8, 12, 36, 40])
+# A peak on a line (`_on_a_line`): three pixels out along the line the light
+# is this many times what it is two out on the diagonals (a round star's is
+# below: 0.9 of it at FWHM 4, 0.9 at FWHM 6 for a Moffat of beta 3; across a
+# spectrum's trace and sky lines 1.8-3.5), and this share of the peak's.
+_LINE_RISE = 1.5
+_LINE_SHARE = 0.2
 # Noise of (pixel - mean of two neighbours) in units of the pixel noise.
 _PAIR_RESIDUAL = np.sqrt(1.5)
 
@@ -387,7 +403,33 @@ def bright_peaks(data, known, rows, cols, noise):
         data, known, rows, cols, noise, lit=STAR_SNR / 4
     )
     bright = height > STAR_SNR * noise[chosen]
-    return chosen[bright], flatness[bright]
+    chosen, flatness, height = chosen[bright], flatness[bright], height[bright]
+    # Where a trace crosses a sky line, a spectrum has round peaks as alike
+    # as a star field's: they are not stars.
+    crossing = _on_a_line(data, known, rows[chosen], cols[chosen], height)
+    return chosen[~crossing], flatness[~crossing]
+
+
+def _on_a_line(data, known, rows, cols, height):
+    """Whether each peak lies on a line along the rows or the columns.
+
+    Three pixels out along an axis, a round source's light is below what it
+    has two pixels out along both diagonals (2.8 px from its peak); along a
+    spectral line or a trace it is above, by `_LINE_RISE`, on both sides,
+    and stands `_LINE_SHARE` of the peak's ``height`` above the background.
+    """
+    background = _local_background(data, known, rows, cols)
+    window = window_values(data, rows, cols, radius=3, bad=known)
+    window -= background[:, None]
+    diagonal = np.nanmean(window[:, _DIAGONALS_7], axis=1)
+    along = np.fmax(
+        np.fmin(window[:, _AXIS_7[0]], window[:, _AXIS_7[1]]),
+        np.fmin(window[:, _AXIS_7[2]], window[:, _AXIS_7[3]]),
+    )
+    with np.errstate(invalid="ignore"):
+        return (along > _LINE_RISE * np.fmax(diagonal, 0.0)) & (
+            along > _LINE_SHARE * height
+        )
 
 
 def star_flatness(flatness):
@@ -408,7 +450,9 @@ def star_flatness(flatness):
     widths = flatness[third:] - flatness[: flatness.size - third]
     start = int(np.argmin(widths))
     mode = float(np.median(flatness[start : start + third + 1]))
-    if not mode > 0 or widths[start] > _STAR_SPREAD * mode:
+    # With few peaks, chance alone crowds a third of them (see _FULL_SAMPLE).
+    spread = _STAR_SPREAD * min(1.0, flatness.size / _FULL_SAMPLE)
+    if not mode > 0 or widths[start] > spread * mode:
         return None
     return mode * STAR_MARGIN
 
