@@ -201,6 +201,26 @@ def test_a_spectrum_with_its_map_is_no_star_field(seed):
     assert (found & ~near_real).sum() <= 300 * frame.data.size / 1e6
 
 
+def test_a_sky_line_that_a_hit_crosses_is_not_followed():
+    """A track across a faint sky line: its growth must not run along the
+    line, whose pixels beside the flagged ones have a dark diagonal across
+    the line, as a wing does (before: 97 false flags, most in runs along
+    the line)."""
+    camera = SimulatedCamera((512, 512), seed=21, cosmic_rays="sharp")
+    darks = [camera.dark(300.0, seed=dark) for dark in range(5)]
+    flats = [camera.flat(seed=100 + flat) for flat in range(3)]
+    bpm = make_bad_pixel_map(darks, flats)
+    frame, truth = camera.spectrum(seed=7)
+    found = _transients(flag_transients(flag_bad_pixels(frame, bpm)))
+    real = truth["transient_hot"] | truth["transient_cold"] | camera.truth["defect"]
+    near_real = ndimage.binary_dilation(real, np.ones((3, 3)))
+    false = found & ~near_real
+    assert false.sum() <= 100 * frame.data.size / 1e6
+    # nowhere a run of flags along a line
+    runs = ndimage.label(false, np.ones((3, 3)))[0]
+    assert np.bincount(runs.ravel())[1:].max(initial=0) < 10
+
+
 def test_crossings_of_a_trace_and_lines_are_no_stars():
     """Where a trace crosses sky lines, the peaks are round and alike, as
     stars are; three pixels out along the line or the trace their light is
