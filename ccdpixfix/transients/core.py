@@ -424,7 +424,9 @@ def _between(data, hot_mask, rows, cols, dark, lines=False):
     True where, opposite some flagged neighbour, the pixel's other neighbour
     is below ``dark`` (or outside the image): the wing of a track falls to
     the sky on its far side, while along a spectral line, a slit edge or a
-    star's profile the far side is lit too.
+    star's profile the far side is lit too. With ``lines`` (a frame without
+    stars), not where the pixel continues a line through a flagged
+    neighbour (`_continues_a_line`).
     """
     # As bytes: the compiled gather reads them without a float copy.
     flagged = window_values(hot_mask.view(np.uint8), rows, cols, radius=1) == 1
@@ -451,18 +453,23 @@ def _continues_a_line(data, flagged, rows, cols, dark):
     otherwise be followed pixel by pixel (its diagonal neighbours, across
     the line, are dark). ``flagged`` is the 3x3 window of flags.
     """
-    values = window_values(data, rows, cols, radius=_LINE_REACH)
-    size = 2 * _LINE_REACH + 1
-    centre = _LINE_REACH
+    ny, nx = np.shape(data)
+    steps = np.arange(1, _LINE_REACH + 1)
     found = np.zeros(rows.size, dtype=bool)
-    with np.errstate(invalid="ignore"):
-        for position, (dy, dx) in _AXIS_NEIGHBOURS:
-            beyond = [
-                (centre - step * dy) * size + (centre - step * dx)
-                for step in range(1, _LINE_REACH + 1)
-            ]
-            lit = (values[:, beyond] >= dark[:, None]).all(axis=1)
-            found |= flagged[:, position] & lit
+    for position, (dy, dx) in _AXIS_NEIGHBOURS:
+        # The pixels beyond, away from that neighbour (outside the frame:
+        # no line to go on).
+        beyond_rows = rows[:, None] - steps * dy
+        beyond_cols = cols[:, None] - steps * dx
+        inside = (beyond_rows >= 0) & (beyond_rows < ny)
+        inside &= (beyond_cols >= 0) & (beyond_cols < nx)
+        values = np.asarray(
+            data[np.clip(beyond_rows, 0, ny - 1), np.clip(beyond_cols, 0, nx - 1)],
+            dtype=np.float64,
+        )
+        with np.errstate(invalid="ignore"):
+            lit = (inside & (values >= dark[:, None])).all(axis=1)
+        found |= flagged[:, position] & lit
     return found
 
 
