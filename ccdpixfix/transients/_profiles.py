@@ -17,7 +17,13 @@ import numpy as np
 from scipy.special import erf
 
 from ..kernels.medians import window_values
-from ._sharpness import _ELONGATION, _LIT_NOISE, _local_background, _orientation
+from ._sharpness import (
+    _ELONGATION,
+    _LIT_NOISE,
+    _MIN_STARS,
+    _local_background,
+    _orientation,
+)
 
 # The fits use the 5x5 window around the candidate.
 _RADIUS = 2
@@ -25,10 +31,9 @@ _RADIUS = 2
 _OFFSETS = np.linspace(-0.5, 0.5, 9)
 # Widths (Gaussian sigma, px) tried for the stars; at most this many of the
 # bright stars measured (the median of a hundred is known to a few per
-# cent); fewer than _MIN_STARS: no width.
+# cent); fewer than _MIN_STARS (as for their flatness): no width.
 _STAR_WIDTHS = np.arange(0.3, 3.0001, 0.05)
 _MAX_STARS = 128
-_MIN_STARS = 10
 # Widths tried for a hit, as fractions of the stars' width: diffusion of
 # 0.3-0.6 px against stars of 0.76 px and more. On the simulated camera the
 # bright peaks' own best widths lie at 0.96-1.06 of their median (5th and
