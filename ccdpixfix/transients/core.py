@@ -35,7 +35,13 @@ from ..utils.ccd import (
     saturation_from,
 )
 from ..utils.provenance import record_step
-from ._profiles import UNDERSAMPLED, fits_a_star, narrower_than_stars, star_width
+from ._profiles import (
+    UNDERSAMPLED,
+    defects_on_stars,
+    fits_a_star,
+    narrower_than_stars,
+    star_width,
+)
 from ._sharpness import (
     STAR_MARGIN,
     STAR_SNR,
@@ -196,8 +202,9 @@ class _Search:
     a cold one; the scratch space of `neighbourhood`; ``limit``, the
     flatness the frame's stars do not go below (`star_flatness`), or None,
     ``flanks``, the same for their flanks by offset from the peak
-    (`flank_limits`), and ``width``, the Gaussian width that fits them
-    (`star_width`).
+    (`flank_limits`), ``width``, the Gaussian width that fits them
+    (`star_width`), and ``on_stars``, the hot pixels found on stars by
+    their profile (`defects_on_stars`), which are not grown.
     """
 
     def __init__(self, data, flags, known, noise):
@@ -209,6 +216,7 @@ class _Search:
         self.limit = None
         self.flanks = None
         self.width = None
+        self.on_stars = np.empty(0, dtype=np.intp)
 
     def mark(self, index, sign):
         """Flag the pixels ``index`` (flat) as transients of ``sign``."""
@@ -675,9 +683,12 @@ def _find_transients(
     if quiet is not None:
         hot = _agreed(search, hot, quiet, threshold, neighbour_threshold)
     cold = _cold_seeds(search, candidates[signs < 0], threshold, contrast)
+    # A defect found on a star is not grown: its neighbours are the star's.
+    search.mark(search.on_stars, 1.0)
     hot, cold = _spill_growth(search, hot, cold, neighbour_threshold, silent)
     if footprint_threshold is not None and hot.size:
         hot = np.concatenate([hot, _grow_footprints(search, hot, footprint_threshold)])
+    hot = np.concatenate([hot, search.on_stars])
     if grow and hot.size:
         hot = np.concatenate([hot, _grown(search, hot, grow)])
     return hot, cold
@@ -735,7 +746,33 @@ def _hot_seeds(search, candidates, threshold, contrast, proposed):
             data, search.known_now, rows[peaks], cols[peaks], noise[peaks], threshold
         )
     _judged_by_stars(search, keep, rows, cols, noise, threshold)
-    return index[keep]
+    found = index[keep]
+    if search.width is not None:
+        search.on_stars = np.setdiff1d(
+            _on_stars(search, rows, cols, peaks, threshold), found
+        )
+    return found
+
+
+def _on_stars(search, rows, cols, peaks, threshold):
+    """Hot pixels on the frame's stars (flat indices), by the stars' profile.
+
+    The median tests cannot see a defect on a bright star's flank, nor are
+    the pixels there all candidates: each of the frame's stars, the bright
+    round ``peaks`` (positions in ``rows, cols``), is fitted instead
+    (`defects_on_stars`).
+    """
+    found = defects_on_stars(
+        search.data,
+        search.known_now,
+        rows[peaks],
+        cols[peaks],
+        search.width,
+        search.noise_at,
+        threshold,
+    )
+    found = np.ravel_multi_index(found, search.shape)
+    return found[~search.protected(found)]
 
 
 def _agreed(search, hot, quiet, threshold, neighbour_threshold):
