@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from _scenes import defect_free_camera
+from _scenes import defect_free_camera, stars_only
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
@@ -13,6 +13,7 @@ from ccdpixfix.scoring import score_frame
 from ccdpixfix.transients._sharpness import bright_peaks
 
 HOT = np.uint16(PixelFlag.TRANSIENT_HOT)
+NOISE_KEYS = ("GAIN", "RDNOISE")
 COLD = np.uint16(PixelFlag.TRANSIENT_COLD)
 
 
@@ -329,3 +330,24 @@ def test_a_flat_2x2_hit_is_found_and_a_corner_star_is_not():
     for fwhm in (1.5, 1.8, 2.6):
         star = flag_transients(CCDData(_corner_star(fwhm, 20000.0), unit="adu"))
         assert not star.flags[29:35, 29:35].any(), fwhm
+
+
+@pytest.mark.parametrize("fwhm", [1.8, 2.6])
+def test_the_edge_of_an_overscan_in_a_star_field_is_no_track(fwhm):
+    """A raw frame keeps its overscan: twelve columns at the bias level
+    beside the lit image. The last image column is lit on one side as far
+    as one looks, dark on the other; it is no track three pixels wide to be
+    followed along (before: 91 of its 256 pixels flagged at FWHM 1.8). A
+    star the overscan cuts may still lose a few pixels of its edge."""
+    camera = defect_free_camera(seed=3)
+    frame, truth = stars_only(camera, fwhm, seed=4)
+    data = np.asarray(frame.data, dtype=float)
+    bias = np.median(data) - float(np.mean(truth["sky"]))
+    data[:, -12:] = np.random.default_rng(1).normal(bias, 3.0, (data.shape[0], 12))
+    # (Without GAIN and RDNOISE, which the bias level of the overscan would
+    # contradict: the noise is measured on the frame.)
+    meta = {key: value for key, value in frame.meta.items() if key not in NOISE_KEYS}
+    raw = CCDData(data, unit="adu", meta=meta)
+    flagged = (flag_transients(raw).flags & HOT) != 0
+    assert flagged[:, -13].sum() <= 10
+    assert not flagged[:, -12:].any()

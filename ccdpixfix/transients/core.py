@@ -131,6 +131,10 @@ _AT_5 = {
 # ahead as the reach, in a 9x9 window.
 _WIDE_BEHIND = 3
 _WIDE_REACH = 4
+# ... and this many steps across it, on both sides, the light is no longer
+# lit: a track three pixels wide, its wings diffused, ends there; the edge
+# of an overscan or a slit does not.
+_WIDE_ACROSS = 3
 # Along a track the light ahead stays within this factor of the pixel's
 # (the energy loss varies by tens of per cent); towards a star's peak it
 # rises faster: five times from two pixels out at FWHM 2.6.
@@ -589,11 +593,29 @@ def _continues_wide_track(data, hot_mask, rows, cols, background, along, faint=N
         lit = (values - background[:, None] > along[:, None]) & (
             values - background[:, None] <= _WIDE_RISE * height[:, None]
         )
+        # Across, a track ends: the edge of a lit area (an overscan's, a
+        # slit's) is lit on one side as far as one looks.
+        beside = values - background[:, None] > along[:, None]
     found = np.zeros(rows.size, dtype=bool)
     for dy, dx in _STEPS:
         behind, ahead = _wide_positions(dy, dx)
-        found |= flagged[:, behind].all(axis=1) & lit[:, ahead].all(axis=2).any(axis=1)
+        found |= (
+            flagged[:, behind].all(axis=1)
+            & lit[:, ahead].all(axis=2).any(axis=1)
+            & ~beside[:, _across_positions(dy, dx)].any(axis=1)
+        )
     return found
+
+
+@cache
+def _across_positions(dy, dx):
+    """Positions in the 9x9 window `_WIDE_ACROSS` steps across ``(dy, dx)``."""
+    return np.array(
+        [
+            _AT_9[(side * dx * _WIDE_ACROSS, -side * dy * _WIDE_ACROSS)]
+            for side in (1, -1)
+        ]
+    )
 
 
 @cache
