@@ -59,23 +59,24 @@ UNDERSAMPLED = 0.7
 _STAR_FIT = 4.0
 
 
-def _pixel_profiles(offsets, width):
+def _pixel_profiles(offsets, width, radius=_RADIUS):
     """Pixel-integrated 1-D Gaussians centred ``offsets`` px from the middle.
 
-    Shape ``(offsets.size, 2 * _RADIUS + 1)``.
+    Shape ``(offsets.size, 2 * radius + 1)``.
     """
-    edges = np.arange(-_RADIUS, _RADIUS + 2) - 0.5
+    edges = np.arange(-radius, radius + 2) - 0.5
     scaled = (edges[None, :] - offsets[:, None]) / (np.sqrt(2.0) * width)
     return 0.5 * np.diff(erf(scaled), axis=1)
 
 
 @lru_cache(maxsize=256)
-def _templates(width):
+def _templates(width, radius=_RADIUS):
     """Unit 2-D profiles of ``width`` at every sub-pixel centre, as columns.
 
-    Cached: the stars' widths are one grid, a frame's hit widths a few.
+    On the ``(2 radius + 1)**2`` window. Cached: the stars' widths are one
+    grid, a frame's hit widths a few.
     """
-    profile = _pixel_profiles(_OFFSETS, width)
+    profile = _pixel_profiles(_OFFSETS, width, radius)
     grid = profile[:, None, :, None] * profile[None, :, None, :]
     return grid.reshape(_OFFSETS.size**2, -1).T
 
@@ -290,16 +291,6 @@ def _neighbour_positions():
 _NEIGHBOURS = _neighbour_positions()
 
 
-@lru_cache(maxsize=64)
-def _star_templates(width):
-    """Unit profiles of ``width`` on the 9x9 window, one column per centre."""
-    edges = np.arange(-_STAR_REACH, _STAR_REACH + 2) - 0.5
-    scaled = (edges[None, :] - _OFFSETS[:, None]) / (np.sqrt(2.0) * width)
-    profile = 0.5 * np.diff(erf(scaled), axis=1)
-    grid = profile[:, None, :, None] * profile[None, :, None, :]
-    return grid.reshape(_OFFSETS.size**2, -1).T
-
-
 def _star_windows(data, known, rows, cols):
     """The 9x9 windows of the stars, less the local background (bad: NaN)."""
     values = window_values(data, rows, cols, radius=_STAR_REACH, bad=known)
@@ -319,7 +310,7 @@ def _star_residuals(excess, width, left_out=None):
         used &= ~left_out
     weights = used.astype(np.float64)
     fitted = np.where(used, excess, 0.0)
-    templates = _star_templates(round(float(width), 6))
+    templates = _templates(round(float(width), 6), _STAR_REACH)
     explained = fitted @ templates
     norm = weights @ (templates * templates)
     with np.errstate(invalid="ignore", divide="ignore"):

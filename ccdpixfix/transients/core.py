@@ -572,7 +572,9 @@ def _continues_wide_track(data, hot_mask, rows, cols, background, along, faint=N
     star's peak the light has fallen below ``along`` within three pixels at
     FWHM 2.6 (0.02 of the peak four pixels out), and before its peak the
     light rises more than a track's does (`_WIDE_RISE`): a track that ends
-    at a star, or passes beside one, stops at it.
+    at a star, or passes beside one, stops at it. `_WIDE_ACROSS` pixels
+    across, on both sides, nothing is lit: the track has ended there, where
+    the edge of an overscan or a slit, lit on one side, has not.
 
     The energy loss of a faint track dips by half and more from pixel to
     pixel. Where no good pixel of the 9x9 window rises that much (no star
@@ -737,7 +739,9 @@ def _hot_seeds(search, candidates, threshold, contrast, proposed):
     """The hot candidates that are transients (flat indices).
 
     The fixed sharpness test's verdicts are judged against the frame's own
-    stars (`_judged_by_stars`), which it learns here (``search.limit``).
+    stars (`_judged_by_stars`), which it learns here (``search.limit``);
+    with their width known, the defects on them that their profile finds
+    are kept apart (``search.on_stars``, `_on_stars`), not to be grown.
     """
     data = search.data
     index, rows, cols, level, noise = _significant(search, candidates, 1.0, threshold)
