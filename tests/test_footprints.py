@@ -329,7 +329,7 @@ def test_hot_pixel_on_a_star_flank_is_flagged_and_the_star_is_not(star_field):
         assert not around.any()
 
 
-def frame_fwhm(truth):
+def _fwhm(truth):
     """The FWHM of the simulated stars of a frame."""
     return float(truth["stars"]["fwhm"][0])
 
@@ -355,7 +355,7 @@ def test_hot_pixel_far_out_on_a_star_is_found_by_the_stars_profile(star_field, o
     # in one group, within 6 px of each other. (Without the profile fit,
     # 3-6 of 8 are found at FWHM 1.8 and 2.6, 3 of 8 at FWHM 4 three pixels
     # out along a row.)
-    assert sum(flagged[spot] for spot in spots) >= (7 if frame_fwhm(truth) < 4 else 6)
+    assert sum(flagged[spot] for spot in spots) >= (7 if _fwhm(truth) < 4 else 6)
     # The core of each isolated star is not flagged. (The spill growth may
     # take a neighbour of the hot pixel, as it does beside any hit, and in
     # the group at FWHM 4 it takes a pixel beside one star's peak, as it

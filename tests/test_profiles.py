@@ -131,8 +131,8 @@ def test_faint_stars_beside_bright_ones_are_seldom_taken_for_defects(seed):
     """A crowded field, 800 stars in 256 x 256 at FWHM 1.8 and nothing
     else: fitted to each of its 240 bright stars, the profile leaves the
     fainter stars on their flanks, whose light is as broad as a star's.
-    At most one is taken for a defect (a 36000-electron star 3 px from one
-    of 640000, seed 8; with the neighbours' share at 0.3 and no misfit
+    At most one is taken for a defect (seed 8: a star of flux 36000 3 px
+    from one of 640000; with the neighbours' share at 0.3 and no misfit
     allowed for, 2-4 per field)."""
     camera = defect_free_camera(seed=seed)
     frame, truth = stars_only(camera, 1.8, seed=seed + 3, n_stars=800)
