@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from astropy.nddata import CCDData
+from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ccdpixfix import (
@@ -16,6 +16,7 @@ from ccdpixfix import (
 from ccdpixfix.cfa import cfa_pattern, colour_of_pixels, colour_sites
 from ccdpixfix.datasets import SimulatedCamera
 from ccdpixfix.scoring import score_frame, score_frame_by_colour
+from ccdpixfix.transients.colour_stars import unflag_stars
 
 
 @pytest.mark.parametrize(
@@ -265,3 +266,43 @@ def test_colour_darks_and_flats_of_different_shapes_are_refused():
     darks = [camera.dark(300.0, seed=s) for s in range(2)]
     with pytest.raises(ValueError, match=r"darks and flats differ in shape: "):
         make_bad_pixel_map(darks, flats=[other.flat(seed=0)])
+
+
+def test_what_the_colour_search_spilled_from_a_star_goes_with_it():
+    """An undersampled star's peak passes the same-colour search as a hit,
+    which spills through the star's core plane by plane; the mosaic's star
+    test unflags the core, and a faint pixel spilled to two mosaic pixels
+    out, a group of its own, goes with it. A hit linked to it in the plane
+    stays."""
+    rng = np.random.default_rng(7)
+    rows, cols = np.mgrid[:40, :40]
+    star = 2e5 / (2 * np.pi * 0.8**2)
+    sky = 1000.0 + star * np.exp(-((rows - 20.2) ** 2 + (cols - 19.8) ** 2) / 1.28)
+    sigma = np.sqrt(sky)
+    data = sky + rng.normal(0.0, 1.0, sky.shape) * sigma
+    # Spilled to, faint; its mosaic neighbours a little under the sky, so
+    # that the mosaic's star test alone keeps it (with the noise it does so
+    # for about half of such pixels).
+    data[15:18, 23:26] = sky[15:18, 23:26] - 0.5 * sigma[15:18, 23:26]
+    data[16, 24] = sky[16, 24] + 2.5 * sigma[16, 24]
+    data[14, 26] = sky[14, 26] + 40.0 * sigma[14, 26]  # a hit beyond it
+    flags = np.zeros(data.shape, np.uint16)
+    hot = np.uint16(PixelFlag.TRANSIENT_HOT)
+    flags[18:23, 18:23] = hot  # the star's core, every colour
+    # Beside the core's red corner (18, 22) in the red plane, apart from it
+    # in the mosaic and off the star's light; the hit beside that one, in the
+    # red plane too.
+    flags[16, 24] = flags[14, 26] = hot
+    ccd = CCDData(
+        data,
+        unit="adu",
+        flags=flags,
+        uncertainty=StdDevUncertainty(sigma),
+        meta={"BAYERPAT": "RGGB"},
+    )
+    out, n_unflagged = unflag_stars(ccd, "RGGB")
+    left = (out.flags & hot) != 0
+    assert not left[18:23, 18:23].any()
+    assert not left[16, 24]
+    assert left[14, 26]
+    assert n_unflagged == 26

@@ -2,14 +2,18 @@
 
 The same-colour search sees a star half as finely sampled as the mosaic
 does; `unflag_stars` looks at it whole, in the full mosaic, and unflags the
-groups whose brightest pixel is lit like a star.
+groups whose brightest pixel is lit like a star, and what the search of one
+colour spilled from them.
 """
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ..colour.cfa import planes
 from ..flags import PixelFlag, flags_to_mask
+from ..utils.ccd import uncertainty_sigma
 from ._sharpness import _local_background
 
 __all__ = ["star_like", "unflag_stars"]
@@ -21,6 +25,8 @@ __all__ = ["star_like", "unflag_stars"]
 # colour's background, more than 5 % of its peak's excess. A cosmic ray
 # leaves at least one direction at the background.
 _STAR_SPREAD = 0.05
+# A hit starts from a pixel this many sigma over its colour's background.
+_SEED_SIGMA = 5.0
 
 
 def _background_excess(data, known, pattern, index):
@@ -73,14 +79,66 @@ def star_like(data, known, pattern, index):
     return complete & (own > 0) & (darkest > _STAR_SPREAD * own)
 
 
+def _groups(hot, pattern):
+    """Labels of the groups of ``hot`` pixels of a mosaic (0: not hot).
+
+    Two hot pixels are of one group when they touch in the mosaic (8
+    neighbours) or in their colour plane (same-colour neighbours, two
+    mosaic pixels away).
+    """
+    eight = np.ones((3, 3), dtype=bool)
+    mosaic, n_mosaic = ndimage.label(hot, structure=eight)
+    # A graph whose nodes are the mosaic groups, then the groups of each
+    # plane; each hot pixel links its mosaic group to its plane group.
+    links, n_nodes = [], n_mosaic + 1
+    for _, plane in planes(np.shape(hot), pattern):
+        labels, n_plane = ndimage.label(hot[plane], structure=eight)
+        lit = labels > 0
+        links.append(np.stack([mosaic[plane][lit], labels[lit] + n_nodes - 1]))
+        n_nodes += n_plane
+    links = np.concatenate(links, axis=1)
+    graph = coo_matrix(
+        (np.ones(links.shape[1]), (links[0], links[1])), shape=(n_nodes, n_nodes)
+    )
+    _, component = connected_components(graph, directed=False)
+    return np.where(mosaic > 0, component[mosaic] + 1, 0)
+
+
+def _spilled_from_stars(ccd, pattern, groups, peaks, starry):
+    """Groups (mosaic labels) left of a star the same-colour search grew.
+
+    An undersampled star's peak passes the same-colour search as a hit,
+    which then spills through the star's core, plane by plane; the star is
+    unflagged whole, but the last pixel spilled to may lie two mosaic
+    pixels out, a group of its own. A group linked to a star through its
+    colour plane (`_groups`) whose brightest pixel stands less than
+    `_SEED_SIGMA` times its noise over its colour's background (no hit
+    would have started there) goes with the star.
+    """
+    sigma = uncertainty_sigma(ccd)
+    if sigma is None or not starry.any():
+        return np.empty(0, dtype=groups.dtype)
+    hot = (ccd.flags & np.uint16(PixelFlag.TRANSIENT_HOT)) != 0
+    linked = _groups(hot, pattern).ravel()
+    near_star = np.isin(linked[peaks], linked[peaks[starry]]) & ~starry
+    chosen = peaks[near_star]
+    known = (ccd.flags & ~np.uint16(PixelFlag.TRANSIENT_HOT)) != 0
+    excess = _background_excess(ccd.data, known, pattern, chosen)
+    with np.errstate(invalid="ignore"):
+        faint = excess < _SEED_SIGMA * sigma.ravel()[chosen]
+    return groups.ravel()[chosen[faint]]
+
+
 def unflag_stars(ccd, pattern):
     """``ccd`` with hot transients that are stars unflagged, and their number.
 
     Connected groups of ``TRANSIENT_HOT`` pixels (a hit, a track, or the core
     of an undersampled star found colour by colour) are judged by their
     brightest pixel: a group whose brightest pixel is `star_like` is a star,
-    and all of it is unflagged. Modifies ``ccd`` (a step's own new output)
-    in place.
+    and all of it is unflagged, with the faint groups the same-colour search
+    spilled to from it (linked to it in their colour plane, their brightest
+    pixel under 5 sigma). Modifies ``ccd`` (a step's own new output) in
+    place.
     """
     hot = np.uint16(PixelFlag.TRANSIENT_HOT)
     flags = ccd.flags.ravel()
@@ -98,6 +156,9 @@ def unflag_stars(ccd, pattern):
     peaks = index[order][first]
     starry = star_like(ccd.data, known, pattern, peaks)
     stars = groups.ravel()[peaks[starry]]
+    stars = np.concatenate(
+        [stars, _spilled_from_stars(ccd, pattern, groups, peaks, starry)]
+    )
     unflag = index[np.isin(group, stars)]
     flags[unflag] &= ~hot
     ccd.mask = flags_to_mask(ccd.flags)
