@@ -457,13 +457,14 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
         first = residual > cut * window_noise + misfit * flux[:, None]
         residual, flux = _star_residuals(excess, width, left_out=first)
         sharp, typical = _sharp_excess(residual)
-        over = sharp > cut * window_noise + misfit * flux[:, None]
+        allowed = misfit * flux[:, None]
+        over = sharp > cut * window_noise + allowed
         over[:, _DY.size // 2] = False
         around = residual[:, _NEIGHBOURS]
         alone = np.zeros_like(over)
         alone[:, _ON_STAR] = (
             (
-                typical - (misfit * flux[:, None])[:, _ON_STAR] / _MISFIT_SPREAD
+                typical - allowed[:, _ON_STAR] / _MISFIT_SPREAD
                 < _NEIGHBOUR_SHARE * residual[:, _ON_STAR]
             )
             & (np.nanmax(around, axis=2) < residual[:, _ON_STAR])
@@ -472,6 +473,6 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
         defect = over & alone
         near = defect.copy()
         near[:, _ON_STAR] |= np.any(defect[:, _NEIGHBOURS], axis=2)
-        missed = np.abs(sharp) > _MISFIT_NOISE * window_noise + misfit * flux[:, None]
+        missed = np.abs(sharp) > _MISFIT_NOISE * window_noise + allowed
     defect &= ~np.any(missed & ~near, axis=1)[:, None]
     return window_rows[defect], window_cols[defect]

@@ -79,50 +79,47 @@ def star_like(data, known, pattern, index):
     return complete & (own > 0) & (darkest > _STAR_SPREAD * own)
 
 
-def _groups(hot, pattern):
-    """Labels of the groups of ``hot`` pixels of a mosaic (0: not hot).
+def _linked(hot, groups, n_groups, pattern):
+    """The mosaic ``groups`` of ``hot`` pixels, joined through colour planes.
 
-    Two hot pixels are of one group when they touch in the mosaic (8
-    neighbours) or in their colour plane (same-colour neighbours, two
-    mosaic pixels away).
+    Labels (0: not hot) of the groups that touch in the mosaic (8
+    neighbours: ``groups``, ``n_groups`` of them) or in a colour plane
+    (same-colour neighbours, two mosaic pixels away).
     """
     eight = np.ones((3, 3), dtype=bool)
-    mosaic, n_mosaic = ndimage.label(hot, structure=eight)
     # A graph whose nodes are the mosaic groups, then the groups of each
     # plane; each hot pixel links its mosaic group to its plane group.
-    links, n_nodes = [], n_mosaic + 1
+    links, n_nodes = [], n_groups + 1
     for _, plane in planes(np.shape(hot), pattern):
         labels, n_plane = ndimage.label(hot[plane], structure=eight)
         lit = labels > 0
-        links.append(np.stack([mosaic[plane][lit], labels[lit] + n_nodes - 1]))
+        links.append(np.stack([groups[plane][lit], labels[lit] + n_nodes - 1]))
         n_nodes += n_plane
     links = np.concatenate(links, axis=1)
     graph = coo_matrix(
         (np.ones(links.shape[1]), (links[0], links[1])), shape=(n_nodes, n_nodes)
     )
     _, component = connected_components(graph, directed=False)
-    return np.where(mosaic > 0, component[mosaic] + 1, 0)
+    return np.where(groups > 0, component[groups] + 1, 0)
 
 
-def _spilled_from_stars(ccd, pattern, groups, peaks, starry):
+def _spilled_from_stars(ccd, pattern, hot, groups, n_groups, known, peaks, starry):
     """Groups (mosaic labels) left of a star the same-colour search grew.
 
     An undersampled star's peak passes the same-colour search as a hit,
     which then spills through the star's core, plane by plane; the star is
     unflagged whole, but the last pixel spilled to may lie two mosaic
     pixels out, a group of its own. A group linked to a star through its
-    colour plane (`_groups`) whose brightest pixel stands less than
-    `_SEED_SIGMA` times its noise over its colour's background (no hit
-    would have started there) goes with the star.
+    colour plane (`_linked`) whose brightest pixel (of ``peaks``) stands
+    less than `_SEED_SIGMA` times its noise over its colour's background
+    (no hit would have started there) goes with the star.
     """
     sigma = uncertainty_sigma(ccd)
     if sigma is None or not starry.any():
         return np.empty(0, dtype=groups.dtype)
-    hot = (ccd.flags & np.uint16(PixelFlag.TRANSIENT_HOT)) != 0
-    linked = _groups(hot, pattern).ravel()
+    linked = _linked(hot, groups, n_groups, pattern).ravel()
     near_star = np.isin(linked[peaks], linked[peaks[starry]]) & ~starry
     chosen = peaks[near_star]
-    known = (ccd.flags & ~np.uint16(PixelFlag.TRANSIENT_HOT)) != 0
     excess = _background_excess(ccd.data, known, pattern, chosen)
     with np.errstate(invalid="ignore"):
         faint = excess < _SEED_SIGMA * sigma.ravel()[chosen]
@@ -145,7 +142,8 @@ def unflag_stars(ccd, pattern):
     index = np.flatnonzero((flags & hot) != 0)
     if index.size == 0:
         return ccd, 0
-    groups, _ = ndimage.label((ccd.flags & hot) != 0, structure=np.ones((3, 3)))
+    hot_mask = (ccd.flags & hot) != 0
+    groups, n_groups = ndimage.label(hot_mask, structure=np.ones((3, 3)))
     group = groups.ravel()[index]
     known = (ccd.flags & ~hot) != 0
     value = np.asarray(ccd.data).ravel()[index].astype(float)
@@ -156,9 +154,10 @@ def unflag_stars(ccd, pattern):
     peaks = index[order][first]
     starry = star_like(ccd.data, known, pattern, peaks)
     stars = groups.ravel()[peaks[starry]]
-    stars = np.concatenate(
-        [stars, _spilled_from_stars(ccd, pattern, groups, peaks, starry)]
+    spilled = _spilled_from_stars(
+        ccd, pattern, hot_mask, groups, n_groups, known, peaks, starry
     )
+    stars = np.concatenate([stars, spilled])
     unflag = index[np.isin(group, stars)]
     flags[unflag] &= ~hot
     ccd.mask = flags_to_mask(ccd.flags)
