@@ -353,3 +353,49 @@ def test_the_edge_of_an_overscan_in_a_star_field_is_no_track(fwhm):
         flagged = (flag_transients(raw).flags & HOT) != 0
     assert flagged[:, -13].sum() <= 10
     assert not flagged[:, -12:].any()
+
+
+def _raw_flat_with_dust():
+    """A raw flat with its overscan, dust, and pixels that read out empty."""
+    camera = defect_free_camera(seed=3)
+    data = camera.flat(seed=1).data.astype(float)
+    rng = np.random.default_rng(5)
+    ny, nx = data.shape
+    read_noise = camera.read_noise / camera.gain
+    data[:, -16:] = np.round(camera.bias + rng.normal(0, read_noise, (ny, 16)))
+    dust = np.zeros(data.shape, bool)
+    for y, x in rng.integers(8, (ny - 8, nx - 24), (20, 2)):
+        # 8-15 % of the light lost (8-14 sigma here), one pixel or two
+        dust[y, x : x + 1 + (y % 2)] = True
+    data[dust] *= rng.uniform(0.85, 0.92, dust.sum())
+    empty = np.zeros(data.shape, bool)
+    empty[rng.integers(8, ny - 8, 6), rng.integers(8, nx - 24, 6)] = True
+    empty &= ~dust
+    data[empty] = camera.bias + rng.integers(0, 21, empty.sum())
+    raw = CCDData(np.round(data).astype(np.uint16), unit="adu")
+    return raw, dust, empty
+
+
+def test_a_raw_flat_keeps_its_dust_and_its_empty_pixels_are_found():
+    """The dust and low-response pixels of a flat keep most of their light:
+    the bad-pixel map's business, no transients (the raw Kast dome flat had
+    196 cold transients, 24 now). A pixel that read out empty falls to the
+    bias, which the overscan shows, and is one."""
+    raw, dust, empty = _raw_flat_with_dust()
+    cold = (flag_transients(raw).flags & COLD) != 0
+    assert not cold[dust].any()
+    assert cold[empty].all()
+    assert cold.sum() == empty.sum()
+
+
+def test_a_raw_flat_in_chunks_judges_its_dust_as_in_memory():
+    """Most chunks do not see the overscan: each gets the darkest level of
+    the whole frame."""
+    da = pytest.importorskip("dask.array")  # the dask extra
+    from ccdpixfix import fix_pixels
+
+    raw, _, empty = _raw_flat_with_dust()
+    lazy = CCDData(da.from_array(raw.data, chunks=64), unit="adu")
+    expected = fix_pixels(raw, replace=False).flags
+    assert np.array_equal(np.asarray(fix_pixels(lazy, replace=False).flags), expected)
+    assert ((expected & COLD) != 0).sum() == empty.sum()

@@ -10,6 +10,7 @@ from ..badpixels.core import BadPixelMap, FramePrediction, predict_frame
 from ..flags import BAD_PIXEL_FLAGS, PixelFlag
 from ..kernels.medians import local_level
 from ..noise.core import fit_noise, fit_rows
+from ..transients import dark_level
 from ..utils.ccd import (
     input_flags,
     output_dtype,
@@ -38,7 +39,10 @@ def _strip(array, rows, ny):
 
 
 def _global_model(ccd, data, flags, options):
-    """The noise model of the whole frame, from `fit_rows` as in memory."""
+    """The noise model and the dark level of the whole frame (`dark_level`).
+
+    Both from `fit_rows`, as in memory.
+    """
     ny, nx = data.shape
     rows = fit_rows((ny, nx))
     data_rows = np.asarray(_strip(data, rows, ny))
@@ -75,8 +79,9 @@ def _global_model(ccd, data, flags, options):
         pairs.append(n_pairs[centre])
         middle.append(window.start + 1)
     middle = np.array(middle)
+    dark = dark_level(data_rows[middle], known[middle])
     with quiet_numerics():
-        return fit_noise(
+        model = fit_noise(
             ccd.meta,
             ccd.unit,
             np.asarray(data_rows[middle], dtype=np.float64),
@@ -87,6 +92,7 @@ def _global_model(ccd, data, flags, options):
             gain=options.gain,
             read_noise=options.read_noise,
         )
+    return model, dark
 
 
 def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **options):
@@ -145,13 +151,13 @@ def fix_pixels_dask(ccd, bpm=None, *, depth=DEFAULT_DEPTH, add_keyword=True, **o
         if prediction.empty:
             prediction = None
     names, predicted = _prediction_planes(prediction, data)
-    model = _frame_model(ccd, data, flags, settings, prediction, names, predicted)
+    model, dark = _frame_model(ccd, data, flags, settings, prediction, names, predicted)
     planes = [data, flags]
     if ccd.uncertainty is not None:
         planes.append(_as_dask(ccd.uncertainty.array, data))
     planes += predicted
     combined = da.map_overlap(
-        _block_fixer(ccd, settings, model, prediction, names),
+        _block_fixer(ccd, settings, model, dark, prediction, names),
         *planes,
         depth=int(depth),
         boundary="none",
@@ -188,9 +194,13 @@ def _check_frame(data, bpm, depth):
 
 
 def _frame_model(ccd, data, flags, settings, prediction, names, predicted):
-    """The noise model the chunks share: fitted on the whole frame, or "fit"."""
+    """What the chunks share: the noise model and dark level of the whole frame.
+
+    The model is "fit" (and the dark level None) where no transients are
+    searched and the frame has an uncertainty plane.
+    """
     if not (settings.transients or ccd.uncertainty is None):
-        return "fit"
+        return "fit", None
     if prediction is None:
         return _global_model(ccd, data, flags, settings)
     # As in memory: the noise of the frame as the map predicts it, with the
@@ -201,7 +211,7 @@ def _frame_model(ccd, data, flags, settings, prediction, names, predicted):
     )
 
 
-def _block_fixer(ccd, settings, model, prediction, names):
+def _block_fixer(ccd, settings, model, dark, prediction, names):
     """The function `map_overlap` runs on each chunk and its halo."""
 
     def fix_block(block_data, block_flags, *rest):
@@ -220,7 +230,12 @@ def _block_fixer(ccd, settings, model, prediction, names):
             ),
         )
         fixed, _ = fix_steps(
-            frame, None, settings, noise_model=model, prediction=block_prediction
+            frame,
+            None,
+            settings,
+            noise_model=model,
+            prediction=block_prediction,
+            dark_level=dark,
         )
         result = np.empty(frame.data.shape, _RESULT)
         result["data"] = fixed.data

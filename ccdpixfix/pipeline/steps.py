@@ -16,7 +16,16 @@ from ..utils.ccd import input_flags, new_ccd, uncertainty_sigma
 __all__ = ["fix_steps"]
 
 
-def fix_steps(ccd, bpm, options, *, noise_model="fit", prediction=None, learned=None):
+def fix_steps(
+    ccd,
+    bpm,
+    options,
+    *,
+    noise_model="fit",
+    prediction=None,
+    learned=None,
+    dark_level=None,
+):
     """The steps of `fix_pixels` without its checks and header record.
 
     ``options`` is a checked ``FixOptions``; its ``raw`` as in `fix_pixels`
@@ -25,7 +34,9 @@ def fix_steps(ccd, bpm, options, *, noise_model="fit", prediction=None, learned=
     on chunks). ``prediction``
     (a `ccdpixfix.badpixels.FramePrediction` for this frame or chunk) takes
     the place of the one the map would give. ``learned`` is a learned
-    engine (`ccdpixfix.transients.learned.engine`) or None.
+    engine (`ccdpixfix.transients.learned.engine`) or None. ``dark_level``
+    is the whole frame's (``ccdpixfix.transients.dark_level``) for a
+    chunk, None to measure it on this frame.
 
     Returns
     -------
@@ -45,7 +56,16 @@ def fix_steps(ccd, bpm, options, *, noise_model="fit", prediction=None, learned=
             prediction = predict_frame(ccd, bpm, raw=options.raw)
     if options.transients:
         flags, sigma = _transient_step(
-            ccd, bpm, view, flags, options, noise_model, prediction, counts, learned
+            ccd,
+            bpm,
+            view,
+            flags,
+            options,
+            noise_model,
+            prediction,
+            counts,
+            learned,
+            dark_level,
         )
         view = _view(ccd, flags, sigma)
     if options.replace:
@@ -64,7 +84,16 @@ def fix_steps(ccd, bpm, options, *, noise_model="fit", prediction=None, learned=
 
 
 def _transient_step(
-    ccd, bpm, view, flags, options, noise_model, prediction, counts, learned=None
+    ccd,
+    bpm,
+    view,
+    flags,
+    options,
+    noise_model,
+    prediction,
+    counts,
+    learned=None,
+    dark_level=None,
 ):
     """The transient search of `fix_steps`: (flags, sigma), ``counts`` updated.
 
@@ -90,7 +119,11 @@ def _transient_step(
     # The engine was made from these two by fix_pixels (`engine`).
     del parameters["detector"], parameters["detector_options"]
     flags, sigma, found = flag_transients_planes(
-        search, **parameters, noise_model=noise_model, learned=learned
+        search,
+        **parameters,
+        noise_model=noise_model,
+        learned=learned,
+        dark_level=dark_level,
     )
     del search
     counts.update(found)

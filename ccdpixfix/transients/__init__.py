@@ -8,6 +8,7 @@ is the user's API; the names re-exported below it serve the other steps
 
 from . import _sharpness
 from .colour_stars import unflag_stars as unflag_stars
+from .core import dark_level as dark_level
 from .core import flag_transients, saturation_level
 from .core import flag_transients_planes as flag_transients_planes
 from .options import TransientOptions

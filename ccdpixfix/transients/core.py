@@ -26,7 +26,7 @@ from ..kernels.medians import (
     window_values,
 )
 from ..kernels.residuals import level_noise, residual_outliers
-from ..noise.core import frame_noise
+from ..noise.core import fit_rows, frame_noise
 from ..utils.ccd import (
     check_ccd,
     input_flags,
@@ -99,6 +99,17 @@ _FAR_FRACTION = 0.3
 # With stars in the frame, that fraction is at most this share of a star's
 # own fall from one pixel out to two (0.21 of the wing at FWHM 1.8).
 _FAR_STAR_SHARE = 0.5
+# A cold transient has lost at least this share of its light above the
+# darkest level of the frame (`dark_level`): a pixel that read out empty
+# reads the bias, while a flat's dust or a low-response pixel keeps most of
+# its light (on a raw Kast dome flat with its overscan: 196 -> 24 cold
+# transients; simulated cold transients all kept).
+_COLD_LOSS = 0.5
+# The darkest level of a frame is this percentile of its good pixels, on a
+# sample of this many: a raw frame's overscan or its darkest sky, above a
+# few dead pixels.
+_DARK_PERCENTILE = 0.5
+_DARK_SAMPLES = 50_000
 # Pixels sampled for the frame's low noise (the first, cheapest screen of
 # the footprint growth).
 _FLOOR_SAMPLES = 1024
@@ -684,6 +695,7 @@ def _find_transients(
     proposed=None,
     quiet=None,
     silent=None,
+    dark=None,
 ):
     """Flag sharp outliers, then grow them into their above-noise neighbours.
 
@@ -706,7 +718,7 @@ def _find_transients(
     hot = _hot_seeds(search, candidates[signs > 0], threshold, contrast, proposed)
     if quiet is not None:
         hot = _agreed(search, hot, quiet, threshold, neighbour_threshold)
-    cold = _cold_seeds(search, candidates[signs < 0], threshold, contrast)
+    cold = _cold_seeds(search, candidates[signs < 0], threshold, contrast, dark)
     # A defect found on a star is not grown: its neighbours are the star's.
     search.mark(search.on_stars, 1.0)
     hot, cold = _spill_growth(search, hot, cold, neighbour_threshold, silent)
@@ -903,11 +915,15 @@ def _judged_by_stars(search, keep, rows, cols, noise, threshold):
         )
 
 
-def _cold_seeds(search, candidates, threshold, contrast):
+def _cold_seeds(search, candidates, threshold, contrast, dark=None):
     """The cold candidates that are transients (flat indices).
 
     A cold pixel must also lie below the sky around it, not just below the
-    stars or lines it sits between.
+    stars or lines it sits between, and have lost `_COLD_LOSS` of its light
+    above the frame's darkest level ``dark`` (`dark_level`; measured here
+    if None): a pixel that read out empty falls to the bias, while the dust
+    and the low-response pixels of a flat, the bad-pixel map's business,
+    keep most of theirs and are no transients.
     """
     data = search.data
     index, rows, cols, level, noise = _significant(search, candidates, -1.0, threshold)
@@ -915,8 +931,52 @@ def _cold_seeds(search, candidates, threshold, contrast):
         data, level, noise, search.known_now, rows, cols, contrast, -1.0, threshold
     )
     sky = _local_background(data, search.known_now, rows, cols)
-    keep &= sky - data[rows, cols] > threshold * noise
+    value = np.asarray(data[rows, cols], dtype=np.float64)
+    keep &= sky - value > threshold * noise
+    if keep.any():
+        if dark is None:
+            rows = fit_rows(search.shape)
+            dark = dark_level(data[rows], search.known_start[rows])
+        keep &= value - dark < _COLD_LOSS * (level - dark)
     return index[keep]
+
+
+def dark_level(values, known):
+    """The darkest level of a frame: where its signal is zero, or nearly.
+
+    The `_DARK_PERCENTILE` percentile of the good pixels among ``values``
+    (sampled): a raw frame's overscan, or its darkest sky; a few dead
+    pixels do not reach it. Given the rows `fit_rows` picks, it is the same
+    for a frame in memory and in chunks (`fix_pixels_dask` gives each chunk
+    the whole frame's).
+
+    Parameters
+    ----------
+    values : array
+        Pixels of the frame as searched (its `fit_rows`).
+    known : bool array
+        Which of them are known to be bad, left out.
+
+    Returns
+    -------
+    float
+        -inf where no pixel is good (then no cold pixel is a transient).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdpixfix.transients import dark_level
+    >>> flat = np.full((100, 100), 12000.0)
+    >>> flat[:, -10:] = 1000.0  # the overscan, at the bias
+    >>> dark_level(flat, np.zeros(flat.shape, bool))
+    1000.0
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.asarray(known) & np.isfinite(values)]
+    if not values.size:
+        return -np.inf
+    values = values[:: max(1, values.size // _DARK_SAMPLES)]
+    return float(np.percentile(values, _DARK_PERCENTILE))
 
 
 def _spill_growth(search, hot, cold, cut, silent=None):
@@ -1173,10 +1233,13 @@ def _flag_transients_quietly(
     grow=0,
     noise_model="fit",
     learned=None,
+    dark_level=None,
 ):
     """The work of `_flag_transients`, numpy warnings left on.
 
-    The options were checked by the caller (`TransientOptions`).
+    The options were checked by the caller (`TransientOptions`);
+    ``dark_level`` is the whole frame's (`dark_level`) when this is a chunk
+    of it, or None: measured on this frame.
     """
     data = np.asarray(ccd.data)
     flags = input_flags(ccd)
@@ -1219,6 +1282,7 @@ def _flag_transients_quietly(
         proposed,
         quiet,
         silent,
+        dark_level,
     )
     flags.ravel()[hot] |= np.uint16(PixelFlag.TRANSIENT_HOT)
     flags.ravel()[cold] |= np.uint16(PixelFlag.TRANSIENT_COLD)
