@@ -294,10 +294,11 @@ def image_hdu_index(hdulist, hdu=None):
     naxis = candidate.header["NAXIS"]
     colour_cube = naxis == 3 and candidate.header.get("NAXIS3") == 3
     if naxis != 2 and not colour_cube:
-        shape = tuple(candidate.header.get(f"NAXIS{i}") for i in range(1, 4))
+        # As numpy gives it: the last FITS axis first.
+        shape = tuple(candidate.header.get(f"NAXIS{i}") for i in range(naxis, 0, -1))
         raise ValueError(
             f"HDU {index} is not a 2-D image nor a colour cube of three planes "
-            f"(NAXIS={naxis}, {shape}); choose an image with --hdu"
+            f"(NAXIS={naxis}, data shape {shape}); choose an image with --hdu"
         )
     return index
 
