@@ -252,7 +252,7 @@ def _fix_colours(ccd, bpm, pattern, options):
     out, counts = per_colour(
         ccd,
         pattern,
-        lambda sub, plane: fix_steps(sub, _sub_map(bpm, plane), flag_only),
+        lambda sub, plane: fix_steps(sub, _sub_map(bpm, plane), flag_only, mosaic=True),
     )
     if options.transients:
         out, n_stars = unflag_stars(out, pattern)

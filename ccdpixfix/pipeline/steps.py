@@ -25,6 +25,7 @@ def fix_steps(
     prediction=None,
     learned=None,
     dark_level=None,
+    mosaic=False,
 ):
     """The steps of `fix_pixels` without its checks and header record.
 
@@ -36,7 +37,8 @@ def fix_steps(
     the place of the one the map would give. ``learned`` is a learned
     engine (`ccdpixfix.transients.learned.engine`) or None. ``dark_level``
     is the whole frame's (``ccdpixfix.transients.dark_level``) for a
-    chunk, None to measure it on this frame.
+    chunk, None to measure it on this frame. ``mosaic``: the frame is one
+    colour of a Bayer mosaic, whose stars are judged on the whole mosaic.
 
     Returns
     -------
@@ -66,6 +68,7 @@ def fix_steps(
             counts,
             learned,
             dark_level,
+            mosaic,
         )
         view = _view(ccd, flags, sigma)
     if options.replace:
@@ -94,6 +97,7 @@ def _transient_step(
     counts,
     learned=None,
     dark_level=None,
+    mosaic=False,
 ):
     """The transient search of `fix_steps`: (flags, sigma), ``counts`` updated.
 
@@ -124,6 +128,7 @@ def _transient_step(
         noise_model=noise_model,
         learned=learned,
         dark_level=dark_level,
+        mosaic=mosaic,
     )
     del search
     counts.update(found)

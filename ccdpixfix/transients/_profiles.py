@@ -22,8 +22,11 @@ from ._sharpness import (
     _ELONGATION,
     _LIT_NOISE,
     _MIN_STARS,
+    STAR_MARGIN,
+    STAR_SNR,
     _local_background,
     _orientation,
+    _round_peaks,
 )
 
 # The fits use the 5x5 window around the candidate (its centre: position 12
@@ -59,6 +62,29 @@ _CHI_GAIN = 16.0
 UNDERSAMPLED = 0.7
 # ... about as well: within this chi-square (2 sigma for one parameter).
 _STAR_FIT = 4.0
+# Where the stars are undersampled, a star's best width on the grid above
+# lands a step (0.05 px, 11 % at 0.45) below their median with the pixel
+# phase and the real PSF's spread across the frame (the bright stars of
+# the Seestar frames binned 2x2: 5th percentile at 0.89 of the median); a
+# candidate must fit narrower than the narrower of these shares of the
+# stars' width. Simulated star fields of FWHM 0.9 and 1.0 px (512 x 512,
+# 40-150 stars, with `undersampled_stars`): bright stars hit 0-10, now 0-1.
+_UNDERSAMPLED_SHARES = (0.9, 1.0)
+# Undersampled stars that `star_flatness` cannot tell (`undersampled_stars`):
+# their best widths (10th to 90th percentile) spread less than this share
+# of their median (stars of the simulated camera at FWHM 0.9-1.0: 0.1; the
+# Seestar frames binned 2x2: 0.15-0.4; the round hits of simulated
+# spectra: 0.56-1.75), which lies between this narrowest width (below it, a
+# source puts four fifths of its light in one pixel: a hit) and
+# UNDERSAMPLED.
+_UNDER_SPREAD = 0.5
+_UNDER_NARROWEST = 0.35
+# ... and they are round: the median ratio of the second moments of their
+# 5x5 light is under this (stars of the simulated camera and of the binned
+# Seestar frames: 1.31-1.38; the bright hits of the ESIS darks, short
+# tracks most of them: 1.62-2.17, and in one of the twelve frames their
+# widths crowd like stars').
+_UNDER_ROUND = 1.5
 
 
 def _pixel_profiles(offsets, width, radius=_RADIUS):
@@ -140,7 +166,61 @@ def star_width(data, known, peak_rows, peak_cols, peak_noise, cut):
     return float(np.median(_STAR_WIDTHS[np.argmin(chi, axis=1)]))
 
 
-def narrower_than_stars(data, known, rows, cols, noise, width, cut):
+def undersampled_stars(data, known, rows, cols, noise, cut):
+    """The frame's undersampled stars, where their flatness told nothing.
+
+    At FWHM 1 px the pixel phase unbalances a star's pairs of neighbours
+    and spreads its flatness, so that a frame with a few dozen bright stars
+    finds no common PSF by `star_flatness`, and the fixed tests take their
+    peaks for hits (about 90 % of the bright stars of simulated fields of
+    FWHM 0.9-1.0 px with 40-150 stars; 1000 pixels of star cores in the
+    Seestar frames binned 2x2). Among the candidates ``rows, cols``, the
+    peaks `STAR_SNR` sigma high, lit around and falling off
+    (`_round_peaks`, any pair balance), are fitted with the
+    pixel-integrated profile of each width of `_STAR_WIDTHS` (the phase is
+    fitted too): where at least `_MIN_STARS` of them share an undersampled
+    width (`_UNDER_SPREAD`) and are round (`_UNDER_ROUND`), those are the
+    frame's stars.
+
+    Returns
+    -------
+    chosen : 1-D int array or None
+        Their positions in ``rows``; None where they are no such stars.
+    limit : float or None
+        Their flatness limit (as `star_flatness` gives it): the 10th
+        percentile of theirs, lowered by `STAR_MARGIN`.
+    """
+    chosen, flatness, height = _round_peaks(
+        data, known, rows, cols, noise, lit=STAR_SNR / 4, roundness=-np.inf
+    )
+    bright = height > STAR_SNR * noise[chosen]
+    chosen, flatness = chosen[bright], flatness[bright]
+    if chosen.size < _MIN_STARS:
+        return None, None
+    some = np.unique(np.linspace(0, chosen.size - 1, _MAX_STARS).astype(int))
+    chosen, flatness = chosen[some], flatness[some]
+    excess, weights, _ = _windows(
+        data, known, rows[chosen], cols[chosen], noise[chosen], cut
+    )
+    best = _STAR_WIDTHS[np.argmin(_chi_square(excess, weights, _STAR_WIDTHS), axis=1)]
+    middle = float(np.median(best))
+    low, high = np.percentile(best, [10, 90])
+    if not _UNDER_NARROWEST <= middle < UNDERSAMPLED:
+        return None, None
+    if high - low >= _UNDER_SPREAD * middle:
+        return None, None
+    background = _local_background(data, known, rows[chosen], cols[chosen])
+    _, elongation = _orientation(data, known, rows[chosen], cols[chosen], background)
+    if not np.nanmedian(elongation) < _UNDER_ROUND:
+        return None, None
+    # Those of the common width (within a grid step and a tenth).
+    alike = (np.abs(best - middle) <= 0.1 * middle + 0.05) & (flatness > 0)
+    if np.count_nonzero(alike) < _MIN_STARS:
+        return None, None
+    return chosen[alike], STAR_MARGIN * float(np.percentile(flatness[alike], 10))
+
+
+def narrower_than_stars(data, known, rows, cols, noise, width, cut, shares=None):
     """Which candidates are peaks narrower than this frame's stars can be.
 
     A strict local maximum ``cut`` times its noise above the local
@@ -164,10 +244,11 @@ def narrower_than_stars(data, known, rows, cols, noise, width, cut):
     ... )
     array([ True])
     """
-    return narrowing(data, known, rows, cols, noise, width, cut) > _CHI_GAIN
+    gain = narrowing(data, known, rows, cols, noise, width, cut, shares=shares)
+    return gain > _CHI_GAIN
 
 
-def fits_a_star(data, known, rows, cols, noise, width, cut):
+def fits_a_star(data, known, rows, cols, noise, width, cut, shares=None):
     """Which candidates lie on a source that the stars' profile fits.
 
     Lit around (its brightest neighbour `_LIT_NOISE` sigma above the local
@@ -177,7 +258,9 @@ def fits_a_star(data, known, rows, cols, noise, width, cut):
     narrower than the stars' ``width`` fits no better than theirs, by
     `_STAR_FIT`.
     """
-    gain = narrowing(data, known, rows, cols, noise, width, cut, climb=True)
+    gain = narrowing(
+        data, known, rows, cols, noise, width, cut, climb=True, shares=shares
+    )
     around = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
     background = _local_background(data, known, rows, cols)
     # A track's light in its 5x5 window is elongated (as `oblique_tracks`
@@ -219,7 +302,7 @@ def profile_misfit(data, known, rows, cols, noise, width, cut):
         return np.sqrt(np.maximum(chi, 0.0) / used) * noise / excess[:, _CENTRE]
 
 
-def narrowing(data, known, rows, cols, noise, width, cut, *, climb=False):
+def narrowing(data, known, rows, cols, noise, width, cut, *, climb=False, shares=None):
     """How much better a narrower profile fits each candidate than the stars'.
 
     The chi-square at the stars' ``width`` less the least at `_NARROW` of
@@ -227,7 +310,9 @@ def narrowing(data, known, rows, cols, noise, width, cut, *, climb=False):
     local maximum ``cut`` times its noise above the local background. With
     ``climb``, a candidate below a good neighbour is judged at its brightest
     one: the peak of the source it lies on (an undersampled star's other
-    candidates are next to its peak).
+    candidates are next to its peak). ``shares`` of the stars' width are
+    theirs (by default 1, and `_UNDERSAMPLED_SHARES` for undersampled
+    stars).
     """
     value = np.asarray(data[rows, cols], dtype=np.float64)
     around = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
@@ -253,9 +338,12 @@ def narrowing(data, known, rows, cols, noise, width, cut, *, climb=False):
     chosen, excess, weights = chosen[tall], excess[tall], weights[tall]
     if not chosen.size:
         return gain
-    widths = [width] + [share * width for share in _NARROW]
+    if shares is None:
+        shares = _UNDERSAMPLED_SHARES if width < UNDERSAMPLED else (1.0,)
+    widths = [share * width for share in tuple(shares) + _NARROW]
     chi = _chi_square(excess, weights, widths)
-    gain[chosen] = chi[:, 0] - np.min(chi[:, 1:], axis=1)
+    stars = len(shares)
+    gain[chosen] = np.min(chi[:, :stars], axis=1) - np.min(chi[:, stars:], axis=1)
     return gain
 
 

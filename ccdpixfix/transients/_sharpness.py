@@ -335,7 +335,9 @@ def _flatness(data, known, rows, cols, background, sign=1.0):
         return (quiet - background) / (value - background), quiet
 
 
-def _round_peaks(data, known, rows, cols, noise, sign=1.0, *, lit=_LIT_NOISE):
+def _round_peaks(
+    data, known, rows, cols, noise, sign=1.0, *, lit=_LIT_NOISE, roundness=None
+):
     """Which pixels are the peak of a round, compact source, and their flatness.
 
     A strict local maximum with all eight neighbours good; round (its darkest
@@ -345,6 +347,9 @@ def _round_peaks(data, known, rows, cols, noise, sign=1.0, *, lit=_LIT_NOISE):
     pixels away along a line, a trace or a track the light is still nearly
     that of the peak).
 
+    ``roundness`` replaces `_STAR_ROUNDNESS` (-inf: any pair will do, for
+    undersampled stars, whose pairs the pixel phase unbalances).
+
     Returns
     -------
     chosen : 1-D int array
@@ -352,6 +357,8 @@ def _round_peaks(data, known, rows, cols, noise, sign=1.0, *, lit=_LIT_NOISE):
     flatness, height : 1-D arrays
         Their `_flatness` and their height above the background.
     """
+    if roundness is None:
+        roundness = _STAR_ROUNDNESS
     value = sign * np.asarray(data[rows, cols], dtype=np.float64)
     window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
     complete = np.isfinite(window).sum(axis=1) == 8
@@ -373,7 +380,7 @@ def _round_peaks(data, known, rows, cols, noise, sign=1.0, *, lit=_LIT_NOISE):
     height = value[chosen] - background
     with np.errstate(invalid="ignore", divide="ignore"):
         round_ = (
-            (quiet - background > _STAR_ROUNDNESS * brightest)
+            (quiet - background > roundness * brightest)
             & (brightest > np.fmax(_LIT_NOISE * noise[chosen], _LIT_SHARE * height))
             & np.all(
                 spokes - background[:, None] < _STAR_FALL * height[:, None], axis=1

@@ -42,6 +42,7 @@ from ._profiles import (
     narrower_than_stars,
     profile_misfit,
     star_width,
+    undersampled_stars,
 )
 from ._sharpness import (
     STAR_MARGIN,
@@ -233,10 +234,12 @@ class _Search:
     ``flanks``, the same for their flanks by offset from the peak
     (`flank_limits`), ``width``, the Gaussian width that fits them
     (`star_width`), and ``on_stars``, the hot pixels found on stars by
-    their profile (`defects_on_stars`), which are not grown.
+    their profile (`defects_on_stars`), which are not grown. ``mosaic``: the
+    frame is one colour of a Bayer mosaic, whose stars the mosaic's own
+    test judges (`unflag_stars`).
     """
 
-    def __init__(self, data, flags, known, noise):
+    def __init__(self, data, flags, known, noise, mosaic=False):
         self.data, self.flags, self.noise = data, flags, noise
         self.shape = np.shape(data)
         self.known_start, self.known_now = known, known.copy()
@@ -246,6 +249,7 @@ class _Search:
         self.flanks = None
         self.width = None
         self.on_stars = np.empty(0, dtype=np.intp)
+        self.mosaic = mosaic
 
     def mark(self, index, sign):
         """Flag the pixels ``index`` (flat) as transients of ``sign``."""
@@ -745,6 +749,7 @@ def _find_transients(
     quiet=None,
     silent=None,
     dark=None,
+    mosaic=False,
 ):
     """Flag sharp outliers, then grow them into their above-noise neighbours.
 
@@ -762,7 +767,7 @@ def _find_transients(
     hot, cold : 1-D int arrays
         Flat indices of the transients.
     """
-    search = _Search(data, flags, known, noise_source)
+    search = _Search(data, flags, known, noise_source, mosaic)
     candidates, signs = _candidates(search, threshold, proposed)
     hot = _hot_seeds(search, candidates[signs > 0], threshold, contrast, proposed)
     if quiet is not None:
@@ -825,6 +830,15 @@ def _hot_seeds(search, candidates, threshold, contrast, proposed):
     )
     peaks = tall[peaks]
     search.limit = star_flatness(flatness)
+    if search.limit is None and not search.mosaic:
+        # Undersampled stars, whose flatness the pixel phase spreads, are
+        # told by their common width (a colour plane's stars are judged on
+        # the whole mosaic).
+        alike, limit = undersampled_stars(
+            data, search.known_now, rows[tall], cols[tall], noise[tall], threshold
+        )
+        if limit is not None:
+            peaks, search.limit = tall[alike], limit
     if search.limit is not None:
         search.flanks = flank_limits(
             data, search.known_now, rows[peaks], cols[peaks], search.noise_at
@@ -913,6 +927,9 @@ def _judged_by_stars(search, keep, rows, cols, noise, threshold):
     trace.
     """
     data, known, limit = search.data, search.known_now, search.limit
+    # A colour plane keeps the stars' own width: the mosaic's test saves
+    # its stars.
+    shares = (1.0,) if search.mosaic else None
     rest = np.flatnonzero(~keep)
     if limit is None:
         keep[rest] = oblique_tracks(
@@ -926,7 +943,14 @@ def _judged_by_stars(search, keep, rows, cols, noise, threshold):
         # tells them.
         taken = np.flatnonzero(keep)
         keep[taken] = ~fits_a_star(
-            data, known, rows[taken], cols[taken], noise[taken], search.width, threshold
+            data,
+            known,
+            rows[taken],
+            cols[taken],
+            noise[taken],
+            search.width,
+            threshold,
+            shares,
         )
     keep[rest] = sharper_than_stars(
         data, noise[rest], known, rows[rest], cols[rest], limit, threshold
@@ -961,6 +985,7 @@ def _judged_by_stars(search, keep, rows, cols, noise, threshold):
             noise[rest],
             search.width,
             threshold,
+            shares,
         )
 
 
@@ -1250,7 +1275,7 @@ def flag_transients(
     else:
         # Footprint growth stays off on a mosaic: in a half-resolution colour
         # plane the wing of an undersampled star looks like a hit's wing.
-        mosaic = {**parameters, "footprint_threshold": None}
+        mosaic = {**parameters, "footprint_threshold": None, "mosaic": True}
         out, counts = per_colour(
             ccd,
             pattern,
@@ -1283,12 +1308,14 @@ def _flag_transients_quietly(
     noise_model="fit",
     learned=None,
     dark_level=None,
+    mosaic=False,
 ):
     """The work of `_flag_transients`, numpy warnings left on.
 
     The options were checked by the caller (`TransientOptions`);
     ``dark_level`` is the whole frame's (`dark_level`) when this is a chunk
-    of it, or None: measured on this frame.
+    of it, or None: measured on this frame. ``mosaic``: the frame is one
+    colour of a Bayer mosaic.
     """
     data = np.asarray(ccd.data)
     flags = input_flags(ccd)
@@ -1332,6 +1359,7 @@ def _flag_transients_quietly(
         quiet,
         silent,
         dark_level,
+        mosaic,
     )
     flags.ravel()[hot] |= np.uint16(PixelFlag.TRANSIENT_HOT)
     flags.ravel()[cold] |= np.uint16(PixelFlag.TRANSIENT_COLD)
