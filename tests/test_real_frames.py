@@ -87,3 +87,14 @@ def test_raw_frame_with_warm_pixels_and_no_gain():
     assert np.allclose(
         fixed.wcs.pixel_to_world_values(10, 20), frame.wcs.pixel_to_world_values(10, 20)
     )
+
+
+def test_a_dark_column_is_no_line_of_cold_transients(a8280271):
+    """The frame's second column reads about 16 ADU under the overscan on
+    either side of it, row after row: a dark line, persistent, not 379
+    pixels that read out empty (as they were called before)."""
+    frame, fixed = a8280271
+    cold = (fixed.flags & np.uint16(PixelFlag.TRANSIENT_COLD)) != 0
+    level = np.median(np.asarray(frame.data, float), axis=0)
+    assert level[1] < min(level[0], level[2]) - 10
+    assert cold[:, 1].sum() <= 2

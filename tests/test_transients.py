@@ -372,6 +372,9 @@ def _raw_flat_with_dust():
     empty[rng.integers(8, ny - 8, 6), rng.integers(8, nx - 24, 6)] = True
     empty &= ~dust
     data[empty] = camera.bias + rng.integers(0, 21, empty.sum())
+    # a column that lost most of its light for 40 rows (no map to say so)
+    data[100:140, 30] = camera.bias + 0.3 * (data[100:140, 30] - camera.bias)
+    dust[100:140, 30] = True
     raw = CCDData(np.round(data).astype(np.uint16), unit="adu")
     return raw, dust, empty
 
@@ -379,8 +382,9 @@ def _raw_flat_with_dust():
 def test_a_raw_flat_keeps_its_dust_and_its_empty_pixels_are_found():
     """The dust and low-response pixels of a flat keep most of their light:
     the bad-pixel map's business, no transients (the raw Kast dome flat had
-    196 cold transients, 24 now). A pixel that read out empty falls to the
-    bias, which the overscan shows, and is one."""
+    196 cold transients, 24 now); a dark column, row after row, is none
+    either. A pixel that read out empty falls to the bias, which the
+    overscan shows, and is one."""
     raw, dust, empty = _raw_flat_with_dust()
     cold = (flag_transients(raw).flags & COLD) != 0
     assert not cold[dust].any()

@@ -120,6 +120,10 @@ _CORE_MISFIT = 0.15
 # its light (on a raw Kast dome flat with its overscan: 196 -> 24 cold
 # transients; simulated cold transients all kept).
 _COLD_LOSS = 0.5
+# ... and it is no dark line: fewer than this many of the pixels within this
+# reach each way along its row or column are cold too (`_on_a_cold_line`).
+_COLD_LINE = 4
+_COLD_REACH = 4
 # The darkest level of a frame is this percentile of its good pixels, on a
 # sample of this many: a raw frame's overscan or its darkest sky, above a
 # few dead pixels.
@@ -776,6 +780,7 @@ def _find_transients(
     # A defect found on a star is not grown: its neighbours are the star's.
     search.mark(search.on_stars, 1.0)
     hot, cold = _spill_growth(search, hot, cold, neighbour_threshold, silent)
+    cold = cold[~_on_a_cold_line(search, cold)]
     if footprint_threshold is not None and hot.size:
         hot = np.concatenate([hot, _grow_footprints(search, hot, footprint_threshold)])
     hot = np.concatenate([hot, search.on_stars])
@@ -1051,6 +1056,39 @@ def dark_level(values, known):
         return -np.inf
     values = values[:: max(1, values.size // _DARK_SAMPLES)]
     return float(np.percentile(values, _DARK_PERCENTILE))
+
+
+def _on_a_cold_line(search, cold):
+    """Which cold pixels (flat) lie on a dark line along a row or a column.
+
+    A pixel that read out empty is one pixel; a dark column or row (the
+    first columns of an overscan, a column of low response without a map)
+    runs on: `_COLD_LINE` or more of the `_COLD_REACH` pixels each way along
+    a row or a column are cold too. Persistent, not a transient.
+    """
+    if cold.size < _COLD_LINE:
+        return np.zeros(cold.size, dtype=bool)
+    ny, nx = search.shape
+    rows, cols = np.unravel_index(cold, search.shape)
+    steps = np.concatenate([np.arange(-_COLD_REACH, 0), np.arange(1, _COLD_REACH + 1)])
+    labels = search.label
+    line = np.zeros(cold.size, dtype=bool)
+    for along_rows in (True, False):
+        if along_rows:
+            r, c = (
+                rows[:, None] + steps,
+                np.broadcast_to(cols[:, None], (cols.size, steps.size)),
+            )
+            inside = (r >= 0) & (r < ny)
+        else:
+            r, c = (
+                np.broadcast_to(rows[:, None], (rows.size, steps.size)),
+                cols[:, None] + steps,
+            )
+            inside = (c >= 0) & (c < nx)
+        dark = inside & (labels[np.clip(r, 0, ny - 1), np.clip(c, 0, nx - 1)] == -1)
+        line |= np.count_nonzero(dark, axis=1) >= _COLD_LINE
+    return line
 
 
 def _spill_growth(search, hot, cold, cut, silent=None):
