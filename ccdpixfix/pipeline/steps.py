@@ -57,18 +57,14 @@ def fix_steps(
         if options.raw is not False and prediction is None:
             prediction = predict_frame(ccd, bpm, raw=options.raw)
     if options.transients:
+        context = {
+            "noise_model": noise_model,
+            "learned": learned,
+            "dark_level": dark_level,
+            "mosaic": mosaic,
+        }
         flags, sigma = _transient_step(
-            ccd,
-            bpm,
-            view,
-            flags,
-            options,
-            noise_model,
-            prediction,
-            counts,
-            learned,
-            dark_level,
-            mosaic,
+            ccd, bpm, view, flags, options, prediction, counts, context
         )
         view = _view(ccd, flags, sigma)
     if options.replace:
@@ -86,23 +82,13 @@ def fix_steps(
     return new_ccd(ccd, data=data, flags=flags, sigma=sigma), counts
 
 
-def _transient_step(
-    ccd,
-    bpm,
-    view,
-    flags,
-    options,
-    noise_model,
-    prediction,
-    counts,
-    learned=None,
-    dark_level=None,
-    mosaic=False,
-):
+def _transient_step(ccd, bpm, view, flags, options, prediction, counts, context):
     """The transient search of `fix_steps`: (flags, sigma), ``counts`` updated.
 
     ``view`` is the frame with the map's ``flags`` (None without a map);
-    ``learned`` the engine `fix_pixels` checked (None: the classical one).
+    ``context`` the keywords of `fix_steps` that the search takes as they
+    are (the noise model, the learned engine `fix_pixels` checked or None,
+    the dark level, whether the frame is a colour of a mosaic).
     """
     search, searched_from, sigma = view, flags, None
     if prediction is not None and flags is None:
@@ -122,14 +108,7 @@ def _transient_step(
     parameters = options.transient_options().as_dict()
     # The engine was made from these two by fix_pixels (`engine`).
     del parameters["detector"], parameters["detector_options"]
-    flags, sigma, found = flag_transients_planes(
-        search,
-        **parameters,
-        noise_model=noise_model,
-        learned=learned,
-        dark_level=dark_level,
-        mosaic=mosaic,
-    )
+    flags, sigma, found = flag_transients_planes(search, **parameters, **context)
     del search
     counts.update(found)
     if prediction is not None and prediction.state["dark"]:

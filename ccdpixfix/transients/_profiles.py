@@ -158,12 +158,22 @@ def star_width(data, known, peak_rows, peak_cols, peak_noise, cut):
     """
     if peak_rows.size < _MIN_STARS:
         return None
-    chosen = np.unique(np.linspace(0, peak_rows.size - 1, _MAX_STARS).astype(int))
-    excess, weights, _ = _windows(
+    chosen = _spread_evenly(peak_rows.size)
+    best = _best_widths(
         data, known, peak_rows[chosen], peak_cols[chosen], peak_noise[chosen], cut
     )
-    chi = _chi_square(excess, weights, _STAR_WIDTHS)
-    return float(np.median(_STAR_WIDTHS[np.argmin(chi, axis=1)]))
+    return float(np.median(best))
+
+
+def _spread_evenly(count):
+    """At most `_MAX_STARS` positions spread evenly through ``count``."""
+    return np.unique(np.linspace(0, count - 1, _MAX_STARS).astype(int))
+
+
+def _best_widths(data, known, rows, cols, noise, cut):
+    """The width of `_STAR_WIDTHS` that best fits each peak's 5x5 window."""
+    excess, weights, _ = _windows(data, known, rows, cols, noise, cut)
+    return _STAR_WIDTHS[np.argmin(_chi_square(excess, weights, _STAR_WIDTHS), axis=1)]
 
 
 def undersampled_stars(data, known, rows, cols, noise, cut):
@@ -197,12 +207,9 @@ def undersampled_stars(data, known, rows, cols, noise, cut):
     chosen, flatness = chosen[bright], flatness[bright]
     if chosen.size < _MIN_STARS:
         return None, None
-    some = np.unique(np.linspace(0, chosen.size - 1, _MAX_STARS).astype(int))
+    some = _spread_evenly(chosen.size)
     chosen, flatness = chosen[some], flatness[some]
-    excess, weights, _ = _windows(
-        data, known, rows[chosen], cols[chosen], noise[chosen], cut
-    )
-    best = _STAR_WIDTHS[np.argmin(_chi_square(excess, weights, _STAR_WIDTHS), axis=1)]
+    best = _best_widths(data, known, rows[chosen], cols[chosen], noise[chosen], cut)
     middle = float(np.median(best))
     low, high = np.percentile(best, [10, 90])
     if not _UNDER_NARROWEST <= middle < UNDERSAMPLED:
@@ -305,14 +312,14 @@ def profile_misfit(data, known, rows, cols, noise, width, cut):
 def narrowing(data, known, rows, cols, noise, width, cut, *, climb=False, shares=None):
     """How much better a narrower profile fits each candidate than the stars'.
 
-    The chi-square at the stars' ``width`` less the least at `_NARROW` of
-    it, on the 5x5 window (`_windows`); NaN where the candidate is no strict
-    local maximum ``cut`` times its noise above the local background. With
+    The least chi-square at ``shares`` of the stars' ``width`` less the
+    least at `_NARROW` of it, on the 5x5 window (`_windows`); NaN where the
+    candidate is no strict local maximum ``cut`` times its noise above the
+    local background. With
     ``climb``, a candidate below a good neighbour is judged at its brightest
     one: the peak of the source it lies on (an undersampled star's other
-    candidates are next to its peak). ``shares`` of the stars' width are
-    theirs (by default 1, and `_UNDERSAMPLED_SHARES` for undersampled
-    stars).
+    candidates are next to its peak). By default ``shares`` is 1, and
+    `_UNDERSAMPLED_SHARES` for undersampled stars.
     """
     value = np.asarray(data[rows, cols], dtype=np.float64)
     around = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)

@@ -1014,8 +1014,8 @@ def _cold_seeds(search, candidates, threshold, contrast, dark=None):
     keep &= sky - value > threshold * noise
     if keep.any():
         if dark is None:
-            rows = fit_rows(search.shape)
-            dark = dark_level(data[rows], search.known_start[rows])
+            fitted = fit_rows(search.shape)
+            dark = dark_level(data[fitted], search.known_start[fitted])
         keep &= value - dark < _COLD_LOSS * (level - dark)
     return index[keep]
 
@@ -1071,23 +1071,12 @@ def _on_a_cold_line(search, cold):
     ny, nx = search.shape
     rows, cols = np.unravel_index(cold, search.shape)
     steps = np.concatenate([np.arange(-_COLD_REACH, 0), np.arange(1, _COLD_REACH + 1)])
-    labels = search.label
     line = np.zeros(cold.size, dtype=bool)
-    for along_rows in (True, False):
-        if along_rows:
-            r, c = (
-                rows[:, None] + steps,
-                np.broadcast_to(cols[:, None], (cols.size, steps.size)),
-            )
-            inside = (r >= 0) & (r < ny)
-        else:
-            r, c = (
-                np.broadcast_to(rows[:, None], (rows.size, steps.size)),
-                cols[:, None] + steps,
-            )
-            inside = (c >= 0) & (c < nx)
-        dark = inside & (labels[np.clip(r, 0, ny - 1), np.clip(c, 0, nx - 1)] == -1)
-        line |= np.count_nonzero(dark, axis=1) >= _COLD_LINE
+    for dy, dx in ((1, 0), (0, 1)):  # along the column, along the row
+        r, c = rows[:, None] + dy * steps, cols[:, None] + dx * steps
+        inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
+        labels = search.label[np.clip(r, 0, ny - 1), np.clip(c, 0, nx - 1)]
+        line |= np.count_nonzero(inside & (labels == -1), axis=1) >= _COLD_LINE
     return line
 
 
