@@ -43,7 +43,8 @@ class PixelFlag(enum.IntFlag):
     #: Response well above the rest in flats (JWST's 8, ``DROPOUT``, marks a
     #: lost read of an up-the-ramp exposure, which single frames cannot have).
     HIGH_RESPONSE = 8
-    #: Far below its neighbours in this exposure only (readout glitch, RTS).
+    #: Far below its neighbours in this exposure only, having lost most of
+    #: its light (a readout glitch, a dropout to the bias).
     TRANSIENT_COLD = 16
     #: Reads the same value whatever the exposure time or light.
     STUCK = 32
