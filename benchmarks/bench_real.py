@@ -25,6 +25,12 @@
    (b24), with no truth: how many groups of pixels each detector flags, and
    with ``--figures DIR`` PNG zooms to look at.
 
+3. Frames where nearly every transient flag would be a false one (no
+   truth; ``--skip-raw`` leaves them out): the raw Kast dome flat (b11),
+   ccdproc's raw test frame ``a8280271`` and the Seestar frames, as Bayer
+   mosaics and binned 2 x 2 into grey frames of FWHM about 1 px: the hot
+   and cold transient pixels of ``fix_pixels`` with its defaults.
+
 ccdpixfix runs with its defaults (the frames' headers give no gain or read
 noise: the noise is measured). astroscrappy runs as ccdproc's
 ``cosmicray_lacosmic`` would, with the camera's gain and read noise; deepCR
@@ -503,6 +509,50 @@ def kast(folder, figures=None):
                 _figure(figures, name, stem, data, None, flagged)
 
 
+def _transient_counts(ccd):
+    """Hot and cold transient pixels that `fix_pixels` (defaults) flags."""
+    flags = fix_pixels(ccd).flags
+    hot = np.count_nonzero(flags & np.uint16(PixelFlag.TRANSIENT_HOT))
+    cold = np.count_nonzero(flags & np.uint16(PixelFlag.TRANSIENT_COLD))
+    return f"{hot:>6d} hot{cold:>6d} cold"
+
+
+def raw_frames(folder):
+    """Frames where nearly every transient flag would be a false one.
+
+    No truth: the raw Kast dome flat (its dust and low-response pixels are
+    the map's business), ccdproc's raw test frame ``a8280271`` (a dark
+    column beside its overscan) and the Seestar frames, as they are (Bayer
+    mosaics) and binned 2 x 2 into grey frames of FWHM about 1 px (a real
+    undersampled star field: 10 s exposures have few hits, but the raw
+    frames keep their hot pixels).
+    """
+    print("\nRaw and undersampled frames (no truth): transient pixels of fix_pixels")
+    flat = folder / "kast_blue" / "kast_b11.fits.gz"
+    if flat.exists():
+        print(f"  kast_b11 (dome flat)       {_transient_counts(_ccd(flat))}")
+    import ccdproc
+
+    test_frame = Path(ccdproc.__file__).parent / "tests" / "data" / "a8280271.fits"
+    if test_frame.exists():
+        ccd = CCDData.read(test_frame, unit="adu")
+        print(f"  ccdproc a8280271           {_transient_counts(ccd)}")
+    for path in sorted((folder / "seestar_ngc7023").glob("*.fit*")):
+        ccd = _ccd(path)
+        data = np.asarray(ccd.data, dtype=np.float64)
+        grey = data[0::2, 0::2] + data[1::2, 0::2] + data[0::2, 1::2] + data[1::2, 1::2]
+        stem = path.name.split("_")[-1].split(".")[0]
+        print(
+            f"  seestar {stem}  mosaic {_transient_counts(ccd)}"
+            f"   binned 2x2 {_transient_counts(CCDData(grey, unit='adu'))}"
+        )
+
+
+def _ccd(path):
+    with fits.open(path) as hdus:
+        return CCDData(hdus[0].data, unit="adu", meta=hdus[0].header)
+
+
 def _figure(folder, name, frame_name, data, excess, flagged):
     import matplotlib
 
@@ -548,6 +598,11 @@ def main(argv=None):
     )
     parser.add_argument("--skip-kast", action="store_true")
     parser.add_argument(
+        "--skip-raw",
+        action="store_true",
+        help="leave out the raw flat, ccdproc's raw frame and the Seestar frames",
+    )
+    parser.add_argument(
         "--engines",
         default=None,
         help=f"comma-separated rows of ccdpixfix engines, from {','.join(ENGINES)}",
@@ -590,6 +645,8 @@ def main(argv=None):
         _replacement_bias(args.folder, args.frames)
         if not args.skip_kast:
             kast(args.folder, args.figures)
+        if not args.skip_raw:
+            raw_frames(args.folder)
 
 
 if __name__ == "__main__":
