@@ -336,7 +336,15 @@ def _flatness(data, known, rows, cols, background, sign=1.0):
 
 
 def _round_peaks(
-    data, known, rows, cols, noise, sign=1.0, *, lit=_LIT_NOISE, roundness=None
+    data,
+    known,
+    rows,
+    cols,
+    noise,
+    sign=1.0,
+    *,
+    lit=_LIT_NOISE,
+    roundness=_STAR_ROUNDNESS,
 ):
     """Which pixels are the peak of a round, compact source, and their flatness.
 
@@ -347,8 +355,9 @@ def _round_peaks(
     pixels away along a line, a trace or a track the light is still nearly
     that of the peak).
 
-    ``roundness`` replaces `_STAR_ROUNDNESS` (-inf: any pair will do, for
-    undersampled stars, whose pairs the pixel phase unbalances).
+    ``roundness`` is the least darkest-over-brightest pair ratio (-inf: any
+    pair will do, for undersampled stars, whose pairs the pixel phase
+    unbalances).
 
     Returns
     -------
@@ -357,8 +366,6 @@ def _round_peaks(
     flatness, height : 1-D arrays
         Their `_flatness` and their height above the background.
     """
-    if roundness is None:
-        roundness = _STAR_ROUNDNESS
     value = sign * np.asarray(data[rows, cols], dtype=np.float64)
     window = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
     complete = np.isfinite(window).sum(axis=1) == 8
