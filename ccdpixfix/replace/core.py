@@ -316,10 +316,10 @@ def _without_suspects(data, good, targets, hits, sigma):
     darkest = np.fmin.reduce(window, axis=1)
     chosen = np.flatnonzero(value - darkest > _SUSPECT_SIGMA * noise)
     excess = value[chosen] - row_median(window[chosen])
-    chosen = chosen[excess > _SUSPECT_SIGMA * noise[chosen]]
-    if not chosen.size:
+    standing = excess > _SUSPECT_SIGMA * noise[chosen]
+    if not standing.any():
         return good
-    excess = value[chosen] - row_median(window[chosen])
+    chosen, excess = chosen[standing], excess[standing]
     rows, cols = rows[chosen], cols[chosen]
     background = _local_background(data, bad, rows, cols)
     suspect = excess > _SUSPECT_SHARE * (value[chosen] - background)

@@ -148,8 +148,8 @@ def input_flags(ccd):
         if flags is None
         else as_flags(flags, "ccd.flags")  # always a new array
     )
-    unexplained = ~flags_to_mask(flags, BAD_PIXEL_FLAGS)
     if ccd.mask is not None:
+        unexplained = ~flags_to_mask(flags, BAD_PIXEL_FLAGS)
         flags[np.asarray(ccd.mask, dtype=bool) & unexplained] |= np.uint16(
             PixelFlag.DO_NOT_USE
         )
