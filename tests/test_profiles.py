@@ -163,3 +163,59 @@ def test_faint_stars_beside_bright_ones_are_seldom_taken_for_defects(seed):
         5.0,
     )
     assert found[0].size <= 1
+
+
+def _moffat_field(fwhm, seed, beta=3.0):
+    """100 pixel-integrated Moffat stars 20 px apart on a sky of 200 e-."""
+    rng = np.random.default_rng(seed)
+    sky = np.full((200, 200), 200.0)
+    alpha = fwhm / (2 * np.sqrt(2 ** (1 / beta) - 1))
+    fine = np.arange(-8, 9)[:, None] + (np.arange(5) + 0.5) / 5 - 0.5
+    peaks = []
+    for y in range(10, 200, 20):
+        for x in range(10, 200, 20):
+            dy, dx = rng.uniform(-0.5, 0.5, 2)
+            r2 = (fine.ravel()[:, None] - dy) ** 2 + (fine.ravel()[None, :] - dx) ** 2
+            density = (1 + r2 / alpha**2) ** -beta * (beta - 1) / (np.pi * alpha**2)
+            flux = 10 ** rng.uniform(4.5, 5.5)
+            sky[y - 8 : y + 9, x - 8 : x + 9] += flux * density.reshape(
+                17, 5, 17, 5
+            ).mean(axis=(1, 3))
+            peaks.append((y, x))
+    data = rng.poisson(sky) + rng.normal(0, 5, sky.shape)
+    return data, peaks, rng
+
+
+@pytest.mark.parametrize("fwhm", [2.0, 2.6])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_hot_pixels_beside_the_cores_of_moffat_stars_are_found(fwhm, seed):
+    """Real stars are not Gaussian: a Moffat core is sharper and its wings
+    broader, on every star alike. Learned from the frame's stars, that
+    shape is part of their profile (`_common_misfit`), so a 20-sigma hot
+    pixel beside the peak of a Moffat star (beta 3) stands out of it: 5-9
+    of 10 found per field, where the Gaussian profile alone found 0-4;
+    none on a clean star."""
+    data, peaks, rng = _moffat_field(fwhm, seed)
+    hot = set()
+    for k in rng.choice(len(peaks), 10, replace=False):
+        y, x = peaks[k]
+        core = data[y - 2 : y + 3, x - 2 : x + 3]
+        y, x = np.unravel_index(np.argmax(core), core.shape) + np.array([y, x]) - 2
+        dy, dx = [(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, 1)][rng.integers(6)]
+        data[y + dy, x + dx] += 20 * np.sqrt(data[y + dy, x + dx])
+        hot.add((int(y + dy), int(x + dx)))
+    known = np.zeros(data.shape, dtype=bool)
+    noise = np.sqrt(np.clip(data, 1, None) + 25)
+    rows, cols = np.nonzero(
+        (data == ndimage.maximum_filter(data, size=3)) & (data - 200 > 30 * noise)
+    )
+    stars, _ = bright_peaks(data, known, rows, cols, noise[rows, cols])
+    rows, cols = rows[stars], cols[stars]
+    assert rows.size >= 90
+    width = star_width(data, known, rows, cols, noise[rows, cols], 5.0)
+    found = defects_on_stars(
+        data, known, rows, cols, width, lambda r, c: noise[r, c], 5.0
+    )
+    found = set(zip(found[0].tolist(), found[1].tolist(), strict=True))
+    assert len(found & hot) >= 5
+    assert found <= hot
