@@ -219,3 +219,33 @@ def test_hot_pixels_beside_the_cores_of_moffat_stars_are_found(fwhm, seed):
     found = set(zip(found[0].tolist(), found[1].tolist(), strict=True))
     assert len(found & hot) >= 5
     assert found <= hot
+
+
+def _gaussian_field(sigma, seed):
+    """121 pixel-integrated round Gaussian stars 24 px apart, sky 300 e-."""
+    rng = np.random.default_rng(seed)
+    sky = np.full((256, 256), 300.0)
+    for y in range(12, 256, 24):
+        for x in range(12, 256, 24):
+            row = _spot((256, 1), y + rng.uniform(-0.5, 0.5), 0, sigma, 1.0)[:, 0]
+            col = _spot((1, 256), 0, x + rng.uniform(-0.5, 0.5), sigma, 1.0)[0]
+            sky += 10 ** rng.uniform(4, 5.3) * np.outer(row, col)
+    return rng.poisson(sky).astype(float)
+
+
+@pytest.mark.parametrize("sigma", [0.4, 0.45])
+def test_undersampled_gaussian_stars_are_recognised(sigma):
+    """At Gaussian sigma 0.4-0.45 px (FWHM about 1 px) the pixel phase alone
+    makes a round star's light look elongated (moment ratios 1.55-1.76,
+    over the 1.5 that tells tracks), so no PSF was learned and all 121
+    bright stars lost their cores. Measured against the elongation of the
+    round profile at each star's own phase, they are the frame's stars.
+    Still far from clean (a third to seven tenths of them hit: the flanks
+    of the stars look elongated off centre, and the brightest fit a
+    narrower profile better by far more than the noise allows); but the
+    stars are found."""
+    data = _gaussian_field(sigma, seed=0)
+    flagged = (flag_transients(CCDData(data, unit="adu")).flags & HOT) != 0
+    peaks = [(y, x) for y in range(12, 256, 24) for x in range(12, 256, 24)]
+    hit = sum(flagged[y - 2 : y + 3, x - 2 : x + 3].any() for y, x in peaks)
+    assert hit < 0.8 * len(peaks)
