@@ -24,6 +24,7 @@ from ._sharpness import (
     _MIN_STARS,
     STAR_MARGIN,
     STAR_SNR,
+    _light_orientation,
     _local_background,
     _orientation,
     _round_peaks,
@@ -260,16 +261,7 @@ def _round_elongation(data, known, rows, cols, noise, width, cut):
     explained = (weights * excess) @ templates
     with np.errstate(invalid="ignore", divide="ignore"):
         best = np.argmax(explained**2 / (weights @ (templates * templates)), axis=1)
-    light = templates[:, best].T
-    offsets = np.arange(-_RADIUS, _RADIUS + 1, dtype=np.float64)
-    dy = np.repeat(offsets, offsets.size)[None, :]
-    dx = np.tile(offsets, offsets.size)[None, :]
-    total = light.sum(axis=1)
-    myy = (light * dy**2).sum(axis=1) / total
-    mxx = (light * dx**2).sum(axis=1) / total
-    mxy = (light * dx * dy).sum(axis=1) / total
-    spread = np.sqrt((mxx - myy) ** 2 + 4 * mxy**2)
-    return (mxx + myy + spread) / (mxx + myy - spread)
+    return _light_orientation(templates[:, best].T)[1]
 
 
 def narrower_than_stars(data, known, rows, cols, noise, width, cut, shares=None):
@@ -629,9 +621,8 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
     peak is a defect when its sharp excess over that fit (`_sharp_excess`)
     passes ``cut`` times its noise (``noise_at(rows, cols)``) plus the
     limit times the star's flux, stands above every neighbour's excess and
-    more than
-    1 / `_NEIGHBOUR_SHARE` times their median (less the typical misfit
-    there), and no neighbour passes too (a fainter star on the flank of a
+    more than 1 / `_NEIGHBOUR_SHARE` times their median (less the typical
+    misfit there), and no neighbour passes too (a fainter star on the flank of a
     brighter one stands out over several pixels). A star that the
     Gaussian profile alone misses anywhere else by more than its own limit
     and `_MISFIT_NOISE` sigma (a blend, a galaxy) gives nothing.

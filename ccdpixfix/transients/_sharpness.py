@@ -650,6 +650,15 @@ def _orientation(data, known, rows, cols, background, sign=1.0):
     """
     window = window_values(data, rows, cols, radius=2, bad=known)
     light = np.clip(np.nan_to_num(sign * window - background[:, None]), 0, None)
+    return _light_orientation(light)
+
+
+def _light_orientation(light):
+    """Angle (degrees, 0-180) and elongation of the light of 5x5 windows.
+
+    ``light``, one flattened window per row, none negative: its second
+    moments about the window's centre pixel, as `_orientation` takes them.
+    """
     offsets = np.arange(-2, 3, dtype=np.float64)
     dy = np.repeat(offsets, 5)[None, :]
     dx = np.tile(offsets, 5)[None, :]
