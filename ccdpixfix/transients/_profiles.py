@@ -564,19 +564,20 @@ def _common_misfit(residual, flux, width, elongation):
     return np.nan_to_num(_median(share.T))
 
 
-def _refitted(excess, width, floor, limit, common=0.0):
+def _refitted(excess, first_fit, width, floor, limit, common=0.0):
     """The stars' fits without the pixels that stood out of a first one.
 
-    ``excess``: the stars' windows (`_star_windows`); the profile of
-    ``width`` plus the ``common`` misfit (`_common_misfit`) is fitted, the
+    ``excess``: the stars' windows (`_star_windows`); ``first_fit``: their
+    residuals and fluxes under the profile of ``width`` (`_star_residuals`).
+    With the ``common`` misfit (`_common_misfit`) added to the profile, the
     pixels whose residual passes ``floor`` plus ``limit`` (by pixel, a
     share of the flux: `_misfit_limits`) times the star's flux are left
     out, and the fit is made again. Returns the residuals, their sharp
     excesses and their neighbours' median (`_sharp_excess`), and what the
     profile may miss at each pixel (``limit`` times the flux).
     """
-    residual, flux = _star_residuals(excess, width)
-    residual -= common * flux[:, None]
+    residual, flux = first_fit
+    residual = residual - common * flux[:, None]
     first = residual > floor + limit * flux[:, None]
     residual, flux = _star_residuals(excess, width, left_out=first)
     residual -= common * flux[:, None]
@@ -680,12 +681,13 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
     window = excess[:, _IN_FIT]
     top = np.nan_to_num(window, nan=-np.inf).argmax(axis=1) == window.shape[1] // 2
     rows, cols, excess = rows[top], cols[top], excess[top]
+    first_fit = residual[top], flux[top]
     window_noise, window_rows, window_cols = _window_noise(
         noise_at, np.shape(data), rows, cols
     )
     with quiet_numerics():
         residual, sharp, typical, allowed = _refitted(
-            excess, width, cut * window_noise, limit, common
+            excess, first_fit, width, cut * window_noise, limit, common
         )
         over = sharp > cut * window_noise + allowed
         over[:, _DY.size // 2] = False
@@ -706,7 +708,9 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
         # tighter ones of the frame's PSF would also catch the pixel phase
         # two pixels out and drop clean stars (2 of 8 hot pixels three
         # pixels from the peaks of stars of FWHM 1.8 lost so).
-        _, sharp, _, allowed = _refitted(excess, width, cut * window_noise, plain_limit)
+        _, sharp, _, allowed = _refitted(
+            excess, first_fit, width, cut * window_noise, plain_limit
+        )
         missed = np.abs(sharp) > _MISFIT_NOISE * window_noise + allowed
     defect &= ~np.any(missed & ~near, axis=1)[:, None]
     return window_rows[defect], window_cols[defect]
