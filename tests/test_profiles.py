@@ -192,7 +192,7 @@ def test_hot_pixels_beside_the_cores_of_moffat_stars_are_found(fwhm, seed):
     """Real stars are not Gaussian: a Moffat core is sharper and its wings
     broader, on every star alike. Learned from the frame's stars, that
     shape is part of their profile (`_common_misfit`), so a 20-sigma hot
-    pixel beside the peak of a Moffat star (beta 3) stands out of it: 5-9
+    pixel beside the peak of a Moffat star (beta 3) stands out of it: 6-9
     of 10 found per field, where the Gaussian profile alone found 0-4;
     none on a clean star."""
     data, peaks, rng = _moffat_field(fwhm, seed)
