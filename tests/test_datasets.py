@@ -242,6 +242,22 @@ def test_undersampled_star_peak_fraction_matches_pixel_integral():
         assert fraction == pytest.approx(exact, rel=0.015)
 
 
+@pytest.mark.parametrize("beta", [2.0, 50.0])
+def test_psf_beta_sets_the_stars_profile(beta):
+    """``psf_beta``: broad Moffat wings (2) or nearly a Gaussian (50)."""
+    camera = SimulatedCamera(SHAPE, seed=2, prnu=0.0)
+    _, truth = camera.science(fwhm=1.8, psf_beta=beta, n_stars=6, seed=1)
+    for star in truth["stars"]:
+        row, col = round(star["y"]), round(star["x"])
+        fraction = star["peak_adu"] * camera.gain
+        fraction /= star["flux"] * camera.illumination[row, col]
+        exact = _moffat_pixel_fraction(1.8, col - star["x"], row - star["y"], beta)
+        assert fraction == pytest.approx(exact, rel=0.015)
+        assert fraction != pytest.approx(
+            _moffat_pixel_fraction(1.8, col - star["x"], row - star["y"]), rel=0.015
+        )
+
+
 def test_star_image_holds_the_pixel_integrated_flux():
     # A deep well and a high gain keep the bright star unsaturated.
     camera = SimulatedCamera(
@@ -329,6 +345,7 @@ def test_make_night():
         (lambda: SimulatedCamera(SHAPE).dark(-1.0), "exptime must be a non-negative"),
         (lambda: SimulatedCamera(SHAPE).science(exptime=-5), "exptime"),
         (lambda: SimulatedCamera(SHAPE).science(fwhm=0), "fwhm must be positive"),
+        (lambda: SimulatedCamera(SHAPE).science(psf_beta=1), "psf_beta must be"),
         (lambda: SimulatedCamera(SHAPE).science(n_stars=-1), "n_stars must be"),
         (lambda: SimulatedCamera(SHAPE).flat(-10.0), "level must be"),
     ],

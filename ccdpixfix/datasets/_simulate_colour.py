@@ -8,7 +8,7 @@ green, so that a star's pixels differ by colour as on a real raw frame.
 
 import numpy as np
 
-from ._simulate_sky import _moffat_stars
+from ._simulate_sky import MOFFAT_BETA, _moffat_stars
 
 #: Relative signal through each filter, by light source.
 SKY = {"R": 0.8, "G": 1.0, "B": 0.6}
@@ -28,7 +28,7 @@ def tint(colours, weights):
     return factor
 
 
-def coloured_star_light(shape, stars, fwhm, colours, generator):
+def coloured_star_light(shape, stars, fwhm, colours, generator, beta=MOFFAT_BETA):
     """The stars' light in each pixel's own colour; adds their colours to ``stars``."""
     count = len(stars)
     red = 10 ** generator.uniform(-_STAR_COLOUR_DEX, _STAR_COLOUR_DEX, count)
@@ -37,6 +37,6 @@ def coloured_star_light(shape, stars, fwhm, colours, generator):
     x, y, flux = (np.asarray(stars[key]) for key in ("x", "y", "flux"))
     light = np.zeros(shape)
     for name, factor in (("R", red), ("G", np.ones(count)), ("B", blue)):
-        image, _ = _moffat_stars(shape, x, y, flux * factor, fwhm)
+        image, _ = _moffat_stars(shape, x, y, flux * factor, fwhm, beta=beta)
         light[colours == name] = image[colours == name]
     return light

@@ -38,7 +38,9 @@ def _nebulosity(shape, sky: float, generator) -> np.ndarray:
     return field + generator.uniform(0.5, 1.5) * sky * np.exp(-exponent)
 
 
-def _stars(shape, count: int, fwhm: float, generator) -> tuple[Table, np.ndarray]:
+def _stars(
+    shape, count: int, fwhm: float, generator, beta: float = MOFFAT_BETA
+) -> tuple[Table, np.ndarray]:
     """Draw positions and power-law fluxes, and render the stars in electrons."""
     ny, nx = shape
     x = generator.uniform(-0.5, nx - 0.5, count)
@@ -54,18 +56,20 @@ def _stars(shape, count: int, fwhm: float, generator) -> tuple[Table, np.ndarray
         flux[brightest] = high
         x[brightest] = generator.uniform(nx / 4, 3 * nx / 4)
         y[brightest] = generator.uniform(ny / 4, 3 * ny / 4)
-    image, peak = _moffat_stars(shape, x, y, flux, fwhm)
+    image, peak = _moffat_stars(shape, x, y, flux, fwhm, beta=beta)
     columns = {"x": x, "y": y, "flux": flux, "fwhm": np.full(count, float(fwhm))}
     return Table({**columns, "peak_electrons": peak}), image
 
 
-def _moffat_stars(shape, x, y, flux, fwhm: float, *, oversample=5, chunk=32):
+def _moffat_stars(
+    shape, x, y, flux, fwhm: float, *, beta=MOFFAT_BETA, oversample=5, chunk=32
+):
     """Pixel-integrated Moffat stars by ``oversample`` x ``oversample`` sampling.
 
     Returns the image and each star's electrons in its nearest pixel.
     """
     ny, nx = shape
-    alpha = fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / MOFFAT_BETA) - 1.0))
+    alpha = fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
     radius = math.ceil(max(10.0, 6.0 * fwhm))
     offsets = np.arange(-radius, radius + 1)
     sub_pixel = (np.arange(oversample) + 0.5) / oversample - 0.5
@@ -77,10 +81,10 @@ def _moffat_stars(shape, x, y, flux, fwhm: float, *, oversample=5, chunk=32):
         d_col = fine + (col - x[part])[:, None]
         d_row = fine + (row - y[part])[:, None]
         radius_squared = d_row[:, :, None] ** 2 + d_col[:, None, :] ** 2
-        density = (1.0 + radius_squared / alpha**2) ** -MOFFAT_BETA
+        density = (1.0 + radius_squared / alpha**2) ** -beta
         shape_5d = (-1, offsets.size, oversample, offsets.size, oversample)
         stamps = density.reshape(shape_5d).mean(axis=(2, 4))
-        stamps *= flux[part, None, None] * (MOFFAT_BETA - 1) / (math.pi * alpha**2)
+        stamps *= flux[part, None, None] * (beta - 1) / (math.pi * alpha**2)
         peaks[part] = stamps[:, radius, radius]
         rows = (row[:, None] + offsets)[:, :, None]
         cols = (col[:, None] + offsets)[:, None, :]

@@ -295,6 +295,7 @@ class SimulatedCamera:
         self,
         *,
         fwhm: float = 2.6,
+        psf_beta: float = MOFFAT_BETA,
         exptime: float = 300.0,
         sky: float = 300.0,
         n_stars: int | None = None,
@@ -309,7 +310,12 @@ class SimulatedCamera:
         Parameters
         ----------
         fwhm : float, optional
-            Full width at half maximum of the Moffat (beta 3) PSF, in pixels.
+            Full width at half maximum of the Moffat PSF, in pixels.
+        psf_beta : float, optional
+            The Moffat PSF's ``beta`` (above 1): 3 by default, as seeing
+            gives (2.5-4.5); the larger, the nearer a Gaussian, whose wings
+            are faint and whose undersampled stars look sharper (50 is a
+            Gaussian for every test here).
         exptime : float, optional
             Exposure time in seconds (scales the dark current only).
         sky : float, optional
@@ -346,6 +352,7 @@ class SimulatedCamera:
         True
         """
         _require(fwhm > 0, f"fwhm must be positive pixels, got {fwhm}")
+        _require(psf_beta > 1, f"psf_beta must be above 1, got {psf_beta}")
         _require(sky >= 0, f"sky must be non-negative electrons, got {sky}")
         exptime = _validate_exptime(exptime)
         npix = self.dark_rate.size
@@ -360,10 +367,12 @@ class SimulatedCamera:
         nebula = np.zeros(self.shape)
         if nebulosity:
             nebula = _nebulosity(self.shape, sky, generator)
-        stars, star_light = _stars(self.shape, counts["n_stars"], fwhm, generator)
+        stars, star_light = _stars(
+            self.shape, counts["n_stars"], fwhm, generator, psf_beta
+        )
         if self.colours is not None:
             star_light = coloured_star_light(
-                self.shape, stars, fwhm, self.colours, generator
+                self.shape, stars, fwhm, self.colours, generator, psf_beta
             )
             sky_light = sky * tint(self.colours, SKY)
             nebula = nebula * tint(self.colours, NEBULA)
@@ -551,6 +560,7 @@ def make_night(
     dark_exptime: float = 300.0,
     n_flats: int = 5,
     fwhms: tuple[float, ...] = (1.8, 2.6, 4.0),
+    psf_beta: float = MOFFAT_BETA,
     **camera_kwargs,
 ) -> Night:
     """Simulate darks, flats and science frames from one camera.
@@ -567,6 +577,8 @@ def make_night(
         Exposure of the darks and of the science frames, in seconds.
     fwhms : tuple of float, optional
         One science frame per FWHM, in pixels.
+    psf_beta : float, optional
+        The Moffat ``beta`` of their PSF (`SimulatedCamera.science`).
     **camera_kwargs
         Passed on to `SimulatedCamera`.
 
@@ -583,7 +595,7 @@ def make_night(
     """
     camera = SimulatedCamera(shape, seed=seed, **camera_kwargs)
     frames = [
-        camera.science(fwhm=fwhm, exptime=dark_exptime, seed=index)
+        camera.science(fwhm=fwhm, psf_beta=psf_beta, exptime=dark_exptime, seed=index)
         for index, fwhm in enumerate(fwhms)
     ]
     return Night(
