@@ -226,22 +226,22 @@ def _gaussian_field(sigma, seed):
     return _elongated_field(sigma, sigma, seed)
 
 
-@pytest.mark.parametrize("sigma", [0.4, 0.45])
-def test_undersampled_gaussian_stars_are_recognised(sigma):
+@pytest.mark.parametrize(("sigma", "most"), [(0.4, 0.25), (0.45, 0.2)])
+def test_undersampled_gaussian_stars_are_recognised(sigma, most):
     """At Gaussian sigma 0.4-0.45 px (FWHM about 1 px) the pixel phase alone
     makes a round star's light look elongated (moment ratios 1.55-1.76,
     over the 1.5 that tells tracks), so no PSF was learned and all 121
     bright stars lost their cores. Measured against the elongation of the
-    round profile at each star's own phase, they are the frame's stars.
-    Still far from clean (a third to three quarters of them hit: the flanks
-    of the stars look elongated off centre, and the brightest fit a
-    narrower profile better by far more than the noise allows); but the
-    stars are found."""
+    round profile at each star's own phase, they are the frame's stars; and
+    a star's flank beside its peak, which looks elongated measured about
+    itself, is judged by what the frame's stars of that pixel phase hold
+    there (`_flank_of_a_star`): 15-24 and 9-17 stars hit (of 121) at sigma
+    0.4 and 0.45, 86-90 and 38-45 with the first alone."""
     data = _gaussian_field(sigma, seed=0)
     flagged = (flag_transients(CCDData(data, unit="adu")).flags & HOT) != 0
     peaks = [(y, x) for y in range(12, 256, 24) for x in range(12, 256, 24)]
     hit = sum(flagged[y - 2 : y + 3, x - 2 : x + 3].any() for y, x in peaks)
-    assert hit < 0.8 * len(peaks)
+    assert hit < most * len(peaks)
 
 
 def _elongated_field(sigma_y, sigma_x, seed):

@@ -71,6 +71,13 @@ _STAR_FIT = 4.0
 # stars' width. Simulated star fields of FWHM 0.9 and 1.0 px (512 x 512,
 # 40-150 stars, with `undersampled_stars`): bright stars hit 0-10, now 0-1.
 _UNDERSAMPLED_SHARES = (0.9, 1.0)
+# A flank beside an undersampled star's peak is judged against the frame's
+# stars of the nearest pixel phases (`_flank_of_a_star`): this many of them,
+# and it may hold their median share of the peak plus this share of it and
+# this many times their 10th-90th percentile spread.
+_PHASE_NEIGHBOURS = 8
+_FLANK_SHARE = 0.3
+_FLANK_SPREAD = 2.0
 # Undersampled stars that `star_flatness` cannot tell (`undersampled_stars`):
 # their best widths (10th to 90th percentile) spread less than this share
 # of their median (stars of the simulated camera at FWHM 0.9-1.0: 0.1; the
@@ -292,7 +299,7 @@ def narrower_than_stars(data, known, rows, cols, noise, width, cut, shares=None)
     return gain > _CHI_GAIN
 
 
-def fits_a_star(data, known, rows, cols, noise, width, cut, shares=None):
+def fits_a_star(data, known, rows, cols, noise, width, cut, shares=None, stars=None):
     """Which candidates lie on a source that the stars' profile fits.
 
     Lit around (its brightest neighbour `_LIT_NOISE` sigma above the local
@@ -300,7 +307,10 @@ def fits_a_star(data, known, rows, cols, noise, width, cut, shares=None):
     its 5x5 window elongated less than `_ELONGATION`: a track's is more),
     and at the peak it lies on (`narrowing` with ``climb``), a profile
     narrower than the stars' ``width`` fits no better than theirs, by
-    `_STAR_FIT`.
+    `_STAR_FIT`. With the frame's ``stars`` (rows, columns and noise of its
+    bright peaks), a candidate beside a star's peak that these tests call
+    no star is the star's flank where it holds what the frame's stars of
+    that pixel phase hold there (`_flank_of_a_star`).
     """
     gain = narrowing(
         data, known, rows, cols, noise, width, cut, climb=True, shares=shares
@@ -312,7 +322,94 @@ def fits_a_star(data, known, rows, cols, noise, width, cut, shares=None):
     _, elongation = _orientation(data, known, rows, cols, background)
     with np.errstate(invalid="ignore"):
         lit = np.fmax.reduce(around, axis=1) - background > _LIT_NOISE * noise
-        return lit & (gain < _STAR_FIT) & (elongation < _ELONGATION)
+        star = lit & (gain < _STAR_FIT) & (elongation < _ELONGATION)
+    if stars is not None:
+        # Measured about the candidate, an undersampled star's flank, its
+        # peak beside it, looks elongated.
+        odd = np.flatnonzero(~star)
+        star[odd] = _flank_of_a_star(
+            data, known, rows[odd], cols[odd], noise[odd], width, cut, stars
+        )
+    return star
+
+
+def _star_phases(data, known, rows, cols, noise, width, cut, left_out=None):
+    """Sub-pixel centres of the profile of ``width`` fitted to 5x5 windows.
+
+    Returns the centres (row and column offsets from the window's centre
+    pixel, on the grid of `_OFFSETS`) and the windows' excess over the
+    local background (`_windows`); ``left_out`` pixels take no part in
+    the fit.
+    """
+    excess, weights, _ = _windows(data, known, rows, cols, noise, cut)
+    if left_out is not None:
+        weights = np.where(left_out, 0.0, weights)
+    templates = _templates(round(float(width), 6))
+    explained = (weights * excess) @ templates
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = explained**2 / (weights @ (templates * templates))
+    best = np.argmax(np.nan_to_num(score, nan=-np.inf), axis=1)
+    row, col = np.divmod(best, _OFFSETS.size)
+    return np.stack([_OFFSETS[row], _OFFSETS[col]], axis=1), excess
+
+
+def _flank_of_a_star(data, known, rows, cols, noise, width, cut, stars):
+    """Whether each candidate is the flank of the star whose peak it touches.
+
+    The frame's own PSF at each pixel phase: the frame's ``stars`` (rows,
+    columns, noise of its bright peaks) are fitted with the profile of
+    ``width`` for their sub-pixel centres (`_star_phases`), and their 5x5
+    light taken as shares of their peak. A candidate below a neighbour that
+    is a strict local maximum is that star's flank where it holds no more
+    than what the `_PHASE_NEIGHBOURS` stars of the nearest phases hold
+    there (their median share of the peak, the star's centre fitted
+    without the candidate), plus ``cut`` times its noise, `_FLANK_SPREAD`
+    times their 10th-90th percentile spread and `_FLANK_SHARE` of that
+    median. A hot pixel beside the peak holds more; an undersampled star's
+    flank, which the tests measured about the candidate take for a hit
+    (its peak is off centre there), does not.
+    """
+    flank = np.zeros(rows.size, dtype=bool)
+    value = np.asarray(data[rows, cols], dtype=np.float64)
+    around = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    around = np.nan_to_num(around, nan=-np.inf)
+    brightest = np.argmax(around, axis=1)
+    chosen = np.flatnonzero(around[np.arange(rows.size), brightest] > value)
+    dy, dx = brightest[chosen] // 3 - 1, brightest[chosen] % 3 - 1
+    peak_rows, peak_cols = rows[chosen] + dy, cols[chosen] + dx
+    peak_around = window_values(
+        data, peak_rows, peak_cols, radius=1, bad=known, include_centre=False
+    )
+    peak_value = np.asarray(data[peak_rows, peak_cols], dtype=np.float64)
+    is_peak = peak_value > np.max(np.nan_to_num(peak_around, nan=-np.inf), axis=1)
+    chosen, dy, dx = chosen[is_peak], dy[is_peak], dx[is_peak]
+    if not chosen.size:
+        return flank
+    peak_rows, peak_cols = peak_rows[is_peak], peak_cols[is_peak]
+    star_rows, star_cols, star_noise = stars
+    phases, light = _star_phases(
+        data, known, star_rows, star_cols, star_noise, width, cut
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = light / light[:, _CENTRE, None]
+    # The candidate's place in its star's 5x5 window.
+    at = (_RADIUS - dy) * (2 * _RADIUS + 1) + (_RADIUS - dx)
+    left_out = np.zeros((chosen.size, (2 * _RADIUS + 1) ** 2), dtype=bool)
+    left_out[np.arange(chosen.size), at] = True
+    phase, excess = _star_phases(
+        data, known, peak_rows, peak_cols, noise[chosen], width, cut, left_out
+    )
+    distance = np.sum((phase[:, None, :] - phases[None, :, :]) ** 2, axis=2)
+    nearest = np.argsort(distance, axis=1)[:, :_PHASE_NEIGHBOURS]
+    alike = shares[nearest, at[:, None]]
+    low, middle, high = np.nanpercentile(alike, [10, 50, 90], axis=1)
+    peak = excess[:, _CENTRE]
+    allowed = peak * ((1 + _FLANK_SHARE) * middle + _FLANK_SPREAD * (high - low))
+    with np.errstate(invalid="ignore"):
+        flank[chosen] = excess[np.arange(chosen.size), at] <= (
+            allowed + cut * noise[chosen]
+        )
+    return flank
 
 
 def profile_misfit(data, known, rows, cols, noise, width, cut):

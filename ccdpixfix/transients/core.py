@@ -237,8 +237,9 @@ class _Search:
     flatness the frame's stars do not go below (`star_flatness`), or None,
     ``flanks``, the same for their flanks by offset from the peak
     (`flank_limits`), ``width``, the Gaussian width that fits them
-    (`star_width`), and ``on_stars``, the hot pixels found on stars by
-    their profile (`defects_on_stars`), which are not grown. ``mosaic``: the
+    (`star_width`), ``stars``, their rows, columns and noise, and
+    ``on_stars``, the hot pixels found on stars by their profile
+    (`defects_on_stars`), which are not grown. ``mosaic``: the
     frame is one colour of a Bayer mosaic, whose stars the mosaic's own
     test judges (`unflag_stars`).
     """
@@ -252,6 +253,7 @@ class _Search:
         self.limit = None
         self.flanks = None
         self.width = None
+        self.stars = None
         self.on_stars = np.empty(0, dtype=np.intp)
         self.mosaic = mosaic
 
@@ -851,6 +853,7 @@ def _hot_seeds(search, candidates, threshold, contrast, proposed):
         search.width = star_width(
             data, search.known_now, rows[peaks], cols[peaks], noise[peaks], threshold
         )
+        search.stars = rows[peaks], cols[peaks], noise[peaks]
     _judged_by_stars(search, keep, rows, cols, noise, threshold)
     found = index[keep]
     if search.width is not None:
@@ -956,6 +959,7 @@ def _judged_by_stars(search, keep, rows, cols, noise, threshold):
             search.width,
             threshold,
             shares,
+            None if search.mosaic else search.stars,
         )
     keep[rest] = sharper_than_stars(
         data, noise[rest], known, rows[rest], cols[rest], limit, threshold
