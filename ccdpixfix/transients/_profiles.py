@@ -263,12 +263,8 @@ def _round_elongation(data, known, rows, cols, noise, width, cut):
     light's second moments on the 5x5 window taken as `_orientation` takes
     the data's: how elongated the pixel phase alone makes a round star.
     """
-    excess, weights, _ = _windows(data, known, rows, cols, noise, cut)
-    templates = _templates(round(float(width), 6))
-    explained = (weights * excess) @ templates
-    with np.errstate(invalid="ignore", divide="ignore"):
-        best = np.argmax(explained**2 / (weights @ (templates * templates)), axis=1)
-    return _light_orientation(templates[:, best].T)[1]
+    best, _ = _best_centres(data, known, rows, cols, noise, width, cut)
+    return _light_orientation(_templates(round(float(width), 6))[:, best].T)[1]
 
 
 def narrower_than_stars(data, known, rows, cols, noise, width, cut, shares=None):
@@ -333,13 +329,12 @@ def fits_a_star(data, known, rows, cols, noise, width, cut, shares=None, stars=N
     return star
 
 
-def _star_phases(data, known, rows, cols, noise, width, cut, left_out=None):
-    """Sub-pixel centres of the profile of ``width`` fitted to 5x5 windows.
+def _best_centres(data, known, rows, cols, noise, width, cut, left_out=None):
+    """The best sub-pixel centre of the profile of ``width`` on 5x5 windows.
 
-    Returns the centres (row and column offsets from the window's centre
-    pixel, on the grid of `_OFFSETS`) and the windows' excess over the
-    local background (`_windows`); ``left_out`` pixels take no part in
-    the fit.
+    Returns the index of its template (a column of `_templates`) and the
+    windows' excess over the local background (`_windows`); ``left_out``
+    pixels take no part in the fit.
     """
     excess, weights, _ = _windows(data, known, rows, cols, noise, cut)
     if left_out is not None:
@@ -348,7 +343,17 @@ def _star_phases(data, known, rows, cols, noise, width, cut, left_out=None):
     explained = (weights * excess) @ templates
     with np.errstate(invalid="ignore", divide="ignore"):
         score = explained**2 / (weights @ (templates * templates))
-    best = np.argmax(np.nan_to_num(score, nan=-np.inf), axis=1)
+    return np.argmax(np.nan_to_num(score, nan=-np.inf), axis=1), excess
+
+
+def _star_phases(data, known, rows, cols, noise, width, cut, left_out=None):
+    """Sub-pixel centres of the profile of ``width`` fitted to 5x5 windows.
+
+    Returns the centres (row and column offsets from the window's centre
+    pixel, on the grid of `_OFFSETS`) and the windows' excess
+    (`_best_centres`).
+    """
+    best, excess = _best_centres(data, known, rows, cols, noise, width, cut, left_out)
     row, col = np.divmod(best, _OFFSETS.size)
     return np.stack([_OFFSETS[row], _OFFSETS[col]], axis=1), excess
 
