@@ -359,12 +359,12 @@ def start(*args, **kwargs):
     )
 
 
-def _wait_for(condition, seconds=120):
+def _wait_for(condition, seconds=120, step=0.02):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
             return True
-        time.sleep(0.02)
+        time.sleep(step)
     return False
 
 
@@ -417,8 +417,12 @@ def test_sigterm_in_serial_mode_leaves_no_temporary(night, tmp_path):
     batch = _slow_batch(night, tmp_path / "batch")
     out = tmp_path / "out"
     process = start("fix", batch, "-o", out, "--report", tmp_path / "r.json")
+    # A 128 x 128 frame's temporary lives a millisecond or two: looked for
+    # every 20 ms, all 48 could pass unseen (it failed so in two of three
+    # fresh CI runs).
     assert _wait_for(
-        lambda: out.exists() and any(is_temporary_name(n) for n in os.listdir(out))
+        lambda: out.exists() and any(is_temporary_name(n) for n in os.listdir(out)),
+        step=0.0005,
     )
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
