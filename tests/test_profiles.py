@@ -206,7 +206,7 @@ def test_stars_are_fitted_at_their_centres_to_a_thirty_second_of_a_pixel():
         data[16:25, 20 * k + 16 : 20 * k + 25] = 1e4 * np.outer(rows, cols)
     peaks = np.full(20, 20), 20 * np.arange(20) + 20
     excess = _star_windows(data, np.zeros(data.shape, dtype=bool), *peaks)
-    residual, flux, fitted = _star_residuals(excess + 0.0, 0.8)
+    residual, flux, fitted, _ = _star_residuals(excess + 0.0, 0.8)
     assert np.all(np.abs(fitted - centres) <= 1 / 64 + 1e-9)
     assert np.all(np.abs(flux - 1e4) < 0.01 * 1e4)
     assert np.nanmax(np.abs(residual)) < 0.02 * np.max(data)

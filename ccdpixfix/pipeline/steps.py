@@ -50,6 +50,7 @@ def fix_steps(
     # input's data, header and uncertainty: only the planes a step changes
     # are new, and the output is built once, at the end.
     view, flags, sigma, data = ccd, None, None, None
+    star_light = None
     if bpm is not None:
         flags = map_flags(ccd, bpm, warm_is_bad=options.warm_is_bad)
         view = _view(ccd, flags, sigma)
@@ -63,7 +64,7 @@ def fix_steps(
             "dark_level": dark_level,
             "mosaic": mosaic,
         }
-        flags, sigma = _transient_step(
+        flags, sigma, star_light = _transient_step(
             ccd, bpm, view, flags, options, prediction, counts, context
         )
         view = _view(ccd, flags, sigma)
@@ -76,6 +77,7 @@ def fix_steps(
             gain=options.gain,
             read_noise=options.read_noise,
             noise_model=noise_model,
+            star_light=star_light,
         )
         sigma = sigma if new_sigma is None else new_sigma
     del view  # its planes are no longer needed: free them before the output
@@ -83,7 +85,10 @@ def fix_steps(
 
 
 def _transient_step(ccd, bpm, view, flags, options, prediction, counts, context):
-    """The transient search of `fix_steps`: (flags, sigma), ``counts`` updated.
+    """The transient search of `fix_steps`: (flags, sigma, star_light),
+    ``counts`` updated (``star_light``: the pixels near the peaks of the
+    stars that their profile fits, and what the stars give there,
+    `flag_transients_planes`).
 
     ``view`` is the frame with the map's ``flags`` (None without a map);
     ``context`` the keywords of `fix_steps` that the search takes as they
@@ -108,14 +113,16 @@ def _transient_step(ccd, bpm, view, flags, options, prediction, counts, context)
     parameters = options.transient_options().as_dict()
     # The engine was made from these two by fix_pixels (`engine`).
     del parameters["detector"], parameters["detector_options"]
-    flags, sigma, found = flag_transients_planes(search, **parameters, **context)
+    flags, sigma, found, star_light = flag_transients_planes(
+        search, **parameters, **context
+    )
     del search
     counts.update(found)
     if prediction is not None and prediction.state["dark"]:
         counts["n_warm_masked"] = _warm_masked(
             ccd, bpm, flags, searched_from, sigma, options, prediction, counts
         )
-    return flags, sigma
+    return flags, sigma, star_light
 
 
 def _warm_masked(ccd, bpm, flags, searched_from, sigma, options, prediction, counts):

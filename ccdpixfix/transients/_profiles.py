@@ -589,8 +589,9 @@ def _star_residuals(excess, width, left_out=None):
     1/32 px, `_FINE_OFFSETS`; one weight for all pixels, as `star_width`
     does) on the 5x5 window of each peak, less the pixels ``left_out``.
     Returns the residuals (NaN where a pixel is bad), the fitted amplitudes
-    (the stars' fluxes) and the fitted centres (row and column offsets from
-    the peak, px).
+    (the stars' fluxes), the fitted centres (row and column offsets from
+    the peak, px) and the fitted profiles (the stars' light at every pixel
+    of the window, bad ones too).
     """
     used = np.isfinite(excess) & _IN_FIT
     if left_out is not None:
@@ -619,12 +620,9 @@ def _star_residuals(excess, width, left_out=None):
     row = row_at[np.arange(count), best // near.size]
     col = col_at[np.arange(count), best % near.size]
     model = profile[row][:, :, None] * profile[col][:, None, :]
-    residual = excess - amplitude[:, None] * model.reshape(count, -1)
-    return (
-        residual,
-        amplitude,
-        np.stack([_FINE_OFFSETS[row], _FINE_OFFSETS[col]], axis=1),
-    )
+    light = amplitude[:, None] * model.reshape(count, -1)
+    centre = np.stack([_FINE_OFFSETS[row], _FINE_OFFSETS[col]], axis=1)
+    return excess - light, amplitude, centre, light
 
 
 def _best_centre(values, weights, row_profiles, col_profiles):
@@ -774,16 +772,24 @@ def _refitted(excess, first_fit, width, floor, limit, common=0.0):
     pixels whose residual passes ``floor`` plus ``limit`` (by pixel, a
     share of the flux: `_misfit_limits`) times the star's flux are left
     out, and the fit is made again. Returns the residuals, their sharp
-    excesses and their neighbours' median (`_sharp_excess`), and what the
-    profile may miss at each pixel (``limit`` times the flux).
+    excesses and their neighbours' median (`_sharp_excess`), what the
+    profile may miss at each pixel (``limit`` times the flux), and the
+    stars' light in the fit (the profile with the common misfit) at every
+    pixel.
     """
     residual, flux = first_fit
     residual = residual - common * flux[:, None]
     first = residual > floor + limit * flux[:, None]
-    residual, flux, _ = _star_residuals(excess, width, left_out=first)
+    residual, flux, _, light = _star_residuals(excess, width, left_out=first)
     residual -= common * flux[:, None]
     sharp, typical = _sharp_excess(residual)
-    return residual, sharp, typical, limit * flux[:, None]
+    return (
+        residual,
+        sharp,
+        typical,
+        limit * flux[:, None],
+        light + common * flux[:, None],
+    )
 
 
 def _learning_stars(flux):
@@ -850,6 +856,11 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
     -------
     def_rows, def_cols : 1-D int arrays
         The defects.
+    star_light : (1-D int array, 1-D int array, 1-D float array, tuple)
+        The pixels within three pixels of the peaks of the stars that the
+        profile fits (no blend), what those stars give there (their fit
+        with the frame's PSF, and the local background: the estimate that
+        replaces a bad pixel there), and their stars' peaks (rows, cols).
 
     Examples
     --------
@@ -881,14 +892,22 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
     ...     data, known, star_rows, star_cols, 1.0,
     ...     lambda r, c: np.sqrt(data[r, c]), cut=5.0,
     ... )
-    >>> [(int(r) - y, int(c) - x) for r, c in zip(*found)]
+    >>> [(int(r) - y, int(c) - x) for r, c in zip(found[0], found[1])]
     [(0, 2)]
+
+    What the star gives there, without the hot pixel, is about 40 times the
+    pixel's noise below its value:
+
+    >>> light_rows, light_cols, light, _ = found[2]
+    >>> there = (light_rows == y) & (light_cols == x + 2)
+    >>> bool(data[y, x + 2] - light[there][0] > 30 * np.sqrt(data[y, x + 2]))
+    True
     """
     empty = np.array([], dtype=int)
     if rows.size < _MIN_STARS:
-        return empty, empty
+        return empty, empty, (empty, empty, np.array([]), (empty, empty))
     excess = _star_windows(data, known, rows, cols)
-    residual, flux, centre = _star_residuals(excess, width)
+    residual, flux, centre, _ = _star_residuals(excess, width)
     background = _local_background(data, known, rows, cols)
     _, elongation = _orientation(data, known, rows, cols, background)
     common = _common_misfit(residual, flux, centre, width, np.median(elongation))
@@ -902,12 +921,13 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
     window = excess[:, _IN_FIT]
     top = np.nan_to_num(window, nan=-np.inf).argmax(axis=1) == window.shape[1] // 2
     rows, cols, excess, common = rows[top], cols[top], excess[top], common[top]
+    background = background[top]
     first_fit = residual[top], flux[top]
     window_noise, window_rows, window_cols = _window_noise(
         noise_at, np.shape(data), rows, cols
     )
     with quiet_numerics():
-        residual, sharp, typical, allowed = _refitted(
+        residual, sharp, typical, allowed, light = _refitted(
             excess, first_fit, width, cut * window_noise, limit, common
         )
         over = sharp > cut * window_noise + allowed
@@ -937,9 +957,24 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
         # tighter ones of the frame's PSF would also catch the pixel phase
         # two pixels out and drop clean stars (2 of 8 hot pixels three
         # pixels from the peaks of stars of FWHM 1.8 lost so).
-        _, sharp, _, allowed = _refitted(
+        _, sharp, _, allowed, _ = _refitted(
             excess, first_fit, width, cut * window_noise, plain_limit
         )
         missed = np.abs(sharp) > _MISFIT_NOISE * window_noise + allowed
-    defect &= ~np.any(missed & ~near, axis=1)[:, None]
-    return window_rows[defect], window_cols[defect]
+    fitted = ~np.any(missed & ~near, axis=1)
+    defect &= fitted[:, None]
+    # What the stars that the profile fits give within three pixels of
+    # their peaks, bad pixels too: their fit with the frame's PSF at their
+    # phase.
+    model = light + background[:, None]
+    inside = (window_rows >= 0) & (window_rows < np.shape(data)[0])
+    inside &= (window_cols >= 0) & (window_cols < np.shape(data)[1])
+    lit = fitted[:, None] & _ON_STAR & inside & np.isfinite(model)
+    star = np.nonzero(lit)[0]
+    star_light = (
+        window_rows[lit],
+        window_cols[lit],
+        model[lit],
+        (rows[star], cols[star]),
+    )
+    return window_rows[defect], window_cols[defect], star_light

@@ -239,7 +239,9 @@ class _Search:
     (`flank_limits`), ``width``, the Gaussian width that fits them
     (`star_width`), ``stars``, their rows, columns and noise, and
     ``on_stars``, the hot pixels found on stars by their profile
-    (`defects_on_stars`), which are not grown. ``mosaic``: the
+    (`defects_on_stars`), which are not grown, and ``star_light``, the
+    pixels near the peaks of the stars their profile fits (flat indices)
+    and what those stars give there. ``mosaic``: the
     frame is one colour of a Bayer mosaic, whose stars the mosaic's own
     test judges (`unflag_stars`).
     """
@@ -255,6 +257,8 @@ class _Search:
         self.width = None
         self.stars = None
         self.on_stars = np.empty(0, dtype=np.intp)
+        none = np.empty(0, dtype=np.intp)
+        self.star_light = none, np.empty(0), none
         self.mosaic = mosaic
 
     def mark(self, index, sign):
@@ -772,6 +776,10 @@ def _find_transients(
     -------
     hot, cold : 1-D int arrays
         Flat indices of the transients.
+    star_light : (1-D int array, 1-D float array, 1-D int array)
+        The pixels near the peaks of the stars that their profile fits
+        (flat indices), what the stars give there (`defects_on_stars`),
+        and the peaks (flat indices).
     """
     search = _Search(data, flags, known, noise_source, mosaic)
     candidates, signs = _candidates(search, threshold, proposed)
@@ -788,7 +796,7 @@ def _find_transients(
     hot = np.concatenate([hot, search.on_stars])
     if grow and hot.size:
         hot = np.concatenate([hot, _grown(search, hot, grow)])
-    return hot, cold
+    return hot, cold, search.star_light
 
 
 def _candidates(search, threshold, proposed):
@@ -857,9 +865,8 @@ def _hot_seeds(search, candidates, threshold, contrast, proposed):
     _judged_by_stars(search, keep, rows, cols, noise, threshold)
     found = index[keep]
     if search.width is not None:
-        search.on_stars = np.setdiff1d(
-            _on_stars(search, rows, cols, peaks, threshold), found
-        )
+        on_stars, search.star_light = _on_stars(search, rows, cols, peaks, threshold)
+        search.on_stars = np.setdiff1d(on_stars, found)
     return found
 
 
@@ -869,9 +876,12 @@ def _on_stars(search, rows, cols, peaks, threshold):
     The median tests cannot see a defect on a bright star's flank, nor are
     the pixels there all candidates: each of the frame's stars, the bright
     round ``peaks`` (positions in ``rows, cols``), is fitted instead
-    (`defects_on_stars`).
+    (`defects_on_stars`). Returns them, and the pixels within three pixels
+    of the peaks of the stars the profile fits (flat indices, each near one
+    star only) with what those stars give there and their stars' peaks
+    (flat indices).
     """
-    found = defects_on_stars(
+    *found, (light_rows, light_cols, light, peak) = defects_on_stars(
         search.data,
         search.known_now,
         rows[peaks],
@@ -881,7 +891,12 @@ def _on_stars(search, rows, cols, peaks, threshold):
         threshold,
     )
     found = np.ravel_multi_index(found, search.shape)
-    return found[~search.protected(found)]
+    lit = np.ravel_multi_index((light_rows, light_cols), search.shape)
+    # A pixel near two stars' peaks is neither's alone.
+    lit, first, count = np.unique(lit, return_index=True, return_counts=True)
+    first = first[count == 1]
+    peak = np.ravel_multi_index(peak, search.shape)[first]
+    return found[~search.protected(found)], (lit[count == 1], light[first], peak)
 
 
 def _agreed(search, hot, quiet, threshold, neighbour_threshold):
@@ -1376,7 +1391,7 @@ def _flag_transients_quietly(
     proposed = quiet = silent = None
     if learned is not None:
         proposed, quiet, silent = propose(data, known, noise_source, *learned)
-    hot, cold = _find_transients(
+    hot, cold, star_light = _find_transients(
         data,
         flags,
         known,
@@ -1401,19 +1416,24 @@ def _flag_transients_quietly(
     if noise_source.model is not None:
         del known
         out_sigma = level_noise(data, flags != 0, noise_source["model"])
-    return flags, out_sigma, {"n_hot": int(hot.size), "n_cold": int(cold.size)}
+    counts = {"n_hot": int(hot.size), "n_cold": int(cold.size)}
+    return flags, out_sigma, counts, star_light
 
 
 def _flag_transients(ccd, **parameters):
     """`flag_transients` without the header record: (new ccd, counts)."""
-    flags, sigma, counts = flag_transients_planes(ccd, **parameters)
+    flags, sigma, counts, _ = flag_transients_planes(ccd, **parameters)
     return new_ccd(ccd, flags=flags, sigma=sigma), counts
 
 
 def flag_transients_planes(ccd, **parameters):
-    """The planes `flag_transients` makes: (flags, sigma or None, counts).
+    """The planes `flag_transients` makes, and the stars' light.
 
-    ``sigma`` is None where the frame's uncertainty plane stays as it is.
+    (flags, sigma or None, counts, star_light): ``sigma`` is None where the
+    frame's uncertainty plane stays as it is; ``star_light`` holds the
+    pixels near the peaks of the stars that their profile fits (flat
+    indices) and what the stars give there, the estimates that replace a
+    bad pixel there (`fix_pixels`).
     """
     with quiet_numerics():
         return _flag_transients_quietly(ccd, **parameters)
