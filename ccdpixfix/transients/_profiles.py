@@ -358,6 +358,27 @@ def _star_phases(data, known, rows, cols, noise, width, cut, left_out=None):
     return np.stack([_OFFSETS[row], _OFFSETS[col]], axis=1), excess
 
 
+def _with_neighbours(data, known, rows, cols):
+    """Each pixel's value and its eight neighbours' (bad or outside: -inf).
+
+    The neighbours in the order of the 3x3 window, its centre left out
+    (-inf too).
+    """
+    value = np.asarray(data[rows, cols], dtype=np.float64)
+    around = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
+    return value, np.nan_to_num(around, nan=-np.inf)
+
+
+def _brightest_neighbour(around):
+    """Row and column steps to each pixel's brightest neighbour, and its value.
+
+    ``around``: the neighbours from `_with_neighbours`.
+    """
+    brightest = np.argmax(around, axis=1)
+    value = around[np.arange(len(around)), brightest]
+    return brightest // 3 - 1, brightest % 3 - 1, value
+
+
 def _flank_of_a_star(data, known, rows, cols, noise, width, cut, stars):
     """Whether each candidate is the flank of the star whose peak it touches.
 
@@ -375,18 +396,13 @@ def _flank_of_a_star(data, known, rows, cols, noise, width, cut, stars):
     (its peak is off centre there), does not.
     """
     flank = np.zeros(rows.size, dtype=bool)
-    value = np.asarray(data[rows, cols], dtype=np.float64)
-    around = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
-    around = np.nan_to_num(around, nan=-np.inf)
-    brightest = np.argmax(around, axis=1)
-    chosen = np.flatnonzero(around[np.arange(rows.size), brightest] > value)
-    dy, dx = brightest[chosen] // 3 - 1, brightest[chosen] % 3 - 1
+    value, around = _with_neighbours(data, known, rows, cols)
+    dy, dx, brightest = _brightest_neighbour(around)
+    chosen = np.flatnonzero(brightest > value)
+    dy, dx = dy[chosen], dx[chosen]
     peak_rows, peak_cols = rows[chosen] + dy, cols[chosen] + dx
-    peak_around = window_values(
-        data, peak_rows, peak_cols, radius=1, bad=known, include_centre=False
-    )
-    peak_value = np.asarray(data[peak_rows, peak_cols], dtype=np.float64)
-    is_peak = peak_value > np.max(np.nan_to_num(peak_around, nan=-np.inf), axis=1)
+    peak_value, peak_around = _with_neighbours(data, known, peak_rows, peak_cols)
+    is_peak = peak_value > np.max(peak_around, axis=1)
     chosen, dy, dx = chosen[is_peak], dy[is_peak], dx[is_peak]
     if not chosen.size:
         return flank
@@ -460,21 +476,13 @@ def narrowing(data, known, rows, cols, noise, width, cut, *, climb=False, shares
     candidates are next to its peak). By default ``shares`` is 1, and
     `_UNDERSAMPLED_SHARES` for undersampled stars.
     """
-    value = np.asarray(data[rows, cols], dtype=np.float64)
-    around = window_values(data, rows, cols, radius=1, bad=known, include_centre=False)
-    around = np.nan_to_num(around, nan=-np.inf)
+    value, around = _with_neighbours(data, known, rows, cols)
     if climb:
-        brightest = np.argmax(around, axis=1)
-        below = around[np.arange(rows.size), brightest] > value
-        # Positions in the 3x3 window (its centre NaN, never the brightest;
-        # outside the image NaN too).
-        rows = rows + np.where(below, brightest // 3 - 1, 0)
-        cols = cols + np.where(below, brightest % 3 - 1, 0)
-        value = np.asarray(data[rows, cols], dtype=np.float64)
-        around = window_values(
-            data, rows, cols, radius=1, bad=known, include_centre=False
-        )
-        around = np.nan_to_num(around, nan=-np.inf)
+        dy, dx, brightest = _brightest_neighbour(around)
+        below = brightest > value
+        rows = rows + np.where(below, dy, 0)
+        cols = cols + np.where(below, dx, 0)
+        value, around = _with_neighbours(data, known, rows, cols)
     chosen = np.flatnonzero(value > np.max(around, axis=1))
     excess, weights, background = _windows(
         data, known, rows[chosen], cols[chosen], noise[chosen], cut
@@ -690,7 +698,7 @@ def _window_noise(noise_at, shape, rows, cols):
     return noise, window_rows, window_cols
 
 
-def _common_misfit(residual, flux, centre, width, elongation):
+def _common_misfit(residual, flux, centre, width, elongation, learning):
     """What the stars' profile misses on this frame's stars at each pixel phase.
 
     ``residual``, ``flux`` and ``centre``: the fits of the frame's bright
@@ -698,10 +706,11 @@ def _common_misfit(residual, flux, centre, width, elongation):
     real star's shape (a Moffat's sharper core and broader wings) the same
     way on every star of one pixel phase: for each star, the median, over
     the `_PHASE_NEIGHBOURS` stars of the nearest fitted centres among the
-    brightest (`_learning_stars`; the star itself left out), of each
-    window pixel's residual as a share of the star's flux. Added to the
-    profile it makes the frame's own PSF at that phase, learned from its
-    stars; what is left is the noise, the pixels' response and the defects.
+    brightest (``learning``, `_learning_stars`; the star itself left out),
+    of each window pixel's residual as a share of the star's flux. Added to
+    the profile it makes the frame's own PSF at that phase, learned from
+    its stars; what is left is the noise, the pixels' response and the
+    defects.
     Zero where the stars are undersampled (``width`` under `UNDERSAMPLED`:
     `_flank_of_a_star` judges their flanks; with a median over all phases,
     5 of 58 bright stars of a field of FWHM 0.9 were hit), where they are
@@ -744,7 +753,7 @@ def _common_misfit(residual, flux, centre, width, elongation):
     turn = (centre[:, 0] < 0) | ((centre[:, 0] == 0) & (centre[:, 1] < 0))
     centre = np.where(turn[:, None], -centre, centre)
     residual = np.where(turn[:, None], residual[:, ::-1], residual)
-    learning = np.flatnonzero(_learning_stars(flux))
+    learning = np.flatnonzero(learning)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = residual[learning] / flux[learning, None]
         # Defects on the learning stars are left out: the pixels that stand
@@ -910,12 +919,13 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
     residual, flux, centre, _ = _star_residuals(excess, width)
     background = _local_background(data, known, rows, cols)
     _, elongation = _orientation(data, known, rows, cols, background)
-    common = _common_misfit(residual, flux, centre, width, np.median(elongation))
+    learning = _learning_stars(flux)
+    common = _common_misfit(
+        residual, flux, centre, width, np.median(elongation), learning
+    )
     # How far the Gaussian profile misses the stars, and the frame's PSF.
     plain_limit = _misfit_limits(residual, flux)[_MISFIT_CLASS]
-    limit = _misfit_limits(
-        residual - common * flux[:, None], flux, _learning_stars(flux)
-    )
+    limit = _misfit_limits(residual - common * flux[:, None], flux, learning)
     limit = limit[_MISFIT_CLASS]
     # The star's own peak, not a bump of noise on its broad top.
     window = excess[:, _IN_FIT]
