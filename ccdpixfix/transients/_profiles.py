@@ -339,11 +339,16 @@ def _best_centres(data, known, rows, cols, noise, width, cut, left_out=None):
     excess, weights, _ = _windows(data, known, rows, cols, noise, cut)
     if left_out is not None:
         weights = np.where(left_out, 0.0, weights)
-    templates = _templates(round(float(width), 6))
-    explained = (weights * excess) @ templates
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = explained**2 / (weights @ (templates * templates))
-    return np.argmax(np.nan_to_num(score, nan=-np.inf), axis=1), excess
+    size = 2 * _RADIUS + 1
+    profile = _pixel_profiles(_OFFSETS, round(float(width), 6))
+    tried = np.broadcast_to(profile, (len(excess), *profile.shape))
+    best, _ = _separable_fit(
+        (weights * excess).reshape(-1, size, size),
+        weights.reshape(-1, size, size),
+        tried,
+        tried,
+    )
+    return best, excess
 
 
 def _star_phases(data, known, rows, cols, noise, width, cut, left_out=None):
@@ -616,13 +621,13 @@ def _star_residuals(excess, width, left_out=None):
     coarse = np.broadcast_to(
         profile[::step, fit], (count, _OFFSETS.size, 2 * _FIT_RADIUS + 1)
     )
-    best, _ = _best_centre(values, weights, coarse, coarse)
+    best, _ = _separable_fit(values, weights, coarse, coarse)
     near = np.arange(-step, step + 1)
     row_at, col_at = (
         np.clip(step * index[:, None] + near, 0, _FINE_OFFSETS.size - 1)
         for index in np.divmod(best, _OFFSETS.size)
     )
-    best, amplitude = _best_centre(
+    best, amplitude = _separable_fit(
         values, weights, profile[row_at][:, :, fit], profile[col_at][:, :, fit]
     )
     row = row_at[np.arange(count), best // near.size]
@@ -633,14 +638,15 @@ def _star_residuals(excess, width, left_out=None):
     return excess - light, amplitude, centre, light
 
 
-def _best_centre(values, weights, row_profiles, col_profiles):
+def _separable_fit(values, weights, row_profiles, col_profiles):
     """The best of the centres tried for each window, and its amplitude.
 
-    ``values`` and ``weights``: the windows (n, k, k); ``row_profiles`` and
-    ``col_profiles``: the 1-D profiles (n, m, k) of the row and column
-    centres tried. The profile at a centre is the product of its row's and
-    column's, so each fit is two small matrix products. Returns the index
-    of the best centre (``row * m + col``) and its amplitude.
+    ``values`` (weighted) and ``weights``: the windows (n, k, k);
+    ``row_profiles`` and ``col_profiles``: the 1-D profiles (n, m, k) of
+    the row and column centres tried. The profile at a centre is the
+    product of its row's and column's, so each least-squares fit is two
+    small matrix products. Returns the index of the best centre
+    (``row * m + col``, as the columns of `_templates`) and its amplitude.
     """
     count = len(values)
     cols_t = np.swapaxes(col_profiles, 1, 2)
@@ -976,10 +982,9 @@ def defects_on_stars(data, known, rows, cols, width, noise_at, cut):
     # What the stars that the profile fits give within three pixels of
     # their peaks, bad pixels too: their fit with the frame's PSF at their
     # phase.
+    # (The noise is infinite outside the image.)
     model = light + background[:, None]
-    inside = (window_rows >= 0) & (window_rows < np.shape(data)[0])
-    inside &= (window_cols >= 0) & (window_cols < np.shape(data)[1])
-    lit = fitted[:, None] & _ON_STAR & inside & np.isfinite(model)
+    lit = fitted[:, None] & _ON_STAR & np.isfinite(window_noise + model)
     star = np.nonzero(lit)[0]
     star_light = (
         window_rows[lit],
