@@ -92,6 +92,14 @@ def test_kernels_at_pixels_and_rows(monkeypatch, kind):
         lambda: medians.window_values(
             data, rows, cols, radius=1, bad=bad, include_centre=False
         ),
+        lambda: medians.window_statistics(
+            data, rows, cols, radius=1, bad=bad, include_centre=False, spread=True
+        ),
+        lambda: medians.window_statistics(data, rows, cols, radius=2, spread=True),
+        lambda: medians.window_statistics(data, rows, cols, radius=1, bad=bad)[:3],
+        lambda: medians.row_median(
+            medians.window_values(data, rows, cols, radius=1, bad=bad)
+        ),
         lambda: medians.bits_around(flags, rows * shape[1] + cols, 4),
         lambda: medians.lowest_side_median(data, rows, cols, radius=3, bad=bad),
         lambda: medians.lowest_side_median(
@@ -99,6 +107,20 @@ def test_kernels_at_pixels_and_rows(monkeypatch, kind):
         ),
     ):
         _assert_identical(*_both(monkeypatch, function))
+    # the statistics are those of the windows' good values
+    values = medians.window_values(data, rows, cols, radius=2, bad=bad)
+    values[~np.isfinite(values)] = np.nan
+    median, count, lowest, deviation = medians.window_statistics(
+        data, rows, cols, radius=2, bad=bad, spread=True
+    )
+    several = count > 1
+    np.testing.assert_array_equal(count, np.count_nonzero(~np.isnan(values), axis=1))
+    np.testing.assert_array_equal(lowest, np.nanmin(values, axis=1))
+    np.testing.assert_allclose(median, np.nanmedian(values, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(
+        deviation[several], np.nanstd(values[several], axis=1, ddof=1), rtol=1e-9
+    )
+    assert several.all()
     # each point kernel gives what the full-frame kernel gives there
     level, n_pairs = medians.local_level(data, bad)
     at_level, at_pairs = medians.local_level_at(data, rows, cols, bad)
@@ -181,3 +203,18 @@ def test_neighbourhood_holds_the_same_pixels(monkeypatch):
     assert np.array_equal(
         np.sort(medians.neighbourhood(index, shape, seen)), np.sort(first)
     )
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_window_statistics_of_few_or_no_good_values(monkeypatch, engine):
+    if engine == "numpy":
+        monkeypatch.setenv("CCDPIXFIX_ENGINE", "numpy")
+    data = np.arange(16.0).reshape(4, 4)
+    bad = np.ones((4, 4), dtype=bool)
+    bad[0, 0] = False  # the only good value near (1, 1); none near (3, 3)
+    median, count, lowest, deviation = medians.window_statistics(
+        data, [1, 3], [1, 3], radius=1, bad=bad, spread=True
+    )
+    np.testing.assert_array_equal(count, [1, 0])
+    assert median[0] == lowest[0] == 0.0 and deviation[0] == 0.0
+    assert np.isnan(median[1]) and np.isnan(lowest[1]) and deviation[1] == 0.0

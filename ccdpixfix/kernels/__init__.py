@@ -21,6 +21,7 @@ from .medians import (
     neighbourhood,
     ring_median,
     row_median,
+    window_statistics,
     window_values,
 )
 from .residuals import level_noise, noise_at, residual_outliers
@@ -45,5 +46,6 @@ __all__ = [
     "ring_median",
     "row_median",
     "stack_median",
+    "window_statistics",
     "window_values",
 ]

@@ -473,6 +473,201 @@ def gather_windows(data, bad, rows, cols, radius, include_centre, values):
             values[i, size * size // 2] = np.nan
 
 
+# Largest window whose sums `_pairwise_sum` adds as numpy does (numpy splits
+# longer runs in halves).
+PAIRWISE_BLOCK = 128
+
+
+@njit(inline="always", error_model="numpy")
+def _pairwise_sum(values, n):
+    """The sum of ``values[:n]`` (n <= 128) in numpy's order of addition.
+
+    numpy adds a contiguous run of eight or more values in eight running
+    sums, combined as a tree: the same order gives the same rounding.
+    """
+    if n < 8:
+        total = 0.0
+        for k in range(n):
+            total += values[k]
+        return total
+    r0, r1, r2, r3 = values[0], values[1], values[2], values[3]
+    r4, r5, r6, r7 = values[4], values[5], values[6], values[7]
+    blocks = n - n % 8
+    for k in range(8, blocks, 8):
+        r0 += values[k]
+        r1 += values[k + 1]
+        r2 += values[k + 2]
+        r3 += values[k + 3]
+        r4 += values[k + 4]
+        r5 += values[k + 5]
+        r6 += values[k + 6]
+        r7 += values[k + 7]
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for k in range(blocks, n):
+        total += values[k]
+    return total
+
+
+@njit(inline="always", error_model="numpy")
+def _sort_eight(values):
+    """Sort ``values[:8]`` in place: a 19-exchange network, branch-free."""
+    p0, p1, p2, p3, p4, p5, p6, p7 = values[:8]
+    p0, p2 = _smaller(p0, p2), _larger(p0, p2)
+    p1, p3 = _smaller(p1, p3), _larger(p1, p3)
+    p4, p6 = _smaller(p4, p6), _larger(p4, p6)
+    p5, p7 = _smaller(p5, p7), _larger(p5, p7)
+    p0, p4 = _smaller(p0, p4), _larger(p0, p4)
+    p1, p5 = _smaller(p1, p5), _larger(p1, p5)
+    p2, p6 = _smaller(p2, p6), _larger(p2, p6)
+    p3, p7 = _smaller(p3, p7), _larger(p3, p7)
+    p0, p1 = _smaller(p0, p1), _larger(p0, p1)
+    p2, p3 = _smaller(p2, p3), _larger(p2, p3)
+    p4, p5 = _smaller(p4, p5), _larger(p4, p5)
+    p6, p7 = _smaller(p6, p7), _larger(p6, p7)
+    p2, p4 = _smaller(p2, p4), _larger(p2, p4)
+    p3, p5 = _smaller(p3, p5), _larger(p3, p5)
+    p1, p4 = _smaller(p1, p4), _larger(p1, p4)
+    p3, p6 = _smaller(p3, p6), _larger(p3, p6)
+    p1, p2 = _smaller(p1, p2), _larger(p1, p2)
+    p3, p4 = _smaller(p3, p4), _larger(p3, p4)
+    p5, p6 = _smaller(p5, p6), _larger(p5, p6)
+    values[0] = p0
+    values[1] = p1
+    values[2] = p2
+    values[3] = p3
+    values[4] = p4
+    values[5] = p5
+    values[6] = p6
+    values[7] = p7
+
+
+@njit(inline="always", error_model="numpy")
+def _sort_nine(values):
+    """Sort ``values[:9]`` in place: a 25-exchange network, branch-free."""
+    p0, p1, p2, p3, p4, p5, p6, p7, p8 = values[:9]
+    p0, p3 = _smaller(p0, p3), _larger(p0, p3)
+    p1, p7 = _smaller(p1, p7), _larger(p1, p7)
+    p2, p5 = _smaller(p2, p5), _larger(p2, p5)
+    p4, p8 = _smaller(p4, p8), _larger(p4, p8)
+    p0, p7 = _smaller(p0, p7), _larger(p0, p7)
+    p2, p4 = _smaller(p2, p4), _larger(p2, p4)
+    p3, p8 = _smaller(p3, p8), _larger(p3, p8)
+    p5, p6 = _smaller(p5, p6), _larger(p5, p6)
+    p0, p2 = _smaller(p0, p2), _larger(p0, p2)
+    p1, p3 = _smaller(p1, p3), _larger(p1, p3)
+    p4, p5 = _smaller(p4, p5), _larger(p4, p5)
+    p7, p8 = _smaller(p7, p8), _larger(p7, p8)
+    p1, p4 = _smaller(p1, p4), _larger(p1, p4)
+    p3, p6 = _smaller(p3, p6), _larger(p3, p6)
+    p5, p7 = _smaller(p5, p7), _larger(p5, p7)
+    p0, p1 = _smaller(p0, p1), _larger(p0, p1)
+    p2, p4 = _smaller(p2, p4), _larger(p2, p4)
+    p3, p5 = _smaller(p3, p5), _larger(p3, p5)
+    p6, p8 = _smaller(p6, p8), _larger(p6, p8)
+    p2, p3 = _smaller(p2, p3), _larger(p2, p3)
+    p4, p5 = _smaller(p4, p5), _larger(p4, p5)
+    p6, p7 = _smaller(p6, p7), _larger(p6, p7)
+    p1, p2 = _smaller(p1, p2), _larger(p1, p2)
+    p3, p4 = _smaller(p3, p4), _larger(p3, p4)
+    p5, p6 = _smaller(p5, p6), _larger(p5, p6)
+    values[0] = p0
+    values[1] = p1
+    values[2] = p2
+    values[3] = p3
+    values[4] = p4
+    values[5] = p5
+    values[6] = p6
+    values[7] = p7
+    values[8] = p8
+
+
+@njit(inline="always", error_model="numpy")
+def _sort(values, count):
+    """Sort ``values[:count]`` in place; branch-free for 8 or 9 values (a
+    pixel's full ring of neighbours, or with the pixel), which in registers
+    take a third of the time of an insertion sort on noise."""
+    if count == 8:
+        _sort_eight(values)
+    elif count == 9:
+        _sort_nine(values)
+    else:
+        sorted_count = 0
+        for k in range(count):
+            sorted_count = _insert(values, sorted_count, values[k])
+
+
+@_jit
+def row_medians(values, result):
+    buffer = np.empty(max(values.shape[1], 1), np.float64)
+    half = np.float64(0.5)
+    for i in range(values.shape[0]):
+        count = 0
+        for k in range(values.shape[1]):
+            if not math.isnan(values[i, k]):
+                buffer[count] = values[i, k]
+                count += 1
+        if count == 0:
+            result[i] = np.nan
+            continue
+        _sort(buffer, count)
+        result[i] = _median(buffer, count, half)
+
+
+@njit(inline="always", error_model="numpy")
+def _window_deviation(slots, valid, n, count):
+    """Sample standard deviation (ddof 1) of the valid ``slots``, as
+    `numpy.nanstd` takes it: invalid slots hold 0 in both sums."""
+    mean = _pairwise_sum(slots, n) / count
+    for k in range(n):
+        deviation = slots[k] - mean
+        slots[k] = deviation * deviation if valid[k] else 0.0
+    return math.sqrt(_pairwise_sum(slots, n) / (count - 1))
+
+
+@_jit
+def window_statistics(
+    data, bad, rows, cols, radius, include_centre, spread, limit, median, count,
+    lowest, deviation,
+):  # fmt: skip
+    """Returns True if a value beyond ``limit`` (in size) was met with
+    ``spread``: the caller then takes the deviations in long double."""
+    ny, nx = data.shape
+    size = 2 * radius + 1
+    n = size * size
+    slots = np.zeros(n, np.float64)
+    valid = np.zeros(n, np.bool_)
+    buffer = np.empty(n, np.float64)
+    half = np.float64(0.5)
+    beyond = False
+    for i in range(rows.size):
+        found = 0
+        for dy in range(size):
+            yy = rows[i] + dy - radius
+            for dx in range(size):
+                xx = cols[i] + dx - radius
+                k = dy * size + dx
+                if spread:
+                    slots[k], valid[k] = 0.0, False
+                if (include_centre or k != n // 2) and 0 <= yy < ny and 0 <= xx < nx:
+                    value = np.float64(data[yy, xx])
+                    if not bad[yy, xx] and math.isfinite(value):
+                        buffer[found] = value
+                        found += 1
+                        if spread:
+                            slots[k], valid[k] = value, True
+                            beyond |= abs(value) > limit
+        _sort(buffer, found)
+        count[i] = found
+        deviation[i] = 0.0
+        if found == 0:
+            median[i], lowest[i] = np.nan, np.nan
+            continue
+        median[i], lowest[i] = _median(buffer, found, half), buffer[0]
+        if spread and found > 1:
+            deviation[i] = _window_deviation(slots, valid, n, found)
+    return beyond and spread
+
+
 @njit(inline="always", error_model="numpy")
 def _middle_of_seven(values):
     """The 4th smallest of seven values: Paeth's 13 compare-exchanges.

@@ -36,6 +36,7 @@ __all__ = [
     "neighbourhood",
     "ring_median",
     "row_median",
+    "window_statistics",
     "window_values",
 ]
 
@@ -81,6 +82,11 @@ def row_median(values):
     >>> row_median(np.array([[1.0, np.nan, 3.0, 10.0], [np.nan] * 4]))
     array([ 3., nan])
     """
+    values = np.asarray(values)
+    if engine() == "numba" and values.dtype == np.float64:
+        result = np.empty(values.shape[0])
+        _compiled.row_medians(np.ascontiguousarray(values), result)
+        return result
     ordered = np.sort(values, axis=1)
     n_valid = np.count_nonzero(~np.isnan(ordered), axis=1)
     return _median_of_sorted(ordered.T, n_valid)
@@ -430,6 +436,105 @@ def window_values(
     if not include_centre:
         values[:, dy.size // 2] = np.nan
     return values
+
+
+# Beyond this size a value's square, summed over a window, could overflow
+# float64 (its largest value is 1.8e308, the square root 1.3e154): the
+# deviations are then taken in long double.
+_SQUARE_OVERFLOW = 1e150
+
+
+def window_statistics(
+    data, rows, cols, *, radius, bad=None, include_centre=True, spread=False
+):
+    """Median, number, lowest and spread of the good values of each window.
+
+    What `row_median`, `numpy.fmin` and `numpy.nanstd` give on the windows of
+    `window_values` (non-finite values left out too), without building the
+    windows in memory.
+
+    Parameters
+    ----------
+    data : 2-D array
+        The image.
+    rows, cols : 1-D int arrays
+        Centres of the windows.
+    radius : int
+        Half-width of the window.
+    bad : 2-D bool array, optional
+        Pixels to leave out.
+    include_centre : bool, optional
+        If False, the centre pixel of each window is left out.
+    spread : bool, optional
+        Also the sample standard deviation (``ddof=1``) of each window's
+        values.
+
+    Returns
+    -------
+    median : `numpy.ndarray` of float64
+        NaN where a window holds no good value.
+    count : `numpy.ndarray` of int
+        Good values in each window.
+    lowest : `numpy.ndarray` of float64
+        The smallest good value; NaN where none.
+    deviation : `numpy.ndarray` of float64 or None
+        With ``spread``: the standard deviation, 0 where a window holds
+        fewer than two good values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdpixfix.kernels.medians import window_statistics
+    >>> image = np.arange(9.0).reshape(3, 3)
+    >>> median, count, lowest, _ = window_statistics(
+    ...     image, [1], [1], radius=1, include_centre=False
+    ... )
+    >>> float(median[0]), int(count[0]), float(lowest[0])
+    (4.0, 8, 0.0)
+    """
+    data = np.asarray(data)
+    rows = np.asarray(rows, dtype=np.intp).ravel()
+    cols = np.asarray(cols, dtype=np.intp).ravel()
+    if engine() == "numba" and (2 * radius + 1) ** 2 <= _compiled.PAIRWISE_BLOCK:
+        median, lowest = np.empty(rows.size), np.empty(rows.size)
+        count = np.empty(rows.size, dtype=np.intp)
+        deviation = np.empty(rows.size)
+        wide = _compiled.window_statistics(
+            compiled_input(data),
+            compiled_mask(bad, data.shape),
+            rows,
+            cols,
+            int(radius),
+            bool(include_centre),
+            bool(spread),
+            _SQUARE_OVERFLOW,
+            median,
+            count,
+            lowest,
+            deviation,
+        )
+        if not wide:
+            return median, count, lowest, deviation if spread else None
+    values = window_values(
+        data, rows, cols, radius=radius, bad=bad, include_centre=include_centre
+    )
+    values[~np.isfinite(values)] = np.nan
+    count = np.count_nonzero(~np.isnan(values), axis=1)
+    median = row_median(values)
+    lowest = np.fmin.reduce(values, axis=1)
+    deviation = None
+    if spread:
+        deviation = np.zeros(rows.size)
+        several = count > 1
+        # long double only where squares could overflow float64 (it is slow)
+        wide = np.nanmax(np.abs(values), initial=0) > _SQUARE_OVERFLOW
+        deviation[several] = np.nanstd(
+            values[several].astype(np.longdouble if wide else np.float64),
+            axis=1,
+            ddof=1,
+        ).astype(np.float64)
+        deviation = np.nan_to_num(deviation)
+    return median, count, lowest, deviation
 
 
 def lowest_side_median(data, rows, cols, *, radius, bad=None, sign=1.0):

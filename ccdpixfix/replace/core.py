@@ -5,7 +5,7 @@ import numpy as np
 from ..colour.cfa import cfa_pattern, per_colour
 from ..colour.rgb import check_cube_pattern, is_rgb_cube, per_plane
 from ..flags import BAD_PIXEL_FLAGS, PixelFlag
-from ..kernels.medians import neighbourhood, row_median, window_values
+from ..kernels.medians import neighbourhood, window_statistics, window_values
 from ..noise.core import frame_noise
 from ..transients import local_background as _local_background
 from ..utils.ccd import (
@@ -31,34 +31,8 @@ _MIN_GOOD = 5
 # neighbours by at most 0.65 of its height (FWHM 1.8 px; less when wider).
 _SUSPECT_SIGMA = 3.0
 _SUSPECT_SHARE = 0.8
-# Values beyond which the squares of a window's values, summed, could
-# overflow float64 (its largest value is 1.8e308, the square root 1.3e154).
-_SQUARE_OVERFLOW = 1e150
 # Efficiency of the median relative to the mean for Gaussian noise.
 _MEDIAN_VARIANCE = np.pi / 2
-
-
-def _estimate(values, method):
-    """Estimate and its variance from window values (NaN = not usable)."""
-    n_good = np.count_nonzero(np.isfinite(values), axis=1)
-    if method == "median":
-        estimate = row_median(values)
-        efficiency = _MEDIAN_VARIANCE
-    else:
-        # long double: the sum of values near the float64 maximum must not
-        # overflow
-        estimate = np.nanmean(values.astype(np.longdouble), axis=1).astype(np.float64)
-        efficiency = 1.0
-    scatter = np.zeros(values.shape[0])
-    several = n_good > 1
-    # long double only where squares could overflow float64 (it is slow)
-    wide = None
-    if np.nanmax(np.abs(values), initial=0) > _SQUARE_OVERFLOW:
-        wide = np.longdouble
-    scatter[several] = np.nanstd(
-        values[several].astype(wide or np.float64), axis=1, ddof=1
-    ).astype(np.float64)
-    return estimate, n_good, np.nan_to_num(scatter), efficiency
 
 
 def _fill(data, good, targets, method, max_radius):
@@ -74,12 +48,13 @@ def _fill(data, good, targets, method, max_radius):
     scatter = np.zeros(rows.size)
     todo = np.arange(rows.size)
     efficiency = 1.0
+    bad = ~good
     for radius in range(1, max_radius + 1):
         if todo.size == 0:
             break
-        values = window_values(data, rows[todo], cols[todo], radius=radius, bad=~good)
-        values[:, (2 * radius + 1) ** 2 // 2] = np.nan
-        value, n_good, spread, efficiency = _estimate_safe(values, method)
+        value, n_good, spread, efficiency = _window_estimate(
+            data, bad, rows[todo], cols[todo], radius, method
+        )
         last = radius == max_radius
         done = n_good >= (1 if last else _MIN_GOOD)
         estimate[todo[done]] = value[done]
@@ -89,14 +64,22 @@ def _fill(data, good, targets, method, max_radius):
     return rows, cols, estimate, n_used, scatter, efficiency
 
 
-def _estimate_safe(values, method):
-    empty = ~np.isfinite(values).any(axis=1)
-    values = values.copy()
-    values[empty, 0] = 0.0
-    estimate, n_good, scatter, efficiency = _estimate(values, method)
-    estimate[empty] = np.nan
-    n_good[empty] = 0
-    return estimate, n_good, scatter, efficiency
+def _window_estimate(data, bad, rows, cols, radius, method):
+    """Estimate, good pixels, their scatter and the estimator's efficiency
+    in the window of ``radius`` around each pixel, the pixel left out."""
+    median, n_good, _, scatter = window_statistics(
+        data, rows, cols, radius=radius, bad=bad, include_centre=False, spread=True
+    )
+    if method == "median":
+        return median, n_good, scatter, _MEDIAN_VARIANCE
+    values = window_values(
+        data, rows, cols, radius=radius, bad=bad, include_centre=False
+    )
+    mean = np.full(rows.size, np.nan)
+    some = n_good > 0
+    # long double: the sum of values near the float64 maximum must not overflow
+    mean[some] = np.nanmean(values[some].astype(np.longdouble), axis=1)
+    return mean, n_good, scatter, 1.0
 
 
 def replace_bad_pixels(
@@ -349,17 +332,16 @@ def _without_suspects(data, good, targets, hits, sigma):
         return good
     rows, cols = np.unravel_index(around, shape)
     bad = ~good | targets
-    window = window_values(data, rows, cols, radius=1, bad=bad, include_centre=False)
+    median, _, _, _ = window_statistics(
+        data, rows, cols, radius=1, bad=bad, include_centre=False
+    )
     value = np.asarray(data[rows, cols], dtype=np.float64)
     noise = np.asarray(sigma[rows, cols], dtype=np.float64)
-    # Cheap first: above its median neighbour means above its darkest one.
-    darkest = np.fmin.reduce(window, axis=1)
-    chosen = np.flatnonzero(value - darkest > _SUSPECT_SIGMA * noise)
-    excess = value[chosen] - row_median(window[chosen])
-    standing = excess > _SUSPECT_SIGMA * noise[chosen]
-    if not standing.any():
+    excess = value - median
+    chosen = np.flatnonzero(excess > _SUSPECT_SIGMA * noise)
+    excess = excess[chosen]
+    if not chosen.size:
         return good
-    chosen, excess = chosen[standing], excess[standing]
     rows, cols = rows[chosen], cols[chosen]
     background = _local_background(data, bad, rows, cols)
     suspect = excess > _SUSPECT_SHARE * (value[chosen] - background)
@@ -386,6 +368,7 @@ def _model_sigma(ccd, data, bad, gain, read_noise, noise_model):
 def _neighbour_sigma(sigma, good, rows, cols):
     """Typical noise of the good pixels around each replaced pixel."""
     usable = good & np.isfinite(sigma)
+    unusable = ~usable
     result = np.full(rows.size, np.nan)
     todo = np.arange(rows.size)
     # Each pixel takes the nearest window holding a good pixel, so that a
@@ -393,11 +376,11 @@ def _neighbour_sigma(sigma, good, rows, cols):
     for radius in (1, 2, 4, 8):
         if todo.size == 0:
             break
-        values = window_values(
-            sigma, rows[todo], cols[todo], radius=radius, bad=~usable
+        median, count, _, _ = window_statistics(
+            sigma, rows[todo], cols[todo], radius=radius, bad=unusable
         )
-        found = np.isfinite(values).any(axis=1)
-        result[todo[found]] = row_median(values[found])
+        found = count > 0
+        result[todo[found]] = median[found]
         todo = todo[~found]
     if todo.size:
         result[todo] = np.nanmedian(sigma[usable]) if usable.any() else 0.0
