@@ -218,3 +218,31 @@ def test_window_statistics_of_few_or_no_good_values(monkeypatch, engine):
     np.testing.assert_array_equal(count, [1, 0])
     assert median[0] == lowest[0] == 0.0 and deviation[0] == 0.0
     assert np.isnan(median[1]) and np.isnan(lowest[1]) and deviation[1] == 0.0
+
+
+@pytest.mark.parametrize("kind", ["float32", "uint16"])
+def test_point_kernels_on_many_points(monkeypatch, kind):
+    # Enough points that the compiled kernels split them among threads
+    # (`by_point_blocks`, on a machine of two cores or more).
+    shape = (300, 64)
+    data, bad = _image(kind, shape, seed=31), _bad(shape, seed=32)
+    rng = np.random.default_rng(33)
+    rows = rng.integers(0, shape[0], 20_000)
+    cols = rng.integers(0, shape[1], 20_000)
+    plane = rng.uniform(0.5, 3.0, shape).astype(np.float32)
+    flags = rng.choice(np.array([0, 4], np.uint16), shape, p=[0.97, 0.03])
+    for function in (
+        lambda: medians.local_level_at(data, rows, cols, bad),
+        lambda: residuals.noise_at(data, bad, rows, cols, plane=plane),
+        lambda: residuals.noise_at(data, bad, rows, cols, model=(4.0, 0.5, 990.0)),
+        lambda: medians.window_values(data, rows, cols, radius=2, bad=bad),
+        lambda: medians.window_statistics(
+            data, rows, cols, radius=1, bad=bad, include_centre=False, spread=True
+        ),
+        lambda: medians.row_median(
+            medians.window_values(data, rows, cols, radius=1, bad=bad)
+        ),
+        lambda: medians.bits_around(flags, rows * shape[1] + cols, 4),
+        lambda: medians.lowest_side_median(data, rows, cols, radius=3, bad=bad),
+    ):
+        _assert_identical(*_both(monkeypatch, function))

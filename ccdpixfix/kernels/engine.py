@@ -19,6 +19,7 @@ except ImportError:  # numba is missing or broken: the numpy engine does it all
 
 __all__ = [
     "COMPILED_TYPES",
+    "by_point_blocks",
     "by_row_blocks",
     "compiled_input",
     "compiled_mask",
@@ -31,6 +32,8 @@ __all__ = [
 COMPILED_TYPES = {np.dtype(t) for t in ("u1", "u2", "i2", "i4", "f4", "f8")}
 # Below this many pixels a frame is done in one thread.
 _PARALLEL_PIXELS = 1 << 18
+# The fewest points a thread takes in `by_point_blocks`.
+_BLOCK_POINTS = 4096
 
 
 def engine():
@@ -99,23 +102,64 @@ def _threads():
         return max(1, min(os.cpu_count() or 1, 16))
 
 
+def _pool(n_blocks):
+    """The threads that run blocks of a kernel, at least ``n_blocks`` of them."""
+    global _POOL
+    if _POOL is None or _POOL._max_workers < n_blocks:
+        _POOL = ThreadPoolExecutor(max_workers=n_blocks)
+    return _POOL
+
+
 def by_row_blocks(kernel, shape, *arguments):
     """Run ``kernel(*arguments, y0, y1)`` over blocks of rows in threads.
 
     The kernels release the GIL and write disjoint rows of their outputs.
     """
-    global _POOL
     ny, nx = shape
     n_blocks = min(_threads(), ny) if ny * nx >= _PARALLEL_PIXELS else 1
     if n_blocks <= 1:
         kernel(*arguments, 0, ny)
         return
-    if _POOL is None or _POOL._max_workers < n_blocks:
-        _POOL = ThreadPoolExecutor(max_workers=n_blocks)
     edges = np.linspace(0, ny, n_blocks + 1).astype(int)
     futures = [
-        _POOL.submit(kernel, *arguments, int(y0), int(y1))
+        _pool(n_blocks).submit(kernel, *arguments, int(y0), int(y1))
         for y0, y1 in itertools.pairwise(edges)
     ]
     for future in futures:
         future.result()
+
+
+def by_point_blocks(kernel, *arguments, per_point):
+    """Run ``kernel(*arguments)`` over blocks of points in threads.
+
+    ``per_point``: those of the ``arguments`` (the arrays themselves) that
+    hold one entry per point, inputs and outputs alike; each block gets its
+    slice of them. The kernels release the GIL and write only their own
+    points' outputs. Below `_BLOCK_POINTS` points per thread, one call
+    does all: handing a block to a thread costs about as much as 1000
+    points.
+
+    Returns
+    -------
+    list
+        What the kernel returned for each block, in order.
+    """
+    n_points = len(per_point[0])
+    n_blocks = min(_threads(), n_points // _BLOCK_POINTS)
+    if n_blocks <= 1:
+        return [kernel(*arguments)]
+    edges = np.linspace(0, n_points, n_blocks + 1).astype(int)
+
+    def block(start, stop):
+        return [
+            argument[start:stop]
+            if any(argument is points for points in per_point)
+            else argument
+            for argument in arguments
+        ]
+
+    futures = [
+        _pool(n_blocks).submit(kernel, *block(start, stop))
+        for start, stop in itertools.pairwise(edges)
+    ]
+    return [future.result() for future in futures]

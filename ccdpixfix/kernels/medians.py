@@ -14,6 +14,7 @@ import numpy as np
 
 from .engine import (
     _compiled,
+    by_point_blocks,
     by_row_blocks,
     compiled_input,
     compiled_mask,
@@ -85,7 +86,9 @@ def row_median(values):
     values = np.asarray(values)
     if engine() == "numba" and values.dtype == np.float64:
         result = np.empty(values.shape[0])
-        _compiled.row_medians(np.ascontiguousarray(values), result)
+        values = np.ascontiguousarray(values)
+        kernel = _compiled.row_medians
+        by_point_blocks(kernel, values, result, per_point=(values, result))
         return result
     ordered = np.sort(values, axis=1)
     n_valid = np.count_nonzero(~np.isnan(ordered), axis=1)
@@ -202,7 +205,8 @@ def local_level_at(data, rows, cols, bad=None):
     if engine() == "numba":
         level = np.empty(rows.size, dtype=dtype)
         n_pairs = np.empty(rows.size, dtype=np.int8)
-        _compiled.level_points(
+        by_point_blocks(
+            _compiled.level_points,
             compiled_input(data),
             compiled_mask(bad, np.shape(data)),
             np.array([0.5], dtype),
@@ -210,6 +214,7 @@ def local_level_at(data, rows, cols, bad=None):
             cols,
             level,
             n_pairs,
+            per_point=(rows, cols, level, n_pairs),
         )
         return level, n_pairs
     window = window_values(data, rows, cols, radius=1, bad=bad, dtype=dtype)
@@ -328,7 +333,14 @@ def bits_around(flags, index, bits):
     bits = flags.dtype.type(bits)
     if engine() == "numba":
         result = np.empty(index.size, dtype=bool)
-        _compiled.bits_around(np.ascontiguousarray(flags), index, bits, result)
+        by_point_blocks(
+            _compiled.bits_around,
+            np.ascontiguousarray(flags),
+            index,
+            bits,
+            result,
+            per_point=(index, result),
+        )
         return result
     rows, cols = np.unravel_index(index, (ny, nx))
     flat = flags.ravel()
@@ -411,15 +423,18 @@ def window_values(
     ny, nx = data.shape
     if engine() == "numba" and np.dtype(dtype) == np.float64:
         rows = np.asarray(rows, dtype=np.intp).ravel()
+        cols = np.asarray(cols, dtype=np.intp).ravel()
         values = np.empty((rows.size, (2 * radius + 1) ** 2), dtype=np.float64)
-        _compiled.gather_windows(
+        by_point_blocks(
+            _compiled.gather_windows,
             compiled_input(data),
             compiled_mask(bad, (ny, nx)),
             rows,
-            np.asarray(cols, dtype=np.intp).ravel(),
+            cols,
             int(radius),
             bool(include_centre),
             values,
+            per_point=(rows, cols, values),
         )
         return values
     offsets = np.arange(-radius, radius + 1)
@@ -499,7 +514,8 @@ def window_statistics(
         median, lowest = np.empty(rows.size), np.empty(rows.size)
         count = np.empty(rows.size, dtype=np.intp)
         deviation = np.empty(rows.size)
-        wide = _compiled.window_statistics(
+        wide = by_point_blocks(
+            _compiled.window_statistics,
             compiled_input(data),
             compiled_mask(bad, data.shape),
             rows,
@@ -512,8 +528,9 @@ def window_statistics(
             count,
             lowest,
             deviation,
+            per_point=(rows, cols, median, count, lowest, deviation),
         )
-        if not wide:
+        if not any(wide):
             return median, count, lowest, deviation if spread else None
     values = window_values(
         data, rows, cols, radius=radius, bad=bad, include_centre=include_centre
@@ -576,7 +593,8 @@ def lowest_side_median(data, rows, cols, *, radius, bad=None, sign=1.0):
     cols = np.asarray(cols, dtype=np.intp).ravel()
     if engine() == "numba":
         result = np.empty(rows.size, dtype=np.float64)
-        _compiled.side_medians_lowest(
+        by_point_blocks(
+            _compiled.side_medians_lowest,
             compiled_input(data),
             compiled_mask(bad, data.shape),
             rows,
@@ -584,6 +602,7 @@ def lowest_side_median(data, rows, cols, *, radius, bad=None, sign=1.0):
             int(radius),
             float(sign),
             result,
+            per_point=(rows, cols, result),
         )
         return result
     values = window_values(data, rows, cols, radius=radius, bad=bad)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .engine import (
     _compiled,
+    by_point_blocks,
     by_row_blocks,
     compiled_input,
     compiled_mask,
@@ -159,11 +160,30 @@ def noise_at(data, bad, rows, cols, *, plane=None, model=None):
         sigma = np.empty(rows.size, dtype=np.float32)
         if plane is not None:
             halves = np.array([0.5], plane.dtype)
-            _compiled.plane_points(plane, bad, halves, rows, cols, sigma)
+            by_point_blocks(
+                _compiled.plane_points,
+                plane,
+                bad,
+                halves,
+                rows,
+                cols,
+                sigma,
+                per_point=(rows, cols, sigma),
+            )
         else:
             halves = np.array([0.5], float_type(data))
             data = compiled_input(data)
-            _compiled.model_points(data, bad, halves, *model, rows, cols, sigma)
+            by_point_blocks(
+                _compiled.model_points,
+                data,
+                bad,
+                halves,
+                *model,
+                rows,
+                cols,
+                sigma,
+                per_point=(rows, cols, sigma),
+            )
         return sigma
     if plane is not None:
         window = window_values(
