@@ -135,9 +135,8 @@ def by_point_blocks(kernel, *arguments, per_point):
     ``per_point``: those of the ``arguments`` (the arrays themselves) that
     hold one entry per point, inputs and outputs alike; each block gets its
     slice of them. The kernels release the GIL and write only their own
-    points' outputs. Below `_BLOCK_POINTS` points per thread, one call
-    does all: handing a block to a thread costs about as much as 1000
-    points.
+    points' outputs. Below 4096 points per thread one call does all:
+    handing a block to a thread costs about as much as 1000 points.
 
     Returns
     -------
