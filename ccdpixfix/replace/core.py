@@ -236,11 +236,9 @@ def _replace_bad_pixels_quietly(
     which replaces them where they are bad: the median of a pixel's
     neighbours misses a star's curved profile.
     """
-    flags = input_flags(ccd)
+    flags = input_flags(ccd)  # DO_NOT_USE where the data are not finite
     data = np.asarray(ccd.data)
     good = (flags & np.uint16(int(BAD_PIXEL_FLAGS))) == 0
-    if data.dtype.kind not in "iub":
-        good &= np.isfinite(data)
     targets = (flags & np.uint16(int(flags_to_replace))) != 0
     if not int(flags_to_replace) & int(PixelFlag.SATURATED):
         # A saturated pixel keeps its value even if it is also hot or stuck:

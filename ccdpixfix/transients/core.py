@@ -1372,12 +1372,11 @@ def _flag_transients_quietly(
             flags[(data >= level_cut) & (data < np.inf)] |= np.uint16(
                 PixelFlag.SATURATED
             )
-    # Every flagged pixel (warm ones too) stays out of the medians and the
-    # noise; masked ones cannot be transients, but a cosmic ray on a warm
-    # pixel must still be found.
+    # Every flagged pixel (warm ones too, and those not finite: input_flags
+    # gives them DO_NOT_USE) stays out of the medians and the noise; masked
+    # ones cannot be transients, but a cosmic ray on a warm pixel must still
+    # be found.
     known = flags != 0
-    if data.dtype.kind not in "iub":
-        known |= ~np.isfinite(data)
     noise_source = frame_noise(
         ccd,
         data,
