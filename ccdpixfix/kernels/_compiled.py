@@ -531,14 +531,8 @@ def _sort_eight(values):
     p1, p2 = _smaller(p1, p2), _larger(p1, p2)
     p3, p4 = _smaller(p3, p4), _larger(p3, p4)
     p5, p6 = _smaller(p5, p6), _larger(p5, p6)
-    values[0] = p0
-    values[1] = p1
-    values[2] = p2
-    values[3] = p3
-    values[4] = p4
-    values[5] = p5
-    values[6] = p6
-    values[7] = p7
+    for k, value in enumerate((p0, p1, p2, p3, p4, p5, p6, p7)):
+        values[k] = value
 
 
 @njit(inline="always", error_model="numpy")
@@ -570,15 +564,8 @@ def _sort_nine(values):
     p1, p2 = _smaller(p1, p2), _larger(p1, p2)
     p3, p4 = _smaller(p3, p4), _larger(p3, p4)
     p5, p6 = _smaller(p5, p6), _larger(p5, p6)
-    values[0] = p0
-    values[1] = p1
-    values[2] = p2
-    values[3] = p3
-    values[4] = p4
-    values[5] = p5
-    values[6] = p6
-    values[7] = p7
-    values[8] = p8
+    for k, value in enumerate((p0, p1, p2, p3, p4, p5, p6, p7, p8)):
+        values[k] = value
 
 
 @njit(inline="always", error_model="numpy")
