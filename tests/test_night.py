@@ -192,3 +192,35 @@ def test_night_needs_kinds_and_darks(tmp_path):
     result = run("night", lights, "-o", tmp_path / "o")
     assert result.returncode == 2 and "no usable dark" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_night_with_workers_after_a_full_size_map(tmp_path):
+    """The map of 512 x 512 darks is made in the command's own process with
+    its kernel threads; the frames are then fixed in forked workers, which
+    must start threads of their own (before, the first threaded kernel in a
+    worker waited for ever on threads it did not have)."""
+    root = tmp_path / "raw"
+    root.mkdir()
+    camera = SimulatedCamera((512, 512), seed=61)
+    for index in range(3):
+        dark = camera.dark(300.0, seed=index)
+        _write(dark, root / f"dark_{index}.fits", IMAGETYP="DARK")
+    for index in range(2):
+        science = camera.science(seed=70 + index)[0]
+        _write(science, root / f"light_{index}.fits", IMAGETYP="LIGHT")
+    out = tmp_path / "reduced"
+    process = subprocess.Popen(
+        command("night", root, "-o", out, "--jobs", 2),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.communicate()
+        pytest.fail("the night's workers hung")
+    assert process.returncode == 0, stderr
+    assert sorted(os.listdir(out)) == ["bpm.fits", "light_0.fits", "light_1.fits"]

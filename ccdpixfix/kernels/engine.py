@@ -102,6 +102,19 @@ def _threads():
         return max(1, min(os.cpu_count() or 1, 16))
 
 
+def _forget_pool():
+    global _POOL
+    _POOL = None
+
+
+# A process forked from one that used the pool inherits it without its
+# threads: the first kernel it hands a block to would wait for ever (a
+# night's map made in the command line's process, then its frames fixed in
+# forked workers). The child makes its own.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _pool(n_blocks):
     """The threads that run blocks of a kernel, at least ``n_blocks`` of them."""
     global _POOL
