@@ -159,31 +159,15 @@ def noise_at(data, bad, rows, cols, *, plane=None, model=None):
     if engine() == "numba":
         sigma = np.empty(rows.size, dtype=np.float32)
         if plane is not None:
-            halves = np.array([0.5], plane.dtype)
-            by_point_blocks(
-                _compiled.plane_points,
-                plane,
-                bad,
-                halves,
-                rows,
-                cols,
-                sigma,
-                per_point=(rows, cols, sigma),
-            )
+            kernel = _compiled.plane_points
+            arguments = (plane, bad, np.array([0.5], plane.dtype))
         else:
+            kernel = _compiled.model_points
             halves = np.array([0.5], float_type(data))
-            data = compiled_input(data)
-            by_point_blocks(
-                _compiled.model_points,
-                data,
-                bad,
-                halves,
-                *model,
-                rows,
-                cols,
-                sigma,
-                per_point=(rows, cols, sigma),
-            )
+            arguments = (compiled_input(data), bad, halves, *model)
+        by_point_blocks(
+            kernel, *arguments, rows, cols, sigma, per_point=(rows, cols, sigma)
+        )
         return sigma
     if plane is not None:
         window = window_values(
