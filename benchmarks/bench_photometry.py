@@ -11,7 +11,7 @@ improve; clean stars must not get worse.
 Run with::
 
     python benchmarks/bench_photometry.py [--size 1024] [--seed 0]
-        [--cosmic-rays {realistic,sharp}]
+        [--cosmic-rays {realistic,compact,sharp}]
 
 ``realistic`` (the default) gives the camera cosmic rays with charge
 diffusion and puts half the one-exposure hot pixels on stars.
@@ -74,7 +74,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--cosmic-rays", choices=("realistic", "sharp"), default="realistic"
+        "--cosmic-rays", choices=("realistic", "compact", "sharp"), default="realistic"
     )
     args = parser.parse_args(argv)
     print(stamp(__file__), end="\n\n", flush=True)

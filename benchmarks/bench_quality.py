@@ -8,8 +8,10 @@ bad-pixel map as mask, for comparison.
 
 ``--cosmic-rays realistic`` (the default) gives the camera cosmic rays with
 charge diffusion, long oblique tracks, worms and saturated cores, and puts
-half the one-exposure hot pixels on stars; ``sharp`` the one-pixel-wide
-events of earlier versions. "on stars" is the recall of transients above
+half the one-exposure hot pixels on stars; ``compact`` the same events
+with the diffusion of a thinner sensor (0.25-0.6 px: sharper than any
+star) and spots without halos; ``sharp`` the one-pixel-wide events of
+earlier versions. "on stars" is the recall of transients above
 5 sigma on pixels with over 500 e- of star light. ``--psf-beta`` sets the
 Moffat ``beta`` of the stars (3 by default; 50 is a Gaussian, whose
 undersampled stars look sharper than a Moffat's).
@@ -26,7 +28,7 @@ mostly). Engines whose extra is not installed are skipped with one line.
 Run with::
 
     python benchmarks/bench_quality.py [--size 1024] [--seed 0]
-        [--cosmic-rays {realistic,sharp}] [--fwhm 1.8,2.6,4.0] [--psf-beta 3]
+        [--cosmic-rays {realistic,compact,sharp}] [--fwhm 1.8,2.6,4.0] [--psf-beta 3]
         [--no-anchors]
         [--engines classical,deepcr,deepcr+ccdpixfix]
 """
@@ -173,7 +175,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-anchors", action="store_true")
     parser.add_argument(
-        "--cosmic-rays", choices=("realistic", "sharp"), default="realistic"
+        "--cosmic-rays", choices=("realistic", "compact", "sharp"), default="realistic"
     )
     parser.add_argument(
         "--fwhm",

@@ -139,6 +139,8 @@ def test_residual_outliers_and_level_noise(monkeypatch, kind, shape):
         lambda: residuals.residual_outliers(data, bad, 2.0, plane=plane),
         lambda: residuals.residual_outliers(data, bad, 2.0, plane=plane.astype(float)),
         lambda: residuals.residual_outliers(data, bad, 2.0, model=model),
+        lambda: residuals.residual_outliers(data, bad, 2.0, plane=plane, peak_cut=1.0),
+        lambda: residuals.residual_outliers(data, bad, 2.0, model=model, peak_cut=1.0),
         lambda: residuals.level_noise(data, bad, model),
     ):
         reference, compiled = _both(monkeypatch, function)
@@ -146,6 +148,32 @@ def test_residual_outliers_and_level_noise(monkeypatch, kind, shape):
     codes = residuals.residual_outliers(data, bad, 2.0, plane=plane)
     if shape[0] > 1 and shape[1] > 1:
         assert {1, 2} <= set(np.unique(codes))  # both signs occur
+    # the faint peaks add codes 3 and leave the others as they were
+    with_peaks = residuals.residual_outliers(data, bad, 2.0, plane=plane, peak_cut=1.0)
+    assert np.array_equal(with_peaks[with_peaks != 3], codes[with_peaks != 3])
+    assert not np.any(codes[with_peaks == 3])
+    if shape[0] > 1 and shape[1] > 1:
+        assert np.count_nonzero(with_peaks == 3) > 0
+
+
+def test_faint_peaks_are_local_maxima_between_the_cuts():
+    rng = np.random.default_rng(5)
+    data = rng.normal(100.0, 0.1, (40, 40))
+    # a diffuse hit of 10 sigma: its neighbours share its charge, so that it
+    # stands 4 sigma above the level they give, less than the cut
+    data[19:22, 19:22] += [[5.0, 7.0, 5.0], [7.0, 10.0, 7.0], [5.0, 7.0, 5.0]]
+    bad = np.zeros(data.shape, dtype=bool)
+    model = (1.0, 0.0, 0.0)
+    codes = residuals.residual_outliers(data, bad, 5.0, model=model, peak_cut=3.0)
+    assert codes[20, 20] == 3
+    assert residuals.residual_outliers(data, bad, 5.0, model=model)[20, 20] == 0
+    level, n_pairs = medians.local_level(data, bad)
+    residual = (data - level) / medians.RESIDUAL_FACTOR[n_pairs]
+    peaks = codes == 3
+    assert np.all(residual[peaks] > 3.0)
+    for y, x in zip(*np.nonzero(peaks), strict=True):
+        window = data[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2]
+        assert np.count_nonzero(window >= data[y, x]) == 1
 
 
 def test_fix_pixels_is_identical_with_either_engine(monkeypatch):

@@ -32,6 +32,10 @@ _KIND_SHARES = (0.65, 0.28, 0.02, 0.05)
 # as the ESIS ones (median width 0.5 px with the pixel) and a few are broad.
 _SPREAD_RANGE = (0.3, 1.0)
 _SPREAD_POWER = 6
+# Compact events (a thinner sensor, with less room to diffuse): spreads
+# drawn evenly over this range, sharper than any star, and spots without
+# halos.
+_COMPACT_RANGE = (0.25, 0.6)
 # One event in this many is a heavy ion whose charge is ten times larger:
 # its core saturates.
 _HEAVY_EVERY = 40
@@ -68,8 +72,12 @@ def _spread(rows, cols, charges, sigmas):
     return out_rows[keep], out_cols[keep], share[keep]
 
 
-def _spread_sigma(generator, size=None):
-    """Diffusion spreads, most near the low end of `_SPREAD_RANGE`."""
+def _spread_sigma(generator, size=None, compact=False):
+    """Diffusion spreads, most near the low end of `_SPREAD_RANGE` (or
+    evenly over `_COMPACT_RANGE`)."""
+    if compact:
+        low, high = _COMPACT_RANGE
+        return low + (high - low) * generator.random(size)
     low, high = _SPREAD_RANGE
     return low + (high - low) * generator.random(size) ** _SPREAD_POWER
 
@@ -99,12 +107,19 @@ def _energy_loss(per_pixel, n, generator):
     return charges
 
 
-def realistic_cosmic_ray(start, shape, kind, generator):
-    """Pixels (rows, cols) and electrons of one event of ``kind``."""
+def realistic_cosmic_ray(start, shape, kind, generator, compact=False):
+    """Pixels (rows, cols) and electrons of one event of ``kind``.
+
+    ``compact``: spreads from `_COMPACT_RANGE`, and a spot has no halo.
+    """
     heavy = 10.0 if generator.integers(0, _HEAVY_EVERY) == 0 else 1.0
     if kind == "spot":
         charge = heavy * math.exp(generator.uniform(math.log(200.0), math.log(1e4)))
-        sigma = _spread_sigma(generator)
+        sigma = _spread_sigma(generator, compact=compact)
+        if compact:
+            rows = np.array([start[0]]) + generator.uniform(-0.5, 0.5)
+            cols = np.array([start[1]]) + generator.uniform(-0.5, 0.5)
+            return _spread(rows, cols, np.array([charge]), np.array([sigma]))
         halo = generator.uniform(0.02, 0.3)
         rows = np.array([start[0], start[0]]) + generator.uniform(-0.5, 0.5)
         cols = np.array([start[1], start[1]]) + generator.uniform(-0.5, 0.5)
@@ -122,16 +137,17 @@ def realistic_cosmic_ray(start, shape, kind, generator):
     per_pixel = heavy * math.exp(generator.uniform(math.log(200.0), math.log(3000.0)))
     charges = _energy_loss(per_pixel, rows.size, generator)
     # The spread changes with depth, so along an oblique track.
-    ends = _spread_sigma(generator, 2)
+    ends = _spread_sigma(generator, 2, compact)
     sigmas = np.linspace(ends[0], ends[1], rows.size)
     return _spread(rows, cols, charges, sigmas)
 
 
-def realistic_cosmic_rays(shape, n_hits, generator, *, force_edges):
+def realistic_cosmic_rays(shape, n_hits, generator, *, force_edges, compact=False):
     """Electrons deposited by ``n_hits`` realistic events (see the module).
 
     With ``force_edges`` the first hit is a spot on a corner pixel and the
     second a track starting on an edge pixel, so repairers meet both cases.
+    With ``compact``, the events of a thinner sensor (`realistic_cosmic_ray`).
     """
     ny, nx = shape
     pieces = []
@@ -148,7 +164,7 @@ def realistic_cosmic_rays(shape, n_hits, generator, *, force_edges):
                 generator.integers(0, 4)
             ]
         start = np.asarray(start, dtype=float)
-        pieces.append(realistic_cosmic_ray(start, shape, kind, generator))
+        pieces.append(realistic_cosmic_ray(start, shape, kind, generator, compact))
     deposit = np.zeros(ny * nx)
     if pieces:
         rows, cols, charges = (

@@ -10,6 +10,7 @@ bad-pixel finders and repairers can be scored exactly.
 
 import dataclasses
 import math
+from functools import partial
 
 import numpy as np
 from astropy.nddata import CCDData
@@ -37,7 +38,7 @@ __all__ = ["DEFECT_KEYS", "Night", "SimulatedCamera", "make_night", "vignetting"
 DEFECT_KEYS = ("hot", "warm", "dead", "low_response", "stuck", "bad_column")
 ADC_MAXIMUM = 65535
 # The kind enters the seed sequence so dark(seed=1) and flat(seed=1) differ.
-_COSMIC_RAY_MODELS = ("sharp", "realistic")
+_COSMIC_RAY_MODELS = ("sharp", "realistic", "compact")
 # Largest share of pixels of one defect kind (or of the PRNU tail): a
 # detector with 5 % of its pixels bad is no longer a camera the map and the
 # scores are meant for, and the defects would start to touch each other.
@@ -120,13 +121,16 @@ class SimulatedCamera:
         lamp, nebula and every star get colours, the header gets
         ``BAYERPAT``, and ``colours`` (and each frame's truth ``colour``) the
         colour of each pixel.
-    cosmic_rays : {"sharp", "realistic"}, optional
+    cosmic_rays : {"sharp", "realistic", "compact"}, optional
         How cosmic rays look. ``"sharp"``: a bright pixel with up to three
         weaker neighbours, or a straight 3-30 px track one pixel wide.
         ``"realistic"``: charge diffusion (0.3-1.0 px, changing along a
         track), oblique tracks of up to 60 px with fluctuating energy loss,
         worms, spots with halos and saturated heavy ions, calibrated on real
         space darks; half the one-exposure hot pixels then fall on stars.
+        ``"compact"``: the same events with the diffusion of a thinner
+        sensor (0.25-0.6 px, evenly drawn: sharper than any star) and
+        spots without halos.
 
     Examples
     --------
@@ -253,11 +257,7 @@ class SimulatedCamera:
         electrons = generator.poisson(self.dark_rate * exptime).astype(float)
         if cosmic_rays:
             hits = generator.poisson(1.5e-7 * electrons.size * exptime)
-            render = (
-                realistic_cosmic_rays
-                if self.cosmic_rays == "realistic"
-                else _cosmic_rays
-            )
+            render = self._cosmic_ray_renderer() or _cosmic_rays
             electrons += render(self.shape, hits, generator, force_edges=False)
         adu = self._digitise(electrons, generator.standard_normal(self.shape))
         return self._frame(self._apply_stuck(adu), "dark", exptime, seed)
@@ -447,6 +447,12 @@ class SimulatedCamera:
         truth["layout"] = layout
         return self._frame(data, "spectrum", exptime, seed), truth
 
+    def _cosmic_ray_renderer(self):
+        """What draws the cosmic rays of the realistic models; None if sharp."""
+        if self.cosmic_rays == "sharp":
+            return None
+        return partial(realistic_cosmic_rays, compact=self.cosmic_rays == "compact")
+
     def _expose(self, light, exptime, counts, generator, on_stars=None):
         """Raw data, truth and noise-free electrons of an exposure to ``light``."""
         mean_clean = light * self._base_response + self._base_dark_rate * exptime
@@ -457,13 +463,13 @@ class SimulatedCamera:
         electrons = clean_electrons.copy()
         defect = self.truth["defect"]
         electrons[defect] = generator.poisson(mean_real[defect])
-        realistic = self.cosmic_rays == "realistic"
+        render = self._cosmic_ray_renderer()
         deposit, cold = _transients(
             self.truth["defect"],
             counts,
             generator,
-            render=realistic_cosmic_rays if realistic else None,
-            on_stars=on_stars if realistic else None,
+            render=render,
+            on_stars=None if render is None else on_stars,
         )
         read_noise = generator.standard_normal(self.shape)
         clean = self._digitise(clean_electrons, read_noise)

@@ -187,6 +187,29 @@ def _code(value, level, noise, cut):
 
 
 @njit(error_model="numpy")
+def _faint_peak(value, level, noise, low, up, centre, down, x):
+    """3 if the pixel is ``low`` times ``noise`` above ``level`` and above each
+    of its good neighbours (at least one), else 0."""
+    residual = (np.float64(value) - np.float64(level)) / np.float64(noise)
+    middle = centre[x + 1]
+    if not residual > low or math.isnan(middle):
+        return 0
+    good = 0
+    for row in (up, down):
+        for k in range(x, x + 3):
+            if not math.isnan(row[k]):
+                if not middle > row[k]:
+                    return 0
+                good += 1
+    for k in (x, x + 2):
+        if not math.isnan(centre[k]):
+            if not middle > centre[k]:
+                return 0
+            good += 1
+    return 3 if good else 0
+
+
+@njit(error_model="numpy")
 def _stands_out(value, up, centre, down, x, wide, code, sigma, cut):
     """``code`` if the pixel is beyond the median of its neighbours by ``cut``
     times its noise ``sigma``, else 0.
@@ -343,9 +366,12 @@ def ring_rows(data, bad, halves, radius, result, y0, y1):
 
 @_jit
 def outlier_plane_rows(
-    data, bad, halves, plane, plane_halves, factor, cut, codes, y0, y1
+    data, bad, halves, plane, plane_halves, factor, cut, low, codes, y0, y1
 ):
     half, plane_half = halves[0], plane_halves[0]
+    # Below the lower of the two cuts a pixel gets no code (low is infinite
+    # where faint peaks are not asked for).
+    quick = min(cut, low)
     nx = data.shape[1]
     up, centre, down = _first_rows(data, bad, halves, y0)
     plane_up, plane_centre, plane_down = _rows(nx, plane_halves)
@@ -366,7 +392,7 @@ def outlier_plane_rows(
             if not math.isnan(lowest):
                 bound = np.float32(lowest) * factor[count]
                 residual = abs(np.float64(data[y, x]) - np.float64(level))
-                if residual / np.float64(bound) <= cut:
+                if residual / np.float64(bound) <= quick:
                     codes[y, x] = 0
                     continue
             sigma = _ring(
@@ -375,11 +401,16 @@ def outlier_plane_rows(
             if math.isnan(sigma):
                 sigma = plane[y, x]
             noise = np.float32(sigma)
-            codes[y, x] = _code(data[y, x], level, noise * factor[count], cut)
-            if codes[y, x]:
-                codes[y, x] = _stands_out(
-                    data[y, x], up, centre, down, x, wide, codes[y, x], noise, cut
+            code = _code(data[y, x], level, noise * factor[count], cut)
+            if code:
+                code = _stands_out(
+                    data[y, x], up, centre, down, x, wide, code, noise, cut
                 )
+            if code == 0:
+                code = _faint_peak(
+                    data[y, x], level, noise * factor[count], low, up, centre, down, x
+                )
+            codes[y, x] = code
         up, centre, down = centre, down, up
         plane_up, plane_centre, plane_down = plane_centre, plane_down, plane_up
 
@@ -408,9 +439,10 @@ def _smallest(up, centre, down, x):
 
 @_jit
 def outlier_model_rows(
-    data, bad, halves, floor, slope, offset, factor, cut, codes, y0, y1
+    data, bad, halves, floor, slope, offset, factor, cut, low, codes, y0, y1
 ):
     half = halves[0]
+    quick = min(cut, low)
     nx = data.shape[1]
     up, centre, down = _first_rows(data, bad, halves, y0)
     buffer = np.empty(8, halves.dtype)
@@ -426,17 +458,22 @@ def outlier_model_rows(
                 # The model grows with the level: at the level it is a lower
                 # bound of the noise at the brighter of level and ring.
                 residual = abs(np.float64(data[y, x]) - np.float64(level))
-                if residual / np.float64(sigma * factor[count]) <= cut:
+                if residual / np.float64(sigma * factor[count]) <= quick:
                     codes[y, x] = 0
                     continue
                 ring = _ring(up, centre, down, x, buffer, half)
                 if ring > level:
                     sigma = _model_sigma(ring, floor, slope, offset)
-            codes[y, x] = _code(data[y, x], level, sigma * factor[count], cut)
-            if codes[y, x]:
-                codes[y, x] = _stands_out(
-                    data[y, x], up, centre, down, x, wide, codes[y, x], sigma, cut
+            code = _code(data[y, x], level, sigma * factor[count], cut)
+            if code:
+                code = _stands_out(
+                    data[y, x], up, centre, down, x, wide, code, sigma, cut
                 )
+            if code == 0:
+                code = _faint_peak(
+                    data[y, x], level, sigma * factor[count], low, up, centre, down, x
+                )
+            codes[y, x] = code
         up, centre, down = centre, down, up
 
 

@@ -58,7 +58,7 @@ def _check_noise(plane, model):
     return np.ascontiguousarray(plane, dtype=float_type(plane)), None
 
 
-def residual_outliers(data, bad, cut, *, plane=None, model=None):
+def residual_outliers(data, bad, cut, *, plane=None, model=None, peak_cut=None):
     """Pixels whose residual from `local_level` exceeds ``cut`` times its noise.
 
     The residual is ``(data - level) / (sigma * RESIDUAL_FACTOR[n_pairs])``;
@@ -86,17 +86,25 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None):
         Standard deviation of each pixel.
     model : (floor_variance, slope, offset), optional
         The noise model ``sqrt(floor_variance + slope * max(level - offset, 0))``.
+    peak_cut : float, optional
+        Also mark, with 3, the pixels not marked 1 whose residual exceeds
+        ``+peak_cut`` and that are brighter than each of their good
+        neighbours (one at least): the peaks of faint events whose
+        neighbours share their light, which the tests of
+        `ccdpixfix.transients` judge by their profile.
 
     Returns
     -------
     `numpy.ndarray` of uint8
-        1 above ``+cut``, 2 below ``-cut``, 0 elsewhere and where the residual
-        is not finite: one byte per pixel, whatever the frame's type.
+        1 above ``+cut``, 2 below ``-cut``, 3 for the peaks above
+        ``peak_cut``, 0 elsewhere and where the residual is not finite: one
+        byte per pixel, whatever the frame's type.
     """
     shape = np.shape(data)
     plane, model = _check_noise(plane, model)
     bad = compiled_mask(bad, shape)
     cut = float(cut)
+    low = np.inf if peak_cut is None else float(peak_cut)
     if engine() == "numba":
         codes = np.empty(shape, dtype=np.uint8)
         halves = np.array([0.5], float_type(data))
@@ -114,7 +122,8 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None):
             halves,
             *arguments,
             RESIDUAL_FACTOR,
-            float(cut),
+            cut,
+            low,
             codes,
         )
         return codes
@@ -130,7 +139,7 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None):
     codes[residual > cut] = 1
     codes[residual < -cut] = 2
     codes[~np.isfinite(residual)] = 0
-    del residual, level, n_pairs
+    del level, n_pairs
     # ... and beyond the median of the neighbours (float64, as row_median)
     rows, cols = np.nonzero(codes != 0)
     window = window_values(data, rows, cols, radius=1, bad=bad, dtype=float_type(data))
@@ -142,7 +151,23 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None):
     with np.errstate(invalid="ignore"):
         beyond = sign * (value - typical) > cut * sigma[rows, cols]
     codes[rows[~beyond], cols[~beyond]] = 0
+    if np.isfinite(low):
+        with np.errstate(invalid="ignore"):
+            rows, cols = np.nonzero((residual > low) & (codes != 1))
+        codes[rows, cols] = 3 * _peaks(data, bad, rows, cols)
     return codes
+
+
+def _peaks(data, bad, rows, cols):
+    """numpy twin: whether each pixel is good and above all its good neighbours."""
+    window = window_values(data, rows, cols, radius=1, bad=bad, dtype=float_type(data))
+    window[~np.isfinite(window)] = np.nan
+    middle = window[:, 4].copy()
+    window[:, 4] = np.nan
+    good = np.isfinite(window)
+    with np.errstate(invalid="ignore"):
+        above = np.where(good, middle[:, None] > window, True).all(axis=1)
+    return np.isfinite(middle) & good.any(axis=1) & above
 
 
 def noise_at(data, bad, rows, cols, *, plane=None, model=None):

@@ -94,6 +94,11 @@ _REVISITS = 1
 # A star STAR_SNR sigma high stands over this share of that above the level
 # its neighbours give (0.28 of its height at FWHM 4).
 _TALL_SHARE = 0.25
+# Peaks this share of the threshold above their 3x3 level (3 sigma at the
+# default 5) are looked at as faint events (`_faint_events`): the faint
+# diffuse hits found so on simulated nights stood 3.0-4.9 sigma above it,
+# their neighbours sharing their charge.
+_FAINT_SHARE = 0.6
 # Beyond a wing pixel, away from its core, the charge has fallen below this
 # fraction of the wing's own excess (or below the growth cut); along a
 # spectral line or a slit edge it has not.
@@ -782,8 +787,9 @@ def _find_transients(
         and the peaks (flat indices).
     """
     search = _Search(data, flags, known, noise_source, mosaic)
-    candidates, signs = _candidates(search, threshold, proposed)
+    candidates, signs, faint = _candidates(search, threshold, proposed)
     hot = _hot_seeds(search, candidates[signs > 0], threshold, contrast, proposed)
+    hot = np.concatenate([hot, _faint_events(search, faint, threshold)])
     if quiet is not None:
         hot = _agreed(search, hot, quiet, threshold, neighbour_threshold)
     cold = _cold_seeds(search, candidates[signs < 0], threshold, contrast, dark)
@@ -802,18 +808,49 @@ def _find_transients(
 def _candidates(search, threshold, proposed):
     """Flat indices and signs (+1 hot, -1 cold) of the first pass's outliers.
 
-    The pixels that can never be transients (`_protected`) left out.
+    Also the faint peaks (`_FAINT_SHARE` of the threshold above their level)
+    that `_faint_events` judges. The pixels that can never be transients
+    (`_protected`) left out.
     """
     codes = residual_outliers(
-        search.data, search.known_start, threshold, **search.noise
+        search.data,
+        search.known_start,
+        threshold,
+        peak_cut=_FAINT_SHARE * threshold,
+        **search.noise,
     ).ravel()
     if proposed is not None:
-        codes[proposed.ravel() & (codes == 0)] = 1
-    candidates = np.flatnonzero(codes != 0)  # on bools: 10x faster than on bytes
-    signs = np.where(codes[candidates] == 1, 1.0, -1.0)
+        codes[proposed.ravel() & ((codes == 0) | (codes == 3))] = 1
+    marked = np.flatnonzero(codes != 0)  # on bools: 10x faster than on bytes
+    code = codes[marked]
     del codes
-    unprotected = ~search.protected(candidates)
-    return candidates[unprotected], signs[unprotected]
+    unprotected = ~search.protected(marked)
+    marked, code = marked[unprotected], code[unprotected]
+    candidates = marked[code != 3]
+    signs = np.where(code[code != 3] == 1, 1.0, -1.0)
+    return candidates, signs, marked[code == 3]
+
+
+def _faint_events(search, faint, threshold):
+    """The faint peaks that are compact hits, in a frame with stars (flat indices).
+
+    A faint diffuse hit shares its charge with its neighbours, so that it
+    stands less than the threshold above the level they give, and is no
+    candidate; above the local background it stands out, and a profile
+    narrower than the stars' fits it better than theirs
+    (`narrower_than_stars`), as no star of the frame can. Only where the
+    stars' width is known and they are not undersampled (a faint
+    undersampled star looks as compact), and not on one colour of a
+    mosaic, whose stars the mosaic's test judges.
+    """
+    if search.width is None or search.width < UNDERSAMPLED or search.mosaic:
+        return np.empty(0, dtype=np.intp)
+    rows, cols = np.unravel_index(faint, search.shape)
+    noise = search.noise.at(rows, cols, search.known_start)
+    keep = narrower_than_stars(
+        search.data, search.known_now, rows, cols, noise, search.width, threshold
+    )
+    return faint[keep]
 
 
 def _hot_seeds(search, candidates, threshold, contrast, proposed):
