@@ -83,6 +83,27 @@ class Cluster:
             for _ in range(n_workers)
         ]
 
+    def add_worker(self, workdir):
+        """One more worker, as a cluster's manager would start after a loss."""
+        self.workers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    "--scheduler-file",
+                    self.file,
+                    "--no-nanny",
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                ],
+                cwd=workdir,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+
     def close(self):
         for process in [*self.workers, self.scheduler]:
             if process.poll() is None:
@@ -176,7 +197,7 @@ def test_a_scheduler_address_where_no_dask_listens(frames, tmp_path, kind):
     assert "Traceback" not in result.stderr
 
 
-def _start_batch(client, cluster, tmp_path):
+def _start_batch(client, cluster, tmp_path, *more):
     return subprocess.Popen(
         command(
             "fix",
@@ -189,6 +210,7 @@ def _start_batch(client, cluster, tmp_path):
             "5",
             "--report",
             tmp_path / "report.json",
+            *more,
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -213,6 +235,53 @@ def test_all_workers_lost(cluster, frames, tmp_path):
     files = json.loads((tmp_path / "report.json").read_text())["files"]
     written = {n for n in os.listdir(out) if not n.startswith(".")}
     assert 1 <= len(written) < 12
+    assert {Path(f["input"]).name for f in files if f["status"] == "ok"} == written
+
+
+def test_a_new_worker_gets_the_map_again(cluster, frames, tmp_path):
+    # The map is scattered to the workers; when the only one holding it
+    # dies the scheduler drops it for good. A worker that joins within
+    # --cluster-timeout gets it again and the rest of the batch is fixed
+    # (before: every remaining file "not fixed: the scheduler was lost").
+    client, decoy = frames
+    camera = SimulatedCamera((256, 256), seed=31)
+    bpm_path = tmp_path / "bpm.fits"
+    make_bad_pixel_map([camera.dark(300.0, seed=s) for s in range(3)]).write(bpm_path)
+    process = _start_batch(client, cluster, tmp_path, "--bpm", bpm_path)
+    out = tmp_path / "out"
+    assert wait_for(
+        lambda: out.exists() and any(not n.startswith(".") for n in os.listdir(out))
+    )
+    for worker in cluster.workers:
+        worker.kill()
+        worker.wait(30)
+    cluster.add_worker(decoy)
+    _, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr
+    files = json.loads((tmp_path / "report.json").read_text())["files"]
+    assert [f["status"] for f in files] == ["ok"] * 12
+    written = {n for n in os.listdir(out) if not n.startswith(".")}
+    assert written == {f"f{index}.fits" for index in range(12)}
+
+
+def test_the_map_lost_with_no_worker_to_take_it(cluster, frames, tmp_path):
+    client, _ = frames
+    camera = SimulatedCamera((256, 256), seed=31)
+    bpm_path = tmp_path / "bpm.fits"
+    make_bad_pixel_map([camera.dark(300.0, seed=s) for s in range(3)]).write(bpm_path)
+    process = _start_batch(client, cluster, tmp_path, "--bpm", bpm_path)
+    out = tmp_path / "out"
+    assert wait_for(
+        lambda: out.exists() and any(not n.startswith(".") for n in os.listdir(out))
+    )
+    for worker in cluster.workers:
+        worker.kill()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert "no worker" in stderr and "for 5 s" in stderr
+    files = json.loads((tmp_path / "report.json").read_text())["files"]
+    written = {n for n in os.listdir(out) if not n.startswith(".")}
     assert {Path(f["input"]).name for f in files if f["status"] == "ok"} == written
 
 

@@ -174,6 +174,11 @@ def test_night_does_both_in_one_go_and_resumes(night, tmp_path):
     assert "3 already there" in again.stdout
     refused = run("night", night, "-o", out)
     assert refused.returncode == 2 and "bpm.fits exists" in refused.stderr
+    # into the night's own folder: refused before the map is made
+    before = sorted(os.listdir(night))
+    refused = run("night", night, "-o", night)
+    assert refused.returncode == 2 and "the night's own directory" in refused.stderr
+    assert sorted(os.listdir(night)) == before
 
 
 def test_night_needs_kinds_and_darks(tmp_path):

@@ -694,6 +694,53 @@ def test_bpm_and_plot_never_replace_their_own_input(night, tmp_path, camera):
     plot = run("plot", night / "bpm.fits", "-o", night / "bpm.fits", "--overwrite")
     assert plot.returncode == 2 and "is an input of this run" in plot.stderr
     assert digest(night / "bpm.fits") == map_digest
+    # the raw frame drawn beside a fixed one is an input too
+    raw = tmp_path / "raw.fits"
+    raw.write_bytes((night / "in" / "sci0.fits").read_bytes())
+    fixed = run("fix", raw, "-o", tmp_path / "fixed")
+    assert fixed.returncode == 0, fixed.stderr
+    raw_digest = digest(raw)
+    plot = run(
+        "plot",
+        tmp_path / "fixed" / "raw.fits",
+        "--original",
+        raw,
+        "-o",
+        raw,
+        "--overwrite",
+    )
+    assert plot.returncode == 2 and "is an input of this run" in plot.stderr
+    assert digest(raw) == raw_digest
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_named_like_a_frame_blocks_nothing(tmp_path, camera):
+    # Reading a FIFO waits for a writer: each command leaves it out with one
+    # line (it hung them all before), and the rest goes on.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in range(3):
+        camera.dark(300.0, seed=10 + seed).write(folder / f"dark{seed}.fits")
+    camera.science(seed=1)[0].write(folder / "light1.fits")
+    fifo = folder / "zz.fits"
+    os.mkfifo(fifo)
+    for arguments, written in (
+        (("fix", folder, "-o", tmp_path / "a"), tmp_path / "a" / "light1.fits"),
+        (("fix", fifo, folder / "light1.fits", "-o", tmp_path / "b"), None),
+        (("night", folder, "-o", tmp_path / "c"), tmp_path / "c" / "light1.fits"),
+        (
+            ("bpm", fifo, *sorted(folder.glob("dark*")), "-o", tmp_path / "m.fits"),
+            tmp_path / "m.fits",
+        ),
+    ):
+        result = run(*arguments, timeout=120)
+        assert result.returncode == 1, result.stderr
+        assert "zz.fits" in result.stderr
+        if written is not None:
+            assert written.is_file()
+    assert "not a regular file" in run("fix", fifo, "-o", tmp_path / "d").stderr
+    info = run("info", fifo, timeout=60)
+    assert info.returncode == 1 and "not a regular file" in info.stderr
 
 
 def test_temporaries_of_a_killed_run_are_not_taken_as_inputs(night, tmp_path):
@@ -773,3 +820,6 @@ def test_a_report_that_fails_at_the_end_names_itself_not_a_temporary(night, tmp_
     assert "cannot write the report /proc/ccdpixfix-report.json" in result.stderr
     assert ".tmp" not in result.stderr and "Traceback" not in result.stderr
     assert os.listdir(tmp_path / "out") == ["sci0.fits"]
+    # the frame was fixed: the summary says so (the exit status says the
+    # run failed)
+    assert "1 of 1 frames fixed" in result.stdout

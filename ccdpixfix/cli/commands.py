@@ -85,6 +85,10 @@ def _expand(arguments, command, take=("any",), quiet=False):
             )
             missing += 1
         for path in found:
+            if os.path.exists(path) and not os.path.isfile(path):
+                # A FIFO, a device or a socket: reading it would block. Left
+                # to fail with its reason (fix), or out (bpm).
+                uses[path] = "unreadable"
             key = os.path.realpath(path)
             if key in seen:
                 print(
@@ -308,10 +312,11 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
             _close_client(client)
     failed = sum(result["status"] == "error" for result in results) + missing
     skipped = sum(result["status"] == "skipped" for result in results)
-    if args.report is not None and not _write_report(
+    # A report that cannot be written fails the run, not a frame (its own
+    # line says so).
+    reported = args.report is None or _write_report(
         args.report, results, options, rules
-    ):
-        failed += 1
+    )
     if not args.quiet:
         fixed = len(results) - failed + missing - skipped
         kept = f", {skipped} already there" if skipped else ""
@@ -319,7 +324,7 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
             f"{fixed} of {len(results) + missing} frames fixed{kept}, written to "
             f"{args.output}"
         )
-    return 1 if failed else 0
+    return 1 if failed or not reported else 0
 
 
 def _check_report(path, frames, rules, output):
@@ -366,6 +371,14 @@ def night(args):
     lights += [f.path for f in files if f.reason.startswith("unreadable")]
     if not darks:
         raise UsageError(f"{args.night} holds no usable dark: the map needs darks")
+    if os.path.realpath(args.output) == os.path.realpath(args.night):
+        # Checked before the map is made: nothing is written among the raw
+        # frames.
+        raise UsageError(
+            f"-o {args.output} is the night's own directory: the map and the "
+            "fixed frames would be written among the raw ones; choose another "
+            "directory"
+        )
     Path(args.output).mkdir(parents=True, exist_ok=True)
     map_path = Path(args.output) / "bpm.fits"
     bpm = _night_map(map_path, darks, flats, args)
@@ -497,8 +510,8 @@ def _preflight(first, bpm, bpm_path, args):
             f"-o {args.output} is the frames' own directory: every output would "
             "replace its input; choose another directory"
         )
-    if is_image_name(first):
-        return
+    if is_image_name(first) or not os.path.isfile(first):
+        return  # a bad first file is that file's problem, reported with it
     try:
         with fits.open(first) as hdulist:
             index = image_hdu_index(hdulist, _hdu_argument(args.hdu))
@@ -622,7 +635,13 @@ def plot(args):
         error = "plots need matplotlib: pip install 'ccdpixfix[plot]'"
         print(f"ccdpixfix plot: error: {error}", file=sys.stderr)
         return 1
-    rules = _rules(args.overwrite, [args.file])
+    inputs = [args.file] + ([args.original] if args.original is not None else [])
+    for path in inputs:
+        if not os.path.isfile(path):
+            reason = "not a regular file" if os.path.exists(path) else "no such file"
+            print(f"ccdpixfix plot: error: {path}: {reason}", file=sys.stderr)
+            return 1
+    rules = _rules(args.overwrite, inputs)
     _check_output(args.output, rules, "-o")
     try:
         if _is_map(args.file):
@@ -695,6 +714,10 @@ def info(args):
     from ..pipeline.batch import flag_counts
     from ..utils.provenance import join_history
 
+    if not os.path.isfile(args.file):
+        reason = "not a regular file" if os.path.exists(args.file) else "no such file"
+        print(f"ccdpixfix info: error: {args.file}: {reason}", file=sys.stderr)
+        return 1
     try:
         with fits.open(args.file) as hdulist:
             is_map = "CPFBPM" in hdulist[0].header

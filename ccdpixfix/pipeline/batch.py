@@ -65,6 +65,9 @@ _CLUSTER_POLL_SECONDS = 1.0
 _MARKER_GRACE_SECONDS = 2.0
 # A call to cancel tasks on a cluster that may be gone gets this long.
 _CANCEL_SECONDS = 5.0
+# Times the map is sent again when the workers that held it were all lost
+# while the scheduler lives on (it then drops scattered data for good).
+_MAP_RESENDS = 3
 _DIED = (
     "the process fixing it died (killed, perhaps for lack of memory); it died "
     "again when run alone"
@@ -244,7 +247,9 @@ def _os_error_line(error, target):
 
 def _fix_and_write(path, target, bpm, rules, settings, options):
     if not Path(path).is_file():
-        raise ValueError("no such file")
+        # A FIFO or a device named like a frame would block the reader.
+        exists = os.path.exists(path)
+        raise ValueError("not a regular file" if exists else "no such file")
     if target.resolve() == Path(path).resolve():
         raise ValueError(
             "the output would replace the input; choose another output directory"
@@ -578,7 +583,28 @@ def _run_on_cluster(client, work, done, timeout):
 
     try:
         _submit(client, work, task_work, submitted, report, timeout)
-        _collect(client, submitted, report, timeout, work)
+        for resend in range(1, _MAP_RESENDS + 2):
+            try:
+                _collect(client, submitted, report, timeout, work)
+                break
+            except _MapLost as lost:
+                if resend > _MAP_RESENDS:
+                    raise _ClusterLost(str(lost)) from None
+                # A worker that joins within the timeout gets the map again,
+                # and the files not yet done are submitted again.
+                _cancel_tasks(client, submitted)
+                _wait_for_a_worker(client, timeout, lost)
+                submitted.clear()
+                _submit(
+                    client,
+                    work,
+                    task_work,
+                    submitted,
+                    report,
+                    timeout,
+                    done=reported,
+                    resend=resend,
+                )
     except _ClusterLost as lost:
         _cancel_run(client, submitted, marker)
         # A worker that looked for the marker just before it appeared is
@@ -592,12 +618,19 @@ def _run_on_cluster(client, work, done, timeout):
         raise
 
 
-def _submit(client, work, task_work, submitted, report, timeout):
-    """One task per file whose output is not decided already."""
+def _submit(client, work, task_work, submitted, report, timeout, done=(), resend=0):
+    """One task per file whose output is not decided already.
+
+    The outputs are decided on the first submission; a ``resend`` submits
+    the files not ``done`` again, whatever their tasks wrote before.
+    """
     rules, shared = work["rules"], None
     for index, path in enumerate(work["paths"]):
+        if index in done:
+            continue
         targets = outputs_of(path, work["output_dir"])
-        if not rules.overwrite and any(os.path.lexists(t) for t in targets):
+        existing = any(os.path.lexists(t) for t in targets)
+        if not resend and not rules.overwrite and existing:
             report(index, _run_work(work, path, None))  # skipped, or refused
             continue
         if shared is None and work["bpm"] is not None:
@@ -609,13 +642,47 @@ def _submit(client, work, task_work, submitted, report, timeout):
             shared,
             pure=False,
             retries=3,
-            key=f"ccdpixfix-fix-{index}-{rules.run_id}",
+            key=f"ccdpixfix-fix-{index}-{rules.run_id}-{resend}",
         )
         submitted[future] = index
 
 
 class _ClusterLost(Exception):
     """The scheduler or every worker was lost for longer than the timeout."""
+
+
+class _MapLost(Exception):
+    """The workers that held the scattered map were all lost; the scheduler
+    lives on."""
+
+
+def _lost(client, mapped):
+    """What cancelled a task: the scheduler, or (where a map was scattered)
+    the map with its workers."""
+    if mapped and client.status == "running":
+        return _MapLost("the workers holding the map were lost")
+    return _ClusterLost("the scheduler was lost")
+
+
+def _wait_for_a_worker(client, timeout, lost):
+    """Return once the cluster has a worker; _ClusterLost after ``timeout``."""
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError):
+        raise _ClusterLost(f"{lost}, and no worker joined for {timeout:g} s") from None
+
+
+def _cancel_tasks(client, submitted):
+    """Cancel the run's tasks, giving a scheduler that does not answer a few
+    seconds."""
+
+    def cancel():
+        with contextlib.suppress(Exception):  # no scheduler: nothing to cancel
+            client.cancel(list(submitted), force=True)
+
+    thread = threading.Thread(target=cancel, daemon=True)
+    thread.start()
+    thread.join(_CANCEL_SECONDS)
 
 
 def _scatter(client, bpm, timeout):
@@ -632,6 +699,7 @@ def _collect(client, submitted, done, timeout, work):
     from distributed import wait
 
     pending, unhealthy_since = set(submitted), None
+    mapped = work["bpm"] is not None
     while pending:
         try:
             finished = wait(
@@ -642,13 +710,15 @@ def _collect(client, submitted, done, timeout, work):
         except TimeoutError:
             finished = set()
         except CancelledError:
-            raise _ClusterLost("the scheduler was lost") from None
+            raise _lost(client, mapped) from None
         for future in finished:
             if future.status == "cancelled":
-                raise _ClusterLost("the scheduler was lost")
+                raise _lost(client, mapped)
             index = submitted[future]
             try:
-                result = _task_result(future, work["paths"][index], work["output_dir"])
+                result = _task_result(
+                    future, work["paths"][index], work["output_dir"], mapped
+                )
             except TimeoutError:
                 continue  # its worker died: the result is being made again
             pending.discard(future)
@@ -662,16 +732,16 @@ def _collect(client, submitted, done, timeout, work):
             raise _ClusterLost(f"{trouble} for {timeout:g} s")
 
 
-def _task_result(future, path, output_dir):
+def _task_result(future, path, output_dir, mapped):
     """The result of a finished task; TimeoutError if it cannot be fetched now."""
     try:
         return future.result(timeout=_CLUSTER_POLL_SECONDS)
     except TimeoutError:
         raise
     except CancelledError:
-        # The scheduler went while the result was fetched: the file may be
-        # written; the batch's end tells by looking.
-        raise _ClusterLost("the scheduler was lost") from None
+        # The scheduler (or the map) went while the result was fetched: the
+        # file may be written; the batch's end tells by looking.
+        raise _lost(future.client, mapped) from None
     except Exception as error:  # a task that failed on every retry
         if future.status != "error" or future.client.status != "running":
             # Not the task's own failure: its result was lost on the way.
@@ -691,15 +761,9 @@ def _cluster_trouble(client):
 def _cancel_run(client, submitted, marker):
     """Tell workers that outlive the cluster to drop their writes; cancel tasks."""
     Path(marker).touch()
-
-    def cancel():
-        with contextlib.suppress(Exception):  # no scheduler: the marker does it
-            client.cancel(list(submitted), force=True)
-
-    # A lost scheduler can leave the call waiting: it gets a few seconds.
-    thread = threading.Thread(target=cancel, daemon=True)
-    thread.start()
-    thread.join(_CANCEL_SECONDS)
+    # A lost scheduler can leave the call waiting: it gets a few seconds (the
+    # marker does the rest).
+    _cancel_tasks(client, submitted)
 
 
 def _lost_result(path, work, lost, started):

@@ -10,6 +10,7 @@ file out.
 """
 
 import dataclasses
+import fnmatch
 import logging
 import os
 import re
@@ -120,21 +121,25 @@ def _read_headers(directory):
 
     # Files that are not FITS, or odd headers, are judged one by one below;
     # ccdproc would log each of them.
+    names, special = _fits_names(directory)
     log = logging.getLogger("ccdproc")
     level = log.level
     log.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            collection = ImageFileCollection(directory, keywords=list(_KEYWORDS))
+            collection = ImageFileCollection(
+                directory, keywords=list(_KEYWORDS), filenames=names
+            )
     finally:
         log.setLevel(level)
-    table = collection.summary
+    table = collection.summary if names else None
     rows = {} if table is None else {str(row["file"]): row for row in table}
-    files = []
-    for name in sorted(collection.files):
-        if name.startswith("."):  # hidden, such as a killed run's temporary
-            continue
+    files = [
+        _unreadable(os.path.join(directory, name), "not a regular file")
+        for name in special
+    ]
+    for name in names:
         path = os.path.join(directory, name)
         row = rows.get(name)
         header = {
@@ -157,11 +162,33 @@ def _read_headers(directory):
                 shape,
             )
         )
-    return files
+    return sorted(files, key=lambda night_file: night_file.path)
 
 
 def _masked(value):
     return value is None or bool(getattr(value, "mask", False))
+
+
+# Names that ccdproc's ImageFileCollection takes for FITS files.
+_FITS_NAMES = tuple(
+    f"*.{extension}{compression}"
+    for extension in ("fit", "fits", "fts")
+    for compression in ("", ".gz", ".bz2", ".Z", ".zip", ".fz")
+)
+
+
+def _fits_names(directory):
+    """The FITS names of ``directory`` (hidden ones left out, as a killed
+    run's temporaries): the regular files, and the rest (a FIFO or a device
+    named like a frame, which reading would block on), both sorted."""
+    names = sorted(
+        name
+        for name in os.listdir(directory)
+        if not name.startswith(".")
+        and any(fnmatch.fnmatch(name, pattern) for pattern in _FITS_NAMES)
+    )
+    regular = [name for name in names if os.path.isfile(os.path.join(directory, name))]
+    return regular, [name for name in names if name not in regular]
 
 
 def _unreadable(path, error):
