@@ -159,13 +159,18 @@ def test_residual_outliers_and_level_noise(monkeypatch, kind, shape):
 def test_faint_peaks_are_local_maxima_between_the_cuts():
     rng = np.random.default_rng(5)
     data = rng.normal(100.0, 0.1, (40, 40))
-    # a diffuse hit of 10 sigma: its neighbours share its charge, so that it
-    # stands 4 sigma above the level they give, less than the cut
-    data[19:22, 19:22] += [[5.0, 7.0, 5.0], [7.0, 10.0, 7.0], [5.0, 7.0, 5.0]]
+    # a compact hit of 9 sigma centred on a pixel corner: four pixels share
+    # its charge, so that each stands about 4.4 sigma above the level their
+    # neighbours give, less than the cut; across its darkest direction it
+    # stands 9 sigma high
+    data[20:22, 20:22] += [[9.2, 9.0], [9.0, 9.0]]
+    # the broad top of a faint star: lit in every direction
+    data[9:12, 9:12] += [[5.0, 7.0, 5.0], [7.0, 10.0, 7.0], [5.0, 7.0, 5.0]]
     bad = np.zeros(data.shape, dtype=bool)
     model = (1.0, 0.0, 0.0)
     codes = residuals.residual_outliers(data, bad, 5.0, model=model, peak_cut=3.0)
     assert codes[20, 20] == 3
+    assert codes[10, 10] == 0
     assert residuals.residual_outliers(data, bad, 5.0, model=model)[20, 20] == 0
     level, n_pairs = medians.local_level(data, bad)
     residual = (data - level) / medians.RESIDUAL_FACTOR[n_pairs]

@@ -187,26 +187,59 @@ def _code(value, level, noise, cut):
 
 
 @njit(error_model="numpy")
-def _faint_peak(value, level, noise, low, up, centre, down, x):
-    """3 if the pixel is ``low`` times ``noise`` above ``level`` and above each
-    of its good neighbours (at least one), else 0."""
-    residual = (np.float64(value) - np.float64(level)) / np.float64(noise)
+def _peak(up, centre, down, x):
+    """Whether pixel x of the centre row is good and above each of its good
+    neighbours (at least one)."""
     middle = centre[x + 1]
-    if not residual > low or math.isnan(middle):
-        return 0
+    if math.isnan(middle):
+        return False
     good = 0
     for row in (up, down):
         for k in range(x, x + 3):
             if not math.isnan(row[k]):
                 if not middle > row[k]:
-                    return 0
+                    return False
                 good += 1
     for k in (x, x + 2):
         if not math.isnan(centre[k]):
             if not middle > centre[k]:
-                return 0
+                return False
             good += 1
-    return 3 if good else 0
+    return good > 0
+
+
+@njit(error_model="numpy")
+def _darkest_pair(up, centre, down, x, half):
+    """Lowest mean of a complete pair of opposite neighbours; NaN if none."""
+    darkest = np.nan
+    for k in range(4):
+        if k == 3:
+            mean = half * centre[x] + half * centre[x + 2]
+        else:
+            mean = half * up[x + k] + half * down[x + 2 - k]
+        if not math.isnan(mean) and not mean >= darkest:
+            darkest = mean
+    return darkest
+
+
+@njit(inline="always", error_model="numpy")
+def _faint_code(value, level, darkest, noise, low, cut):
+    """3 if the pixel is ``low`` times ``noise`` above ``level`` and ``cut``
+    times above the ``darkest`` pair of its neighbours, else 0."""
+    residual = (np.float64(value) - np.float64(level)) / np.float64(noise)
+    across = (np.float64(value) - np.float64(darkest)) / np.float64(noise)
+    return 3 if residual > low and across > cut else 0
+
+
+@njit(error_model="numpy")
+def _maybe_faint(value, noise, cut, up, centre, down, x, half):
+    """Whether a pixel above its level by more than the faint peaks' cut,
+    but not by ``cut``, may be a faint peak (`_faint_code`), judged with a
+    lower bound of its ``noise``: the final noise can only make it less."""
+    if not _peak(up, centre, down, x):
+        return False
+    darkest = _darkest_pair(up, centre, down, x, half)
+    return (np.float64(value) - np.float64(darkest)) / np.float64(noise) > cut
 
 
 @njit(error_model="numpy")
@@ -369,8 +402,8 @@ def outlier_plane_rows(
     data, bad, halves, plane, plane_halves, factor, cut, low, codes, y0, y1
 ):
     half, plane_half = halves[0], plane_halves[0]
-    # Below the lower of the two cuts a pixel gets no code (low is infinite
-    # where faint peaks are not asked for).
+    # Under the lower of the cuts a pixel is no candidate of either kind
+    # (low is infinite where no faint peaks are asked for).
     quick = min(cut, low)
     nx = data.shape[1]
     up, centre, down = _first_rows(data, bad, halves, y0)
@@ -391,8 +424,17 @@ def outlier_plane_rows(
             lowest = _smallest(plane_up, plane_centre, plane_down, x)
             if not math.isnan(lowest):
                 bound = np.float32(lowest) * factor[count]
-                residual = abs(np.float64(data[y, x]) - np.float64(level))
-                if residual / np.float64(bound) <= quick:
+                excess = np.float64(data[y, x]) - np.float64(level)
+                ratio = abs(excess) / np.float64(bound)
+                if ratio <= quick or (
+                    ratio <= cut
+                    and (
+                        excess < 0
+                        or not _maybe_faint(
+                            data[y, x], bound, cut, up, centre, down, x, half
+                        )
+                    )
+                ):
                     codes[y, x] = 0
                     continue
             sigma = _ring(
@@ -406,9 +448,10 @@ def outlier_plane_rows(
                 code = _stands_out(
                     data[y, x], up, centre, down, x, wide, code, noise, cut
                 )
-            if code == 0:
-                code = _faint_peak(
-                    data[y, x], level, noise * factor[count], low, up, centre, down, x
+            if code == 0 and _peak(up, centre, down, x):
+                darkest = _darkest_pair(up, centre, down, x, half)
+                code = _faint_code(
+                    data[y, x], level, darkest, noise * factor[count], low, cut
                 )
             codes[y, x] = code
         up, centre, down = centre, down, up
@@ -457,8 +500,24 @@ def outlier_model_rows(
             if not math.isnan(level):
                 # The model grows with the level: at the level it is a lower
                 # bound of the noise at the brighter of level and ring.
-                residual = abs(np.float64(data[y, x]) - np.float64(level))
-                if residual / np.float64(sigma * factor[count]) <= quick:
+                excess = np.float64(data[y, x]) - np.float64(level)
+                bound = abs(excess) / np.float64(sigma * factor[count])
+                if bound <= quick or (
+                    bound <= cut
+                    and (
+                        excess < 0
+                        or not _maybe_faint(
+                            data[y, x],
+                            sigma * factor[count],
+                            cut,
+                            up,
+                            centre,
+                            down,
+                            x,
+                            half,
+                        )
+                    )
+                ):
                     codes[y, x] = 0
                     continue
                 ring = _ring(up, centre, down, x, buffer, half)
@@ -469,9 +528,10 @@ def outlier_model_rows(
                 code = _stands_out(
                     data[y, x], up, centre, down, x, wide, code, sigma, cut
                 )
-            if code == 0:
-                code = _faint_peak(
-                    data[y, x], level, sigma * factor[count], low, up, centre, down, x
+            if code == 0 and _peak(up, centre, down, x):
+                darkest = _darkest_pair(up, centre, down, x, half)
+                code = _faint_code(
+                    data[y, x], level, darkest, sigma * factor[count], low, cut
                 )
             codes[y, x] = code
         up, centre, down = centre, down, up

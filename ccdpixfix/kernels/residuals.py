@@ -88,10 +88,12 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None, peak_cut=None):
         The noise model ``sqrt(floor_variance + slope * max(level - offset, 0))``.
     peak_cut : float, optional
         Also mark, with 3, the pixels not marked 1 whose residual exceeds
-        ``+peak_cut`` and that are brighter than each of their good
-        neighbours (one at least): the peaks of faint events whose
-        neighbours share their light, which the tests of
-        `ccdpixfix.transients` judge by their profile.
+        ``+peak_cut``, that are brighter than each of their good neighbours
+        (one at least) and that stand ``cut`` times the same noise above
+        the darkest mean of a complete pair of opposite neighbours: the
+        peaks of faint compact events whose neighbours share their charge
+        (the top of a broad star is lit in every direction), which the
+        tests of `ccdpixfix.transients` judge by their profile.
 
     Returns
     -------
@@ -139,6 +141,7 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None, peak_cut=None):
     codes[residual > cut] = 1
     codes[residual < -cut] = 2
     codes[~np.isfinite(residual)] = 0
+    noise = sigma * RESIDUAL_FACTOR[n_pairs]
     del level, n_pairs
     # ... and beyond the median of the neighbours (float64, as row_median)
     rows, cols = np.nonzero(codes != 0)
@@ -154,20 +157,27 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None, peak_cut=None):
     if np.isfinite(low):
         with np.errstate(invalid="ignore"):
             rows, cols = np.nonzero((residual > low) & (codes != 1))
-        codes[rows, cols] = 3 * _peaks(data, bad, rows, cols)
+        faint = _faint_peaks(data, bad, rows, cols, noise[rows, cols], cut)
+        codes[rows, cols] = 3 * faint
     return codes
 
 
-def _peaks(data, bad, rows, cols):
-    """numpy twin: whether each pixel is good and above all its good neighbours."""
+def _faint_peaks(data, bad, rows, cols, noise, cut):
+    """numpy twin: whether each pixel is good, above all its good neighbours
+    (one at least), and ``cut`` times ``noise`` above their darkest
+    complete pair."""
     window = window_values(data, rows, cols, radius=1, bad=bad, dtype=float_type(data))
     window[~np.isfinite(window)] = np.nan
     middle = window[:, 4].copy()
     window[:, 4] = np.nan
     good = np.isfinite(window)
-    with np.errstate(invalid="ignore"):
+    pairs = np.stack([0.5 * window[:, a] + 0.5 * window[:, 8 - a] for a in range(4)])
+    with np.errstate(invalid="ignore", divide="ignore"):
         above = np.where(good, middle[:, None] > window, True).all(axis=1)
-    return np.isfinite(middle) & good.any(axis=1) & above
+        darkest = np.fmin.reduce(pairs, axis=0).astype(np.float64)
+        value = np.asarray(data[rows, cols], dtype=np.float64)
+        across = (value - darkest) / noise.astype(np.float64) > cut
+    return np.isfinite(middle) & good.any(axis=1) & above & across
 
 
 def noise_at(data, bad, rows, cols, *, plane=None, model=None):
