@@ -154,3 +154,66 @@ def test_same_file_twice_and_an_unusable_output_directory(frames, tmp_path):
     assert result.returncode == 2
     assert "not_a_directory" in result.stderr and "Traceback" not in result.stderr
     assert blocked.read_text().startswith("a file")
+
+
+def test_a_demo_too_large_for_memory_says_so_in_one_line(tmp_path):
+    # 1e6 x 1e6 pixels: terabytes for any frame, on any machine
+    result = run("demo", "--size", "1000000", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "not enough memory" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "flags, reason",
+    [
+        (np.full((20, 30), np.nan, np.float32), "whole numbers from 0 to 65535"),
+        (np.full((20, 30), -5, np.int32), "found -5"),
+        (np.zeros((5, 5), np.uint16), "not of the image's shape"),
+    ],
+)
+def test_info_names_a_file_whose_flags_are_not_flags(tmp_path, flags, reason):
+    path = tmp_path / "odd.fits"
+    image = fits.PrimaryHDU(np.zeros((20, 30), np.float32))
+    fits.HDUList([image, fits.ImageHDU(flags, name="FLAGS")]).writeto(path)
+    result = run("info", path)
+    assert result.returncode == 1
+    assert f"{path}: " in result.stderr and reason in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_map_that_fills_the_disk_names_itself(tmp_path):
+    darks = tmp_path / "darks"
+    darks.mkdir()
+    camera = SimulatedCamera((384, 384), seed=6)
+    for seed in range(3):
+        camera.dark(300.0, seed=seed).write(darks / f"d{seed}.fits")
+    target = tmp_path / "bpm.fits"
+    result = subprocess.run(
+        command("bpm", darks, "-o", target),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_small_file_limit,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"cannot write {target}: no space left on the device" in result.stderr
+    assert os.listdir(tmp_path) == ["darks"]
+
+
+def test_a_bad_dark_named_by_hand_is_left_out_and_the_map_made(tmp_path):
+    darks = tmp_path / "darks"
+    darks.mkdir()
+    camera = SimulatedCamera((128, 128), seed=6)
+    for seed in range(3):
+        camera.dark(300.0, seed=seed).write(darks / f"d{seed}.fits")
+    (darks / "bad.fits").write_bytes(b"")
+    (darks / "text.fits").write_text("not FITS")
+    named = sorted(darks.iterdir())
+    result = run("bpm", *named, "-o", tmp_path / "bpm.fits")
+    assert result.returncode == 1
+    assert "bad.fits: unreadable, left out" in result.stderr
+    assert "text.fits: unreadable, left out" in result.stderr
+    assert (tmp_path / "bpm.fits").is_file()

@@ -146,6 +146,27 @@ def test_bpm_of_a_night_folder_uses_its_darks_and_flats(night, tmp_path):
     assert (bpm.flags == by_hand.flags).all()
 
 
+def test_bpm_of_files_named_one_by_one_reads_their_kinds(night, tmp_path):
+    # A shell's night/* names the flats and lights as darks: their headers
+    # say what they are, as in a folder (the flats made the map lose its bad
+    # columns, the lights gave star cores as hot pixels).
+    names = [f"dark_{i}.fits" for i in range(4)]
+    names += [f"flat_{i}.fits" for i in range(3)] + [
+        f"light_{i}.fits" for i in range(3)
+    ]
+    result = run("bpm", *(night / name for name in names), "-o", tmp_path / "b.fits")
+    assert result.returncode == 0, result.stderr
+    assert "flat_0.fits: a flat (IMAGETYP), used as one" in result.stdout
+    assert "light_0.fits: a light frame (IMAGETYP), left out" in result.stderr
+    bpm = BadPixelMap.read(tmp_path / "b.fits")
+    assert len(bpm.meta["darks"]) == 4 and len(bpm.meta["flats"]) == 3
+    by_hand = make_bad_pixel_map(
+        [str(night / f"dark_{i}.fits") for i in range(4)],
+        [str(night / f"flat_{i}.fits") for i in range(3)],
+    )
+    assert (bpm.flags == by_hand.flags).all()
+
+
 def test_fix_of_a_night_folder_takes_its_lights(night, tmp_path):
     out = tmp_path / "out"
     result = run("fix", night, "-o", out)

@@ -157,6 +157,7 @@ def bpm(args):
         # A night's folder given as DARK: its flats go to the map as flats.
         flats, missing_flats = [p for p in darks if uses.get(p) == "flat"], 0
     darks = [path for path in darks if uses.get(path) not in ("flat", "unreadable")]
+    darks, flats = _by_their_headers(darks, flats, uses)
     unreadable = [path for path, use in uses.items() if use == "unreadable"]
     for path in unreadable:
         print(f"ccdpixfix bpm: error: {path}: unreadable, left out", file=sys.stderr)
@@ -168,10 +169,66 @@ def bpm(args):
     # Checked before the map is computed: a bad output loses no work.
     _check_output(args.output, rules, "-o")
     bpm = _make_map(darks, flats, args, "bpm")
-    bpm.write(args.output, overwrite=args.overwrite, rules=rules)
+    _write_map(bpm, args.output, args.overwrite, rules)
     print(bpm.summary())
     print(f"written to {args.output}")
     return 1 if unreadable else 0
+
+
+def _by_their_headers(darks, flats, uses):
+    """Darks and flats, with the files named one by one judged by IMAGETYP.
+
+    A folder's files are sorted by their headers (`_from_directory`); a file
+    named as a dark whose header calls it a flat is used as one, and one it
+    calls a light is left out, each with one line, as in a folder (a shell's
+    ``night/*`` gave another map than ``night/``); one that cannot be read
+    is marked unreadable in ``uses``, to be left out and named. Biases
+    stay: the map takes them for the bias level only.
+    """
+    from ..pipeline.night import frame_kind
+
+    kept = []
+    for path in darks:
+        named = uses.get(path, "any") == "any"  # not sorted from a folder
+        header = _header_of(path) if named else {}
+        if header is None:
+            uses[path] = "unreadable"  # left out with its line, as in a folder
+            continue
+        kind = frame_kind(header)
+        if kind == "flat":
+            print(f"ccdpixfix bpm: note: {path}: a flat (IMAGETYP), used as one")
+            flats = [*flats, path]
+        elif kind in ("light", "dark flat"):
+            print(
+                f"ccdpixfix bpm: warning: {path}: a {kind} frame (IMAGETYP), "
+                "left out of the darks",
+                file=sys.stderr,
+            )
+        else:
+            kept.append(path)
+    return kept, flats
+
+
+def _header_of(path):
+    """The cards of a FITS file's image header over its primary's: {} for a
+    TIFF or PNG file, None for a file that cannot be read as an image."""
+    from astropy.io import fits
+
+    from ..io.fits import image_hdu_index
+    from ..io.images import is_image_name
+
+    if is_image_name(path):
+        return {}
+    if not os.path.isfile(path):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path) as hdulist:
+                index = image_hdu_index(hdulist)
+                return {**hdulist[0].header, **hdulist[index].header}
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
 
 
 def _image_as_frame(path):
@@ -395,11 +452,25 @@ def _night_map(path, darks, flats, args):
     rules = _rules(args.overwrite, [*darks, *flats])
     _check_output(path, rules, "the map")
     bpm = _make_map(darks, flats, args, "night")
-    bpm.write(path, overwrite=args.overwrite, rules=rules)
+    _write_map(bpm, path, args.overwrite, rules)
     if not args.quiet:
         print(bpm.summary())
         print(f"map written to {path}")
     return bpm
+
+
+def _write_map(bpm, path, overwrite, rules):
+    """Write the map; an error of the system names the map's path (a full
+    disk: astropy's message names neither the file nor the cause)."""
+    from ..pipeline.batch import _os_error_line
+
+    try:
+        bpm.write(path, overwrite=overwrite, rules=rules)
+    except OSError as error:
+        line = _os_error_line(error, path)
+        if not line.startswith("cannot write"):
+            line = f"cannot write {path}: {line}"
+        raise OSError(line) from None
 
 
 def _make_map(darks, flats, args, command):
@@ -707,6 +778,23 @@ def _image_of(hdulist, hdu):
     return frame_from_hdu(hdulist[image_hdu_index(hdulist, _hdu_argument(hdu))])
 
 
+def _flags_of(hdulist):
+    """The FLAGS plane of a fixed file, checked as `plot` checks it."""
+    from ..flags import as_flags
+    from ..io.fits import image_hdu_index
+
+    flags = hdulist["FLAGS"]
+    if not flags.is_image or flags.data is None:
+        raise ValueError("its FLAGS extension holds no image of flags")
+    image = hdulist[image_hdu_index(hdulist)]
+    if flags.data.shape != image.shape:
+        raise ValueError(
+            f"its FLAGS extension ({flags.data.shape}) is not of the image's "
+            f"shape ({image.shape})"
+        )
+    return as_flags(flags.data, "FLAGS")
+
+
 def info(args):
     from astropy.io import fits
 
@@ -723,15 +811,13 @@ def info(args):
             is_map = "CPFBPM" in hdulist[0].header
             has_flags = "FLAGS" in hdulist
             if not is_map and has_flags:
-                if hdulist["FLAGS"].data is None:
-                    raise OSError("its FLAGS extension holds no data")
-                counts = flag_counts(hdulist["FLAGS"].data)
+                counts = flag_counts(_flags_of(hdulist))
                 history = [
                     record
                     for hdu in hdulist
                     for record in join_history(hdu.header.get("HISTORY", []))
                 ]
-    except OSError as error:
+    except (OSError, ValueError) as error:
         print(f"ccdpixfix info: error: {args.file}: {error}", file=sys.stderr)
         return 1
     if is_map:

@@ -483,6 +483,15 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 128 + signum
+    except MemoryError as error:
+        # numpy names the array it could not allocate; the rest of its
+        # message is for programmers.
+        detail = str(error).split(" for an array")[0] or "not enough memory"
+        print(
+            f"ccdpixfix {args.command}: error: not enough memory ({detail})",
+            file=sys.stderr,
+        )
+        return 1
     except (OSError, ValueError, TypeError) as error:
         print(f"ccdpixfix {args.command}: error: {error}", file=sys.stderr)
         return 1
