@@ -217,3 +217,48 @@ def test_a_bad_dark_named_by_hand_is_left_out_and_the_map_made(tmp_path):
     assert "bad.fits: unreadable, left out" in result.stderr
     assert "text.fits: unreadable, left out" in result.stderr
     assert (tmp_path / "bpm.fits").is_file()
+
+
+def test_outputs_and_map_options_are_checked_before_any_work(frames, tmp_path):
+    darks = tmp_path / "darks"
+    darks.mkdir()
+    camera = SimulatedCamera((64, 64), seed=6)
+    for seed in range(3):
+        camera.dark(300.0, seed=seed).write(darks / f"d{seed}.fits")
+    # a directory as the map's name, even with --overwrite
+    (tmp_path / "taken").mkdir()
+    result = run("bpm", darks, "-o", tmp_path / "taken", "--overwrite")
+    assert result.returncode == 2 and "is a directory; name a file" in result.stderr
+    # the map's options, by the names they were given
+    for option, value in (("--hot-rate", "-1"), ("--gain", "0")):
+        result = run("bpm", darks, "-o", tmp_path / "m.fits", option, value)
+        assert result.returncode == 2, result.stderr
+        assert f"{option} must be a positive number" in result.stderr
+    assert not (tmp_path / "m.fits").exists()
+    # the report may go into the output directory the run creates
+    out = tmp_path / "new"
+    result = run("fix", frames / "frame0.fits", "-o", out, "--report", out / "r.json")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(out)) == ["frame0.fits", "r.json"]
+
+
+def test_skip_existing_does_not_take_a_broken_output_for_done(frames, tmp_path):
+    out = tmp_path / "out"
+    first = run("fix", frames / "frame0.fits", "-o", out)
+    assert first.returncode == 0, first.stderr
+    (out / "frame1.fits").write_bytes(b"")  # an interrupted copy
+    (out / "frame2.fits").write_bytes(b"SIMPLE  = junk")
+    result = run(
+        "fix",
+        frames / "frame0.fits",
+        frames / "frame1.fits",
+        frames / "frame2.fits",
+        "-o",
+        out,
+        "--skip-existing",
+    )
+    assert result.returncode == 1
+    assert "1 already there" in result.stdout
+    for name in ("frame1.fits", "frame2.fits"):
+        assert f"{name} exists but is no complete FITS file" in result.stderr
+    assert (out / "frame1.fits").read_bytes() == b""  # never overwritten unasked

@@ -46,14 +46,20 @@ def _rules(overwrite, inputs):
     return OutputRules(overwrite=overwrite).protecting(inputs)
 
 
-def _check_output(path, rules, what="output"):
-    """A usage error, before any work, for an output that cannot be written."""
+def _check_output(path, rules, what="output", created=None):
+    """A usage error, before any work, for an output that cannot be written.
+
+    ``created``: a directory the run creates (``-o``), which may hold it.
+    """
+    if os.path.isdir(path):
+        raise UsageError(f"{what}: {path} is a directory; name a file")
     try:
         rules.check(path)
     except (ValueError, FileExistsError) as error:
         raise UsageError(f"{what}: {error}") from None
     parent = Path(path).parent
-    if not parent.is_dir():
+    made = created is not None and os.path.abspath(parent) == os.path.abspath(created)
+    if not parent.is_dir() and not made:
         raise UsageError(f"{what}: the directory {parent} does not exist")
 
 
@@ -146,8 +152,22 @@ def demo(args):
     return 0
 
 
+def _check_map_options(args):
+    """--hot-rate and --gain checked before any work, named as given."""
+    from ..badpixels.options import MapOptions
+
+    try:
+        MapOptions.from_keywords(hot_rate=args.hot_rate, gain=args.gain)
+    except ValueError as error:
+        name = str(error).split()[0]
+        raise UsageError(
+            str(error).replace(name, "--" + name.replace("_", "-"), 1)
+        ) from None
+
+
 def bpm(args):
     _check_engine(args)
+    _check_map_options(args)
     if args.cfa is not None:
         _checked_pattern(args.cfa)
     darks, missing_darks, uses = _expand(args.darks, "bpm", take=("dark", "flat"))
@@ -404,13 +424,14 @@ def _check_report(path, frames, rules, output):
             f"--report {path} is named like an image; the report is JSON: name it "
             "REPORT.json"
         )
-    _check_output(path, rules, "--report")
+    _check_output(path, rules, "--report", created=output)
 
 
 def night(args):
     from ..pipeline.night import sort_night, summary_lines
 
     options, planes = _batch_settings(args)
+    _check_map_options(args)
     if not os.path.isdir(args.night):
         raise UsageError(f"{args.night} is not a directory")
     files = sort_night(args.night)

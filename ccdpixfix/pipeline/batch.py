@@ -210,7 +210,13 @@ def _fix_one(path, bpm, output_dir, rules, skip_existing, settings, options):
     target = output_path(path, output_dir)
     result = _failed_result(path, output_dir)
     if skip_existing and not rules.overwrite and os.path.lexists(target):
-        result["status"] = "skipped"
+        if _complete(target):
+            result["status"] = "skipped"
+        else:
+            result["error"] = (
+                f"{target} exists but is no complete FITS file (an interrupted "
+                "copy?): not taken as done; remove it, or give --overwrite"
+            )
         return result
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -235,6 +241,21 @@ def _fix_one(path, bpm, output_dir, rules, skip_existing, settings, options):
         result["warnings"] = messages
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result
+
+
+def _complete(path):
+    """Whether an existing output looks whole: a FITS file of whole 2880-byte
+    blocks that starts as one (a compressed one, a TIFF or a PNG: not
+    empty)."""
+    try:
+        size = os.path.getsize(path)
+        if is_image_name(path) or str(path).endswith((".gz", ".bz2", ".zip", ".Z")):
+            return size > 0
+        with open(path, "rb") as stream:
+            start = stream.read(9)
+    except OSError:
+        return False
+    return size > 0 and size % 2880 == 0 and start == b"SIMPLE  ="
 
 
 def _os_error_line(error, target):
