@@ -262,3 +262,16 @@ def test_skip_existing_does_not_take_a_broken_output_for_done(frames, tmp_path):
     for name in ("frame1.fits", "frame2.fits"):
         assert f"{name} exists but is no complete FITS file" in result.stderr
     assert (out / "frame1.fits").read_bytes() == b""  # never overwritten unasked
+
+
+def test_an_empty_scheduler_and_leftover_temporaries_are_named(frames, tmp_path):
+    out = tmp_path / "out"
+    result = run("fix", frames / "frame0.fits", "-o", out, "--scheduler", "")
+    assert result.returncode == 2 and "--scheduler is empty" in result.stderr
+    out.mkdir()
+    leftover = out / ".frame1.fits.cpf-0123456789ab-abcdefgh.tmp.fits"
+    leftover.write_bytes(b"half a frame")
+    result = run("fix", frames / "frame0.fits", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "1 temporary file(s) of an interrupted run" in result.stderr
+    assert leftover.exists()  # another run may be writing it

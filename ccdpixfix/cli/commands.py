@@ -323,6 +323,9 @@ def _batch_settings(args):
         raise UsageError("--overwrite and --skip-existing contradict each other")
     if args.grow < 0:
         raise UsageError("--grow must be a whole number of pixels >= 0")
+    if args.scheduler is not None and not args.scheduler.strip():
+        # An empty variable in a script: not a request to run here.
+        raise UsageError("--scheduler is empty: give the scheduler's address")
     return _step_options(args), _planes(args.planes)
 
 
@@ -340,6 +343,7 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
         _check_report(args.report, frames, rules, args.output)
     jobs = _capped_jobs(args.jobs, len(frames))
     _preflight(frames[0], bpm, bpm_path, args)
+    _note_leftovers(args.output, args.command)
     bar = _progress_bar(len(frames), args.quiet)
     finished, started = [], time.time()
 
@@ -402,6 +406,25 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
             f"{args.output}"
         )
     return 1 if failed or not reported else 0
+
+
+def _note_leftovers(output, command):
+    """Say so where a killed run left its temporaries in the output directory.
+
+    They are not removed: another run may be writing there now.
+    """
+    from ..io.fits import is_temporary_name
+
+    if not os.path.isdir(output):
+        return
+    leftovers = sorted(name for name in os.listdir(output) if is_temporary_name(name))
+    if leftovers:
+        print(
+            f"ccdpixfix {command}: note: {output} holds {len(leftovers)} "
+            f"temporary file(s) of an interrupted run ({leftovers[0]}...): "
+            "remove them once no run writes there",
+            file=sys.stderr,
+        )
 
 
 def _check_report(path, frames, rules, output):
