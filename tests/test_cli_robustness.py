@@ -275,3 +275,19 @@ def test_an_empty_scheduler_and_leftover_temporaries_are_named(frames, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "1 temporary file(s) of an interrupted run" in result.stderr
     assert leftover.exists()  # another run may be writing it
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/sys"), reason="Linux's /proc/sys")
+def test_a_directory_nothing_can_be_written_in_is_refused_before_work(frames, tmp_path):
+    # /proc/sys takes no new file, even from root: the refusal comes before
+    # any frame or map is computed, and names the directory, not a temporary
+    result = run("fix", frames / "frame0.fits", "-o", "/proc/sys")
+    assert result.returncode == 2
+    assert "cannot write in /proc/sys" in result.stderr and ".tmp" not in result.stderr
+    darks = tmp_path / "darks"
+    darks.mkdir()
+    camera = SimulatedCamera((64, 64), seed=6)
+    for seed in range(3):
+        camera.dark(300.0, seed=seed).write(darks / f"d{seed}.fits")
+    result = run("bpm", darks, "-o", "/proc/sys/bpm.fits")
+    assert result.returncode == 2 and "cannot write in /proc/sys" in result.stderr

@@ -61,6 +61,16 @@ def _check_output(path, rules, what="output", created=None):
     made = created is not None and os.path.abspath(parent) == os.path.abspath(created)
     if not parent.is_dir() and not made:
         raise UsageError(f"{what}: the directory {parent} does not exist")
+    _check_writable(parent, what)
+
+
+def _check_writable(directory, what):
+    """A usage error, before any work, for a directory nothing can be written
+    in (read-only, or without permission): not after every frame is made."""
+    if os.path.isdir(directory) and not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"{what}: cannot write in {directory} (read-only or no permission)"
+        )
 
 
 def _expand(arguments, command, take=("any",), quiet=False):
@@ -337,6 +347,7 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
         raise UsageError("no frame to fix")
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise UsageError(f"-o {args.output} exists and is not a directory")
+    _check_writable(args.output, "-o")
     protect = [bpm_path] if bpm_path is not None else []
     rules = _rules(args.overwrite, [*frames, *protect])
     if args.report is not None:
