@@ -141,6 +141,7 @@ def test_residual_outliers_and_level_noise(monkeypatch, kind, shape):
         lambda: residuals.residual_outliers(data, bad, 2.0, model=model),
         lambda: residuals.residual_outliers(data, bad, 2.0, plane=plane, peak_cut=1.0),
         lambda: residuals.residual_outliers(data, bad, 2.0, model=model, peak_cut=1.0),
+        lambda: residuals.residual_outliers(data, bad, 2.0, plane=plane, peak_cut=-3.0),
         lambda: residuals.level_noise(data, bad, model),
     ):
         reference, compiled = _both(monkeypatch, function)

@@ -741,6 +741,16 @@ def test_a_fifo_named_like_a_frame_blocks_nothing(tmp_path, camera):
     assert "not a regular file" in run("fix", fifo, "-o", tmp_path / "d").stderr
     info = run("info", fifo, timeout=60)
     assert info.returncode == 1 and "not a regular file" in info.stderr
+    # as a flat, and in a folder of nothing else
+    darks = sorted(folder.glob("dark*"))
+    result = run("bpm", *darks, "--flats", fifo, "-o", tmp_path / "f.fits", timeout=120)
+    assert result.returncode == 1 and "zz.fits: unreadable, left out" in result.stderr
+    assert (tmp_path / "f.fits").is_file()
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    os.mkfifo(alone / "only.fits")
+    result = run("fix", alone, "-o", tmp_path / "e", timeout=120)
+    assert result.returncode == 1 and "only.fits" in result.stderr
 
 
 def test_temporaries_of_a_killed_run_are_not_taken_as_inputs(night, tmp_path):

@@ -182,7 +182,9 @@ def bpm(args):
         _checked_pattern(args.cfa)
     darks, missing_darks, uses = _expand(args.darks, "bpm", take=("dark", "flat"))
     if args.flats:
-        flats, missing_flats, _ = _expand(args.flats, "bpm", take=("flat",))
+        flats, missing_flats, flat_uses = _expand(args.flats, "bpm", take=("flat",))
+        uses.update(flat_uses)
+        flats = _readable(flats, uses)
     else:
         # A night's folder given as DARK: its flats go to the map as flats.
         flats, missing_flats = [p for p in darks if uses.get(p) == "flat"], 0
@@ -237,6 +239,18 @@ def _by_their_headers(darks, flats, uses):
         else:
             kept.append(path)
     return kept, flats
+
+
+def _readable(paths, uses):
+    """The ``paths`` that can be read; the others marked unreadable in
+    ``uses`` (a FIFO, a corrupt file), to be left out and named."""
+    kept = []
+    for path in paths:
+        if uses.get(path) == "unreadable" or _header_of(path) is None:
+            uses[path] = "unreadable"
+        else:
+            kept.append(path)
+    return kept
 
 
 def _header_of(path):
@@ -426,9 +440,11 @@ def _note_leftovers(output, command):
     """
     from ..io.fits import is_temporary_name
 
-    if not os.path.isdir(output):
-        return
-    leftovers = sorted(name for name in os.listdir(output) if is_temporary_name(name))
+    try:
+        names = os.listdir(output)
+    except OSError:
+        return  # no directory yet, or one that cannot be listed: said later
+    leftovers = sorted(name for name in names if is_temporary_name(name))
     if leftovers:
         print(
             f"ccdpixfix {command}: note: {output} holds {len(leftovers)} "
@@ -517,12 +533,12 @@ def _night_map(path, darks, flats, args):
 def _write_map(bpm, path, overwrite, rules):
     """Write the map; an error of the system names the map's path (a full
     disk: astropy's message names neither the file nor the cause)."""
-    from ..pipeline.batch import _os_error_line
+    from ..pipeline.batch import os_error_line
 
     try:
         bpm.write(path, overwrite=overwrite, rules=rules)
     except OSError as error:
-        line = _os_error_line(error, path)
+        line = os_error_line(error, path)
         if not line.startswith("cannot write"):
             line = f"cannot write {path}: {line}"
         raise OSError(line) from None

@@ -87,7 +87,7 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None, peak_cut=None):
     model : (floor_variance, slope, offset), optional
         The noise model ``sqrt(floor_variance + slope * max(level - offset, 0))``.
     peak_cut : float, optional
-        Also mark, with 3, the pixels not marked 1 whose residual exceeds
+        Also mark, with 3, the pixels not marked 1 or 2 whose residual exceeds
         ``+peak_cut``, that are brighter than each of their good neighbours
         (one at least) and that stand ``cut`` times the same noise above
         the darkest mean of a complete pair of opposite neighbours: the
@@ -156,7 +156,7 @@ def residual_outliers(data, bad, cut, *, plane=None, model=None, peak_cut=None):
     codes[rows[~beyond], cols[~beyond]] = 0
     if np.isfinite(low):
         with np.errstate(invalid="ignore"):
-            rows, cols = np.nonzero((residual > low) & (codes != 1))
+            rows, cols = np.nonzero((residual > low) & (codes == 0))
         faint = _faint_peaks(data, bad, rows, cols, noise[rows, cols], cut)
         codes[rows, cols] = 3 * faint
     return codes

@@ -230,7 +230,7 @@ def _fix_one(path, bpm, output_dir, rules, skip_existing, settings, options):
             result["error"] = str(error) or "not enough memory to fix this frame"
             result["status"] = "error"
         except OSError as error:
-            result["error"] = _os_error_line(error, target)
+            result["error"] = os_error_line(error, target)
         except Exception as error:  # a bad file must not stop the batch
             result["error"] = _one_line(error)
     messages = sorted({_one_line(w.message) for w in caught})
@@ -258,7 +258,7 @@ def _complete(path):
     return size > 0 and size % 2880 == 0 and start == b"SIMPLE  ="
 
 
-def _os_error_line(error, target):
+def os_error_line(error, target):
     """One line for an error of the system, in words a user can act on."""
     full = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
     if full or "requested and" in str(error):

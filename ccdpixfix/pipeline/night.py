@@ -125,15 +125,18 @@ def _read_headers(directory):
     log = logging.getLogger("ccdproc")
     level = log.level
     log.setLevel(logging.CRITICAL)
+    table = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            collection = ImageFileCollection(
-                directory, keywords=list(_KEYWORDS), filenames=names
-            )
+        # An empty list of names is no list to ccdproc, which would then
+        # open every FITS name of the folder itself, FIFOs too.
+        if names:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                table = ImageFileCollection(
+                    directory, keywords=list(_KEYWORDS), filenames=names
+                ).summary
     finally:
         log.setLevel(level)
-    table = collection.summary if names else None
     rows = {} if table is None else {str(row["file"]): row for row in table}
     files = [
         _unreadable(os.path.join(directory, name), "not a regular file")

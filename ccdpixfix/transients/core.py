@@ -789,7 +789,10 @@ def _find_transients(
     search = _Search(data, flags, known, noise_source, mosaic)
     candidates, signs, faint = _candidates(search, threshold, proposed)
     hot = _hot_seeds(search, candidates[signs > 0], threshold, contrast, proposed)
-    hot = np.concatenate([hot, _faint_events(search, faint, threshold)])
+    faint = _faint_events(search, faint, threshold)
+    # A hit is grown; a defect on a star is not: a faint hit is no longer one.
+    search.on_stars = _not_in(search.on_stars, np.sort(faint))
+    hot = np.concatenate([hot, faint])
     if quiet is not None:
         hot = _agreed(search, hot, quiet, threshold, neighbour_threshold)
     cold = _cold_seeds(search, candidates[signs < 0], threshold, contrast, dark)
