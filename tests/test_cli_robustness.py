@@ -72,15 +72,22 @@ def _small_file_limit():
     resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
 
 
-def test_a_failing_write_leaves_nothing_behind(frames, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    result = subprocess.run(
-        command("fix", frames / "frame0.fits", frames / "frame1.fits", "-o", out),
+def _run_on_a_full_disk(*args):
+    """The command line where writes beyond 100 kB fail."""
+    return subprocess.run(
+        command(*args),
         capture_output=True,
         text=True,
         timeout=300,
         preexec_fn=_small_file_limit,
+    )
+
+
+def test_a_failing_write_leaves_nothing_behind(frames, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    result = _run_on_a_full_disk(
+        "fix", frames / "frame0.fits", frames / "frame1.fits", "-o", out
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -183,20 +190,20 @@ def test_info_names_a_file_whose_flags_are_not_flags(tmp_path, flags, reason):
     assert "Traceback" not in result.stderr
 
 
-def test_a_map_that_fills_the_disk_names_itself(tmp_path):
+def _three_darks(tmp_path, size):
+    """A folder of three simulated 300 s darks of ``size`` x ``size`` px."""
     darks = tmp_path / "darks"
     darks.mkdir()
-    camera = SimulatedCamera((384, 384), seed=6)
+    camera = SimulatedCamera((size, size), seed=6)
     for seed in range(3):
         camera.dark(300.0, seed=seed).write(darks / f"d{seed}.fits")
+    return darks
+
+
+def test_a_map_that_fills_the_disk_names_itself(tmp_path):
+    darks = _three_darks(tmp_path, 384)
     target = tmp_path / "bpm.fits"
-    result = subprocess.run(
-        command("bpm", darks, "-o", target),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=_small_file_limit,
-    )
+    result = _run_on_a_full_disk("bpm", darks, "-o", target)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"cannot write {target}: no space left on the device" in result.stderr
@@ -204,11 +211,7 @@ def test_a_map_that_fills_the_disk_names_itself(tmp_path):
 
 
 def test_a_bad_dark_named_by_hand_is_left_out_and_the_map_made(tmp_path):
-    darks = tmp_path / "darks"
-    darks.mkdir()
-    camera = SimulatedCamera((128, 128), seed=6)
-    for seed in range(3):
-        camera.dark(300.0, seed=seed).write(darks / f"d{seed}.fits")
+    darks = _three_darks(tmp_path, 128)
     (darks / "bad.fits").write_bytes(b"")
     (darks / "text.fits").write_text("not FITS")
     named = sorted(darks.iterdir())
@@ -220,11 +223,7 @@ def test_a_bad_dark_named_by_hand_is_left_out_and_the_map_made(tmp_path):
 
 
 def test_outputs_and_map_options_are_checked_before_any_work(frames, tmp_path):
-    darks = tmp_path / "darks"
-    darks.mkdir()
-    camera = SimulatedCamera((64, 64), seed=6)
-    for seed in range(3):
-        camera.dark(300.0, seed=seed).write(darks / f"d{seed}.fits")
+    darks = _three_darks(tmp_path, 64)
     # a directory as the map's name, even with --overwrite
     (tmp_path / "taken").mkdir()
     result = run("bpm", darks, "-o", tmp_path / "taken", "--overwrite")
@@ -284,10 +283,6 @@ def test_a_directory_nothing_can_be_written_in_is_refused_before_work(frames, tm
     result = run("fix", frames / "frame0.fits", "-o", "/proc/sys")
     assert result.returncode == 2
     assert "cannot write in /proc/sys" in result.stderr and ".tmp" not in result.stderr
-    darks = tmp_path / "darks"
-    darks.mkdir()
-    camera = SimulatedCamera((64, 64), seed=6)
-    for seed in range(3):
-        camera.dark(300.0, seed=seed).write(darks / f"d{seed}.fits")
+    darks = _three_darks(tmp_path, 64)
     result = run("bpm", darks, "-o", "/proc/sys/bpm.fits")
     assert result.returncode == 2 and "cannot write in /proc/sys" in result.stderr

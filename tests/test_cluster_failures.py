@@ -62,29 +62,13 @@ class Cluster:
         assert wait_for(lambda: self.file.exists() and self.file.stat().st_size, 60)
         time.sleep(0.2)
         self.address = json.loads(self.file.read_text())["address"]
-        self.workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "distributed.cli.dask_worker",
-                    "--scheduler-file",
-                    self.file,
-                    "--no-nanny",
-                    "--nthreads",
-                    "1",
-                    "--no-dashboard",
-                    "--death-timeout",
-                    "10",
-                ],
-                cwd=workdir,
-                **quiet,
-            )
-            for _ in range(n_workers)
-        ]
+        self.workers = []
+        for _ in range(n_workers):
+            self.add_worker(workdir, death_timeout=10)
 
-    def add_worker(self, workdir):
-        """One more worker, as a cluster's manager would start after a loss."""
+    def add_worker(self, workdir, death_timeout=None):
+        """One more worker (as a cluster's manager starts one after a loss)."""
+        waits = [] if death_timeout is None else ["--death-timeout", str(death_timeout)]
         self.workers.append(
             subprocess.Popen(
                 [
@@ -97,6 +81,7 @@ class Cluster:
                     "--nthreads",
                     "1",
                     "--no-dashboard",
+                    *waits,
                 ],
                 cwd=workdir,
                 stdout=subprocess.DEVNULL,
@@ -238,12 +223,9 @@ def test_all_workers_lost(cluster, frames, tmp_path):
     assert {Path(f["input"]).name for f in files if f["status"] == "ok"} == written
 
 
-def test_a_new_worker_gets_the_map_again(cluster, frames, tmp_path):
-    # The map is scattered to the workers; when the only one holding it
-    # dies the scheduler drops it for good. A worker that joins within
-    # --cluster-timeout gets it again and the rest of the batch is fixed
-    # (before: every remaining file "not fixed: the scheduler was lost").
-    client, decoy = frames
+def _mapped_batch_under_way(client, cluster, tmp_path):
+    """A batch with a map (scattered to the workers), once its first frame
+    is written: the process and the output directory."""
     camera = SimulatedCamera((256, 256), seed=31)
     bpm_path = tmp_path / "bpm.fits"
     make_bad_pixel_map([camera.dark(300.0, seed=s) for s in range(3)]).write(bpm_path)
@@ -252,6 +234,16 @@ def test_a_new_worker_gets_the_map_again(cluster, frames, tmp_path):
     assert wait_for(
         lambda: out.exists() and any(not n.startswith(".") for n in os.listdir(out))
     )
+    return process, out
+
+
+def test_a_new_worker_gets_the_map_again(cluster, frames, tmp_path):
+    # The map is scattered to the workers; when the only one holding it
+    # dies the scheduler drops it for good. A worker that joins within
+    # --cluster-timeout gets it again and the rest of the batch is fixed
+    # (before: every remaining file "not fixed: the scheduler was lost").
+    client, decoy = frames
+    process, out = _mapped_batch_under_way(client, cluster, tmp_path)
     for worker in cluster.workers:
         worker.kill()
         worker.wait(30)
@@ -266,14 +258,7 @@ def test_a_new_worker_gets_the_map_again(cluster, frames, tmp_path):
 
 def test_the_map_lost_with_no_worker_to_take_it(cluster, frames, tmp_path):
     client, _ = frames
-    camera = SimulatedCamera((256, 256), seed=31)
-    bpm_path = tmp_path / "bpm.fits"
-    make_bad_pixel_map([camera.dark(300.0, seed=s) for s in range(3)]).write(bpm_path)
-    process = _start_batch(client, cluster, tmp_path, "--bpm", bpm_path)
-    out = tmp_path / "out"
-    assert wait_for(
-        lambda: out.exists() and any(not n.startswith(".") for n in os.listdir(out))
-    )
+    process, out = _mapped_batch_under_way(client, cluster, tmp_path)
     for worker in cluster.workers:
         worker.kill()
     _, stderr = process.communicate(timeout=120)

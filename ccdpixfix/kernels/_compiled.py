@@ -242,6 +242,21 @@ def _maybe_faint(value, noise, cut, up, centre, down, x, half):
     return (np.float64(value) - np.float64(darkest)) / np.float64(noise) > cut
 
 
+@njit(inline="always", error_model="numpy")
+def _pixel_code(value, level, sigma, factor, cut, low, up, centre, down, x, wide, half):
+    """The code of a pixel the quick test did not settle: 1 or 2 beyond the
+    ``cut`` and beyond its neighbours' median (`_stands_out`), else 3 for a
+    faint peak (`_faint_code`), else 0. ``sigma``: its noise; ``factor``:
+    the level's (``RESIDUAL_FACTOR``)."""
+    code = _code(value, level, sigma * factor, cut)
+    if code:
+        code = _stands_out(value, up, centre, down, x, wide, code, sigma, cut)
+    if code == 0 and _peak(up, centre, down, x):
+        darkest = _darkest_pair(up, centre, down, x, half)
+        code = _faint_code(value, level, darkest, sigma * factor, low, cut)
+    return code
+
+
 @njit(error_model="numpy")
 def _stands_out(value, up, centre, down, x, wide, code, sigma, cut):
     """``code`` if the pixel is beyond the median of its neighbours by ``cut``
@@ -442,18 +457,20 @@ def outlier_plane_rows(
             )
             if math.isnan(sigma):
                 sigma = plane[y, x]
-            noise = np.float32(sigma)
-            code = _code(data[y, x], level, noise * factor[count], cut)
-            if code:
-                code = _stands_out(
-                    data[y, x], up, centre, down, x, wide, code, noise, cut
-                )
-            if code == 0 and _peak(up, centre, down, x):
-                darkest = _darkest_pair(up, centre, down, x, half)
-                code = _faint_code(
-                    data[y, x], level, darkest, noise * factor[count], low, cut
-                )
-            codes[y, x] = code
+            codes[y, x] = _pixel_code(
+                data[y, x],
+                level,
+                np.float32(sigma),
+                factor[count],
+                cut,
+                low,
+                up,
+                centre,
+                down,
+                x,
+                wide,
+                half,
+            )
         up, centre, down = centre, down, up
         plane_up, plane_centre, plane_down = plane_centre, plane_down, plane_up
 
@@ -523,17 +540,20 @@ def outlier_model_rows(
                 ring = _ring(up, centre, down, x, buffer, half)
                 if ring > level:
                     sigma = _model_sigma(ring, floor, slope, offset)
-            code = _code(data[y, x], level, sigma * factor[count], cut)
-            if code:
-                code = _stands_out(
-                    data[y, x], up, centre, down, x, wide, code, sigma, cut
-                )
-            if code == 0 and _peak(up, centre, down, x):
-                darkest = _darkest_pair(up, centre, down, x, half)
-                code = _faint_code(
-                    data[y, x], level, darkest, sigma * factor[count], low, cut
-                )
-            codes[y, x] = code
+            codes[y, x] = _pixel_code(
+                data[y, x],
+                level,
+                sigma,
+                factor[count],
+                cut,
+                low,
+                up,
+                centre,
+                down,
+                x,
+                wide,
+                half,
+            )
         up, centre, down = centre, down, up
 
 
