@@ -169,10 +169,13 @@ def _check_map_options(args):
     try:
         MapOptions.from_keywords(hot_rate=args.hot_rate, gain=args.gain)
     except ValueError as error:
-        name = str(error).split()[0]
-        raise UsageError(
-            str(error).replace(name, "--" + name.replace("_", "-"), 1)
-        ) from None
+        raise _as_flag_error(error) from None
+
+
+def _as_flag_error(error):
+    """An option's ValueError as a usage error naming the option's flag."""
+    name = str(error).split()[0]
+    return UsageError(str(error).replace(name, "--" + name.replace("_", "-"), 1))
 
 
 def bpm(args):
@@ -594,10 +597,7 @@ def _step_options(args):
         FixOptions.from_keywords(**options)
         check_positive(cluster_timeout=args.cluster_timeout)
     except ValueError as error:
-        name = str(error).split()[0]
-        raise UsageError(
-            str(error).replace(name, "--" + name.replace("_", "-"), 1)
-        ) from None
+        raise _as_flag_error(error) from None
     if args.cfa is not None:
         options["cfa"] = _checked_pattern(args.cfa)
     return options
@@ -780,8 +780,9 @@ def plot(args):
     inputs = [args.file] + ([args.original] if args.original is not None else [])
     for path in inputs:
         if not os.path.isfile(path):
-            reason = "not a regular file" if os.path.exists(path) else "no such file"
-            print(f"ccdpixfix plot: error: {path}: {reason}", file=sys.stderr)
+            print(
+                f"ccdpixfix plot: error: {path}: {_why_no_file(path)}", file=sys.stderr
+            )
             return 1
     rules = _rules(args.overwrite, inputs)
     _check_output(args.output, rules, "-o")
@@ -815,8 +816,6 @@ def _fixed_frame(path, hdu):
     """The frame of a file with its FLAGS plane, as `plot_frame` draws it."""
     from astropy.io import fits
 
-    from ..flags import as_flags
-
     with fits.open(path) as hdulist:
         frame = _image_of(hdulist, hdu)
         if "FLAGS" not in hdulist:
@@ -824,10 +823,7 @@ def _fixed_frame(path, hdu):
                 "it has no FLAGS extension: it was not fixed by ccdpixfix (run "
                 "'ccdpixfix fix' on it first, and plot the fixed file)"
             )
-        flags = hdulist["FLAGS"].data
-        if flags is None or np.shape(flags) != np.shape(frame.data):
-            raise ValueError("its FLAGS extension holds no flags of the image's shape")
-        frame.flags = as_flags(flags, "FLAGS")
+        frame.flags = _flags_of(hdulist, np.shape(frame.data))
     return frame
 
 
@@ -849,19 +845,24 @@ def _image_of(hdulist, hdu):
     return frame_from_hdu(hdulist[image_hdu_index(hdulist, _hdu_argument(hdu))])
 
 
-def _flags_of(hdulist):
-    """The FLAGS plane of a fixed file, checked as `plot` checks it."""
+def _why_no_file(path):
+    """Why ``path``, which is no regular file, is not read: a FIFO or a
+    device would block the reader."""
+    return "not a regular file" if os.path.exists(path) else "no such file"
+
+
+def _flags_of(hdulist, shape):
+    """The FLAGS plane of a fixed file whose image has ``shape``, checked:
+    an image of whole numbers from 0 to 65535 (`plot` and `info`)."""
     from ..flags import as_flags
-    from ..io.fits import image_hdu_index
 
     flags = hdulist["FLAGS"]
     if not flags.is_image or flags.data is None:
         raise ValueError("its FLAGS extension holds no image of flags")
-    image = hdulist[image_hdu_index(hdulist)]
-    if flags.data.shape != image.shape:
+    if flags.data.shape != tuple(shape):
         raise ValueError(
             f"its FLAGS extension ({flags.data.shape}) is not of the image's "
-            f"shape ({image.shape})"
+            f"shape ({tuple(shape)})"
         )
     return as_flags(flags.data, "FLAGS")
 
@@ -870,19 +871,23 @@ def info(args):
     from astropy.io import fits
 
     from ..badpixels.core import BadPixelMap
+    from ..io.fits import image_hdu_index
     from ..pipeline.batch import flag_counts
     from ..utils.provenance import join_history
 
     if not os.path.isfile(args.file):
-        reason = "not a regular file" if os.path.exists(args.file) else "no such file"
-        print(f"ccdpixfix info: error: {args.file}: {reason}", file=sys.stderr)
+        print(
+            f"ccdpixfix info: error: {args.file}: {_why_no_file(args.file)}",
+            file=sys.stderr,
+        )
         return 1
     try:
         with fits.open(args.file) as hdulist:
             is_map = "CPFBPM" in hdulist[0].header
             has_flags = "FLAGS" in hdulist
             if not is_map and has_flags:
-                counts = flag_counts(_flags_of(hdulist))
+                image = hdulist[image_hdu_index(hdulist)]
+                counts = flag_counts(_flags_of(hdulist, image.shape))
                 history = [
                     record
                     for hdu in hdulist
