@@ -190,6 +190,46 @@ def test_info_names_a_file_whose_flags_are_not_flags(tmp_path, flags, reason):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command_name", ["info", "plot"])
+@pytest.mark.parametrize("cut", ["half", "last block"])
+def test_a_truncated_file_is_named_as_such_in_one_line(
+    frames, tmp_path, cut, command_name
+):
+    pytest.importorskip("matplotlib")
+    fixed = tmp_path / "fixed"
+    assert run("fix", frames / "frame0.fits", "-o", fixed).returncode == 0
+    whole = (fixed / "frame0.fits").read_bytes()
+    # Cut in the first image's data, or in the last extension's only.
+    end = len(whole) // 2 if cut == "half" else len(whole) - 2880
+    broken = tmp_path / "broken.fits"
+    broken.write_bytes(whole[:end])
+    before = broken.read_bytes()
+    extra = ["-o", tmp_path / "broken.png"] if command_name == "plot" else []
+    result = run(command_name, broken, *extra)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    # One line, ours, naming the file and the cause: no astropy WARNING line,
+    # no "buffer is too small" alone.
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"ccdpixfix {command_name}: error: {broken}: ")
+    assert "truncated or damaged file" in lines[0]
+    assert broken.read_bytes() == before
+    assert not (tmp_path / "broken.png").exists()
+    if command_name == "plot":
+        # The same file as --original beside a good fixed frame.
+        result = run(
+            "plot",
+            fixed / "frame0.fits",
+            "--original",
+            broken,
+            "-o",
+            tmp_path / "b.png",
+        )
+        assert result.returncode == 1
+        assert f"--original {broken}: truncated or damaged file" in result.stderr
+        assert "WARNING" not in result.stderr
+
+
 def _three_darks(tmp_path, size):
     """A folder of three simulated 300 s darks of ``size`` x ``size`` px."""
     darks = tmp_path / "darks"

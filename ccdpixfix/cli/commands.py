@@ -4,6 +4,7 @@
 turn arguments into library calls and results into lines and exit codes.
 """
 
+import contextlib
 import glob
 import json
 import logging
@@ -787,15 +788,17 @@ def plot(args):
     rules = _rules(args.overwrite, inputs)
     _check_output(args.output, rules, "-o")
     try:
-        if _is_map(args.file):
+        with _damage_named():
+            is_map = _is_map(args.file)
+        if is_map:
             figure = plotting.plot_bad_pixel_map(BadPixelMap.read(args.file))
         else:
             original = None
             if args.original is not None:
                 original = _plain_frame(args.original, args.hdu)
-            figure = plotting.plot_frame(
-                _fixed_frame(args.file, args.hdu), original=original
-            )
+            with _damage_named():
+                frame = _fixed_frame(args.file, args.hdu)
+            figure = plotting.plot_frame(frame, original=original)
     except (OSError, ValueError) as error:
         print(f"ccdpixfix plot: error: {args.file}: {error}", file=sys.stderr)
         return 1
@@ -832,7 +835,7 @@ def _plain_frame(path, hdu):
     from astropy.io import fits
 
     try:
-        with fits.open(path) as hdulist:
+        with _damage_named(), fits.open(path) as hdulist:
             return _image_of(hdulist, hdu)
     except (OSError, ValueError) as error:
         raise ValueError(f"--original {path}: {error}") from None
@@ -843,6 +846,39 @@ def _image_of(hdulist, hdu):
     from ..io.fits import frame_from_hdu, image_hdu_index
 
     return frame_from_hdu(hdulist[image_hdu_index(hdulist, _hdu_argument(hdu))])
+
+
+@contextlib.contextmanager
+def _damage_named():
+    """Read a file inside this block: a truncated or damaged one is one error.
+
+    astropy notes a truncated file as a warning (printed as a WARNING line
+    of its own), or not at all where only the last image ends early, and
+    fails later with numpy's TypeError, which names neither the file nor
+    the cause ("buffer is too small"); here either way it becomes a
+    ValueError that says so. Other warnings pass on.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        failure = None
+        try:
+            yield
+        except (OSError, ValueError, TypeError) as error:
+            failure = error
+    damage = [
+        str(w.message).strip().splitlines()[0]
+        for w in caught
+        if any(word in str(w.message) for word in ("truncated", "corrupt"))
+    ]
+    if isinstance(failure, TypeError) and "buffer is too small" in str(failure):
+        # numpy's words for an image whose data end early.
+        damage.append(str(failure))
+    if damage:
+        raise ValueError(f"truncated or damaged file ({damage[0]})") from None
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if failure is not None:
+        raise failure
 
 
 def _why_no_file(path):
@@ -882,7 +918,7 @@ def info(args):
         )
         return 1
     try:
-        with fits.open(args.file) as hdulist:
+        with _damage_named(), fits.open(args.file) as hdulist:
             is_map = "CPFBPM" in hdulist[0].header
             has_flags = "FLAGS" in hdulist
             if not is_map and has_flags:
