@@ -85,6 +85,42 @@ def test_overwrite_replaces_the_file(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["out.fits"]
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_the_data_reach_the_disk_before_the_file_takes_its_name(
+    tmp_path, monkeypatch, overwrite
+):
+    """fsync of the file's data before it is named, and of the directory after:
+    a power cut never leaves the name on a file whose data were not written."""
+    path = tmp_path / "out.fits"
+    if overwrite:
+        fits.PrimaryHDU(np.zeros(3)).writeto(path)
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        status = os.fstat(descriptor)
+        synced.append(
+            (
+                status.st_ino,
+                os.path.lexists(path) and os.stat(path).st_ino == status.st_ino,
+            )
+        )
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    write_hdulist_atomic(
+        fits.HDUList([fits.PrimaryHDU(np.arange(6.0))]), path, overwrite=overwrite
+    )
+    monkeypatch.undo()
+    assert len(synced) == 2
+    (file_inode, named_then), (directory_inode, _) = synced
+    # The data first, while the file did not yet bear the name ...
+    assert file_inode == os.stat(path).st_ino and not named_then
+    # ... then the directory that now holds the name.
+    assert directory_inode == os.stat(tmp_path).st_ino
+    assert np.array_equal(fits.getdata(path), np.arange(6.0))
+
+
 def test_failed_write_leaves_nothing_behind(tmp_path):
     path = tmp_path / "out.fits"
     with pytest.raises(fits.VerifyError, match="Illegal keyword name"):

@@ -153,7 +153,9 @@ class OutputRules:
             os.chmod(temporary, 0o666 & ~umask)
             if self.cancel_marker and os.path.exists(self.cancel_marker):
                 raise RunCancelled(f"{path}: the run was cancelled; not written")
+            _sync_file(temporary)
             self._publish(temporary, path)
+            _sync_directory(directory)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
@@ -188,6 +190,35 @@ class OutputRules:
             pattern = glob.escape(f".{target.name}{TEMPORARY_MARK}{self.run_id}-")
             for stale in target.parent.glob(pattern + "*.tmp*"):
                 stale.unlink(missing_ok=True)
+
+
+def _sync_file(path):
+    """Push a file's data to the disk before it takes its name.
+
+    Some filesystems (ext4 with delayed allocation, XFS) may record a
+    rename before the data of the renamed file: after a power cut or a
+    crash the output's name would hold an empty or partial file, which a
+    rerun with ``--skip-existing`` must then tell from a whole one.
+    """
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_directory(directory):
+    """Push a directory's entries (a new name) to the disk, where it can be."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # a directory that cannot be opened (some systems): nothing to do
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # not every filesystem syncs a directory; the data are synced
+    finally:
+        os.close(descriptor)
 
 
 def atomic_path(path, *, overwrite=False):
