@@ -230,6 +230,28 @@ def test_a_truncated_file_is_named_as_such_in_one_line(
         assert "WARNING" not in result.stderr
 
 
+@pytest.mark.parametrize("bad_share, refused", [(1.0, True), (0.6, True), (0.1, False)])
+def test_a_map_that_masks_most_pixels_is_refused(frames, tmp_path, bad_share, refused):
+    from ccdpixfix import BadPixelMap, PixelFlag
+
+    shape = fits.getdata(frames / "frame0.fits").shape
+    flags = np.zeros(shape, np.uint16)
+    flags[:, : round(bad_share * shape[1])] = PixelFlag.HOT
+    BadPixelMap(flags, {}).write(tmp_path / "map.fits")
+    out = tmp_path / "out"
+    result = run(
+        "fix", frames / "frame0.fits", "--bpm", tmp_path / "map.fits", "-o", out
+    )
+    if refused:
+        assert result.returncode == 2
+        assert f"the map {tmp_path / 'map.fits'} masks {bad_share:.0%}" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not out.exists() or not os.listdir(out)
+    else:
+        assert result.returncode == 0, result.stderr
+        assert (out / "frame0.fits").exists()
+
+
 def _three_darks(tmp_path, size):
     """A folder of three simulated 300 s darks of ``size`` x ``size`` px."""
     darks = tmp_path / "darks"

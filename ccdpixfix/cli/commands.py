@@ -25,6 +25,11 @@ __all__ = ["UsageError", "bpm", "demo", "fix", "info", "night", "plot"]
 
 # The client's own timeout is given a few seconds more before we give up on it.
 _CONNECT_MARGIN_SECONDS = 5.0
+# A map that masks more than this share of the pixels is no map of this
+# camera's defects (real detectors: well under 1 %): another camera's, or
+# made from lights. Its frames would come out masked and unrepaired, as
+# most bad pixels would have no good neighbour, with exit status 0.
+_MAP_MOST_BAD = 0.5
 
 
 class UsageError(Exception):
@@ -371,6 +376,8 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
     if args.report is not None:
         _check_report(args.report, frames, rules, args.output)
     jobs = _capped_jobs(args.jobs, len(frames))
+    if bpm is not None:
+        _check_map_credible(bpm, bpm_path)
     _preflight(frames[0], bpm, bpm_path, args)
     _note_leftovers(args.output, args.command)
     bar = _progress_bar(len(frames), args.quiet)
@@ -667,6 +674,19 @@ def _preflight(first, bpm, bpm_path, args):
         raise UsageError(
             f"--bpm {bpm_path} is a map of {bpm.shape[1]} x {bpm.shape[0]} px; "
             f"the frames (first: {first}) are {shape[-1]} x {shape[-2]} px"
+        )
+
+
+def _check_map_credible(bpm, bpm_path):
+    """A usage error for a map that masks most pixels (`_MAP_MOST_BAD`)."""
+    masked = int(np.count_nonzero(bpm.mask))
+    if masked > _MAP_MOST_BAD * bpm.mask.size:
+        raise UsageError(
+            f"the map {bpm_path} masks {masked / bpm.mask.size:.0%} of the pixels "
+            f"({masked} of {bpm.mask.size}): no camera has so many bad pixels, "
+            "and most could not be repaired from good neighbours; is it the "
+            "map of another camera, or made from the wrong frames? (make it "
+            "again with 'ccdpixfix bpm')"
         )
 
 
