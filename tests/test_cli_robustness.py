@@ -296,6 +296,13 @@ def test_outputs_and_map_options_are_checked_before_any_work(frames, tmp_path):
         assert result.returncode == 2, result.stderr
         assert f"{option} must be a positive number" in result.stderr
     assert not (tmp_path / "m.fits").exists()
+    # a map named like an image, a plot named like a frame
+    result = run("bpm", darks, "-o", tmp_path / "map.png")
+    assert result.returncode == 2 and "a map is a FITS file" in result.stderr
+    result = run("plot", darks / "d0.fits", "-o", tmp_path / "plot.fits")
+    assert result.returncode == 2 and "a plot is written as PNG" in result.stderr
+    assert not (tmp_path / "map.png").exists()
+    assert not (tmp_path / "plot.fits").exists()
     # the report may go into the output directory the run creates
     out = tmp_path / "new"
     result = run("fix", frames / "frame0.fits", "-o", out, "--report", out / "r.json")

@@ -84,4 +84,22 @@ def test_plot_command(camera, bpm, tmp_path):
         timeout=300,
     )
     assert again.returncode == 2 and "exists" in again.stderr
+    # The name's ending says the format.
+    for suffix, magic in ((".pdf", b"%PDF"), (".SVG", b"<?xml")):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ccdpixfix",
+                "plot",
+                tmp_path / "bpm.fits",
+                "-o",
+                tmp_path / f"bpm{suffix}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / f"bpm{suffix}").read_bytes().startswith(magic)
     assert np.isfinite(fixed.data).all()

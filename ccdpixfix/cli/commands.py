@@ -30,6 +30,10 @@ _CONNECT_MARGIN_SECONDS = 5.0
 # made from lights. Its frames would come out masked and unrepaired, as
 # most bad pixels would have no good neighbour, with exit status 0.
 _MAP_MOST_BAD = 0.5
+# What the outputs of bpm and plot may be named (matplotlib writes a plot
+# in the format its name says).
+_MAP_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz")
+_PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 class UsageError(Exception):
@@ -68,6 +72,16 @@ def _check_output(path, rules, what="output", created=None):
     if not parent.is_dir() and not made:
         raise UsageError(f"{what}: the directory {parent} does not exist")
     _check_writable(parent, what)
+
+
+def _check_suffix(path, suffixes, what, kind):
+    """A usage error for an output not named like what it will hold: a map
+    named ``.png``, or a plot named ``.fits`` that a later run would take
+    for a frame."""
+    if not str(path).lower().endswith(suffixes):
+        raise UsageError(
+            f"{what} {path}: {kind}; name it with one of {', '.join(suffixes)}"
+        )
 
 
 def _check_writable(directory, what):
@@ -209,6 +223,7 @@ def bpm(args):
     rules = _rules(args.overwrite, [*darks, *flats])
     # Checked before the map is computed: a bad output loses no work.
     _check_output(args.output, rules, "-o")
+    _check_suffix(args.output, _MAP_SUFFIXES, "-o", "a map is a FITS file")
     bpm = _make_map(darks, flats, args, "bpm")
     _write_map(bpm, args.output, args.overwrite, rules)
     print(bpm.summary())
@@ -807,6 +822,9 @@ def plot(args):
             return 1
     rules = _rules(args.overwrite, inputs)
     _check_output(args.output, rules, "-o")
+    _check_suffix(
+        args.output, _PLOT_SUFFIXES, "-o", "a plot is written as PNG, PDF or SVG"
+    )
     try:
         with _damage_named():
             is_map = _is_map(args.file)
@@ -823,7 +841,7 @@ def plot(args):
         print(f"ccdpixfix plot: error: {args.file}: {error}", file=sys.stderr)
         return 1
     with rules.path(args.output) as temporary:
-        figure.savefig(temporary, format="png")
+        figure.savefig(temporary, format=Path(args.output).suffix[1:].lower())
     print(f"written to {args.output}")
     return 0
 

@@ -214,7 +214,14 @@ def _parser():
         "(pip install 'ccdpixfix[plot]').",
     )
     plot.add_argument("file", type=Path, metavar="FILE")
-    plot.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.png")
+    plot.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="FILE.png",
+        help="the plot to write: PNG, or PDF or SVG by the name's ending",
+    )
     plot.add_argument("--overwrite", action="store_true", help="replace FILE.png")
     plot.add_argument(
         "--hdu",
