@@ -41,6 +41,7 @@ from ._profiles import (
     fits_a_star,
     narrower_than_stars,
     profile_misfit,
+    round_stars,
     star_width,
     undersampled_stars,
 )
@@ -242,7 +243,8 @@ class _Search:
     flatness the frame's stars do not go below (`star_flatness`), or None,
     ``flanks``, the same for their flanks by offset from the peak
     (`flank_limits`), ``width``, the Gaussian width that fits them
-    (`star_width`), ``stars``, their rows, columns and noise, and
+    (`star_width`), ``stars``, their rows, columns and noise, ``round``,
+    whether they are round (`round_stars`), and
     ``on_stars``, the hot pixels found on stars by their profile
     (`defects_on_stars`), which are not grown, and ``star_light``, the
     pixels near the peaks of the stars their profile fits (flat indices)
@@ -261,6 +263,7 @@ class _Search:
         self.flanks = None
         self.width = None
         self.stars = None
+        self.round = False
         self.on_stars = np.empty(0, dtype=np.intp)
         none = np.empty(0, dtype=np.intp)
         self.star_light = none, np.empty(0), none
@@ -861,7 +864,14 @@ def _faint_events(search, faint, threshold):
             > threshold * noise
         )
     keep = narrower_than_stars(
-        data, known, rows[tall], cols[tall], noise[tall], search.width, threshold
+        data,
+        known,
+        rows[tall],
+        cols[tall],
+        noise[tall],
+        search.width,
+        threshold,
+        across=search.round,
     )
     return faint[tall[keep]]
 
@@ -912,6 +922,7 @@ def _hot_seeds(search, candidates, threshold, contrast, proposed):
             data, search.known_now, rows[peaks], cols[peaks], noise[peaks], threshold
         )
         search.stars = rows[peaks], cols[peaks], noise[peaks]
+        search.round = round_stars(data, search.known_now, rows[peaks], cols[peaks])
     _judged_by_stars(search, keep, rows, cols, noise, threshold)
     found = index[keep]
     if search.width is not None:
@@ -1070,6 +1081,7 @@ def _judged_by_stars(search, keep, rows, cols, noise, threshold):
             search.width,
             threshold,
             shares,
+            across=search.round,
         )
 
 
