@@ -39,6 +39,7 @@ from ._profiles import (
     UNDERSAMPLED,
     defects_on_stars,
     fits_a_star,
+    narrower_across,
     narrower_than_stars,
     profile_misfit,
     round_stars,
@@ -120,6 +121,11 @@ _FAR_STAR_SHARE = 0.5
 _CORE_HEIGHT = 15.0
 _CORE_EVENT = 6
 _CORE_MISFIT = 0.15
+# Times a diffuse track is followed past where its growth stopped
+# (`_rest_of_tracks`): on simulated nights (1024 x 1024, realistic hits,
+# FWHM 2.6, seeds 0-2) recall rose by 0.002, 0.016 and 0.015 with three;
+# false flags the same.
+_TRACK_ROUNDS = 3
 # A cold transient has lost at least this share of its light above the
 # darkest level of the frame (`dark_level`): a pixel that read out empty
 # reads the bias, while a flat's dust or a low-response pixel keeps most of
@@ -386,6 +392,71 @@ def _grow_footprints(search, hot, cut):
         if frontier.size:
             since.append(frontier)
     return np.concatenate(added) if added else np.empty(0, dtype=np.intp)
+
+
+def _rest_of_tracks(search, hot, threshold, cut):
+    """Diffuse tracks followed past where the growth stopped (flat indices).
+
+    The growth refuses a pixel below a brighter good neighbour (a star's
+    wing falls away from the star's core), so where a track as wide as the
+    stars goes on, its unflagged part stays out. Such a part peaks beside
+    the event: an unflagged neighbour of it that is the brightest good
+    pixel of its 5x5 window, the flagged pixels left out, and elongated
+    and narrower across than the stars (`narrower_across`, judged without
+    the flagged pixels: a star beside a hit is round once the hit is left
+    out) is a seed, and grows as the others do (`_grow_footprints`), up to
+    `_TRACK_ROUNDS` times. Only where the frame's stars are round (as
+    `narrower_across` itself).
+    """
+    empty = np.empty(0, dtype=np.intp)
+    if not search.round or search.width is None or search.width < UNDERSAMPLED:
+        return empty
+    added, frontier = [], hot
+    floor = _noise_floor(search)
+    for _ in range(_TRACK_ROUNDS):
+        pixels = search.around(frontier)
+        rows, cols = np.unravel_index(pixels, search.shape)
+        # Cheap first: most pixels beside an event are below a good
+        # neighbour (its wing falls away), or are sky.
+        around = window_values(search.data, rows, cols, radius=1, bad=search.known_now)
+        value = around[:, 4].copy()  # NaN where masked: no seed
+        around[:, 4] = np.nan
+        brightest, darkest = _extremes(around)
+        with np.errstate(invalid="ignore"):
+            peak = (value > brightest) & (value - darkest > threshold * floor)
+        pixels, rows, cols = pixels[peak], rows[peak], cols[peak]
+        unprotected = ~search.protected(pixels)
+        pixels, rows, cols = pixels[unprotected], rows[unprotected], cols[unprotected]
+        seeds = pixels[
+            narrower_across(
+                search.data,
+                search.known_now,
+                rows,
+                cols,
+                search.noise.at(rows, cols, search.known_start),
+                search.width,
+                threshold,
+            )
+        ]
+        if not seeds.size:
+            break
+        search.mark(seeds, 1)
+        frontier = np.concatenate([seeds, _grow_footprints(search, seeds, cut)])
+        added.append(frontier)
+    return np.concatenate(added) if added else empty
+
+
+def _extremes(windows):
+    """Largest and smallest non-NaN value of each row (NaN where none).
+
+    Column by column: on tens of thousands of 3x3 windows several times
+    faster than a reduction along the rows.
+    """
+    brightest, darkest = windows[:, 0].copy(), windows[:, 0].copy()
+    for column in windows.T[1:]:
+        np.fmax(brightest, column, out=brightest)
+        np.fmin(darkest, column, out=darkest)
+    return brightest, darkest
 
 
 def _wings(search, pixels, hot_mask, cut, floor, far_fraction):
@@ -805,6 +876,9 @@ def _find_transients(
     cold = cold[~_on_a_cold_line(search, cold)]
     if footprint_threshold is not None and hot.size:
         hot = np.concatenate([hot, _grow_footprints(search, hot, footprint_threshold)])
+        hot = np.concatenate(
+            [hot, _rest_of_tracks(search, hot, threshold, footprint_threshold)]
+        )
     hot = np.concatenate([hot, search.on_stars])
     if grow and hot.size:
         hot = np.concatenate([hot, _grown(search, hot, grow)])
