@@ -406,11 +406,13 @@ def _rest_of_tracks(search, hot, threshold, cut):
     the flagged pixels: a star beside a hit is round once the hit is left
     out) is a seed, and grows as the others do (`_grow_footprints`), up to
     `_TRACK_ROUNDS` times. Only where the frame's stars are round (as
-    `narrower_across` itself).
+    `narrower_across` itself), and not on one colour of a mosaic.
     """
     empty = np.empty(0, dtype=np.intp)
     if not search.round or search.width is None or search.width < UNDERSAMPLED:
         return empty
+    if search.mosaic:
+        return empty  # one colour of a mosaic: the mosaic's test judges its stars
     added, frontier = [], hot
     floor = _noise_floor(search)
     for _ in range(_TRACK_ROUNDS):
