@@ -144,6 +144,8 @@ _DARK_SAMPLES = 50_000
 # Pixels sampled for the frame's low noise (the first, cheapest screen of
 # the footprint growth).
 _FLOOR_SAMPLES = 1024
+# The centre of a flattened 3x3 window.
+_CENTRE_3 = 4
 # Positions in a flattened 5x5 window: the centre, its eight neighbours.
 _CENTRE_5 = 12
 _INNER_5 = np.array([6, 7, 8, 11, 13, 16, 17, 18])
@@ -409,10 +411,9 @@ def _rest_of_tracks(search, hot, threshold, cut):
     `narrower_across` itself), and not on one colour of a mosaic.
     """
     empty = np.empty(0, dtype=np.intp)
-    if not search.round or search.width is None or search.width < UNDERSAMPLED:
+    # (A colour plane's stars are judged by the mosaic's own test.)
+    if search.mosaic or not search.round or search.width < UNDERSAMPLED:
         return empty
-    if search.mosaic:
-        return empty  # one colour of a mosaic: the mosaic's test judges its stars
     added, frontier = [], hot
     floor = _noise_floor(search)
     for _ in range(_TRACK_ROUNDS):
@@ -421,8 +422,8 @@ def _rest_of_tracks(search, hot, threshold, cut):
         # Cheap first: most pixels beside an event are below a good
         # neighbour (its wing falls away), or are sky.
         around = window_values(search.data, rows, cols, radius=1, bad=search.known_now)
-        value = around[:, 4].copy()  # NaN where masked: no seed
-        around[:, 4] = np.nan
+        value = around[:, _CENTRE_3].copy()  # NaN where masked: no seed
+        around[:, _CENTRE_3] = np.nan
         brightest, darkest = _extremes(around)
         with np.errstate(invalid="ignore"):
             peak = (value > brightest) & (value - darkest > threshold * floor)
@@ -998,7 +999,10 @@ def _hot_seeds(search, candidates, threshold, contrast, proposed):
             data, search.known_now, rows[peaks], cols[peaks], noise[peaks], threshold
         )
         search.stars = rows[peaks], cols[peaks], noise[peaks]
-        search.round = round_stars(data, search.known_now, rows[peaks], cols[peaks])
+        # (Their roundness matters only where their width is known.)
+        search.round = search.width is not None and round_stars(
+            data, search.known_now, rows[peaks], cols[peaks]
+        )
     _judged_by_stars(search, keep, rows, cols, noise, threshold)
     found = index[keep]
     if search.width is not None:
