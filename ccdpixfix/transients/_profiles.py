@@ -158,17 +158,10 @@ def _chi_square(excess, weights, widths):
     zero where a pixel is bad) have one row per window; the amplitude is
     fitted, linear. Returns shape ``(n_windows, len(widths))``.
     """
-    weighted = weights * excess
-    total = np.sum(weighted * excess, axis=1)
     chi = np.empty((excess.shape[0], len(widths)))
     for k, width in enumerate(widths):
         templates = _templates(round(float(width), 6))
-        # The centre has a weight (a candidate is above the background) and
-        # every template a share of it: the norm is never zero.
-        explained = weighted @ templates
-        explained *= explained
-        explained /= weights @ (templates * templates)
-        chi[:, k] = total - np.max(explained, axis=1)
+        chi[:, k] = _least_chi_square(excess, weights, templates)
     return chi
 
 
@@ -431,9 +424,15 @@ def round_stars(data, known, rows, cols):
 
 
 def _least_chi_square(excess, weights, templates):
-    """Least chi-square of each window over the columns of ``templates``."""
+    """Least chi-square of each window over the columns of ``templates``.
+
+    ``excess`` and ``weights`` as for `_chi_square`; each template's
+    amplitude is fitted, linear.
+    """
     weighted = weights * excess
     total = np.sum(weighted * excess, axis=1)
+    # The centre has a weight (a candidate is above the background) and
+    # every template a share of it: the norm is never zero.
     explained = weighted @ templates
     explained *= explained
     explained /= weights @ (templates * templates)
