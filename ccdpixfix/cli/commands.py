@@ -30,9 +30,8 @@ _CONNECT_MARGIN_SECONDS = 5.0
 # made from lights. Its frames would come out masked and unrepaired, as
 # most bad pixels would have no good neighbour, with exit status 0.
 _MAP_MOST_BAD = 0.5
-# What the outputs of bpm and plot may be named (matplotlib writes a plot
-# in the format its name says).
-_MAP_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz")
+# What a plot may be named (matplotlib writes it in the format its name
+# says); a map is named as a FITS file (FITS_SUFFIXES).
 _PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
@@ -199,6 +198,8 @@ def _as_flag_error(error):
 
 
 def bpm(args):
+    from ..io.fits import FITS_SUFFIXES
+
     _check_engine(args)
     _check_map_options(args)
     if args.cfa is not None:
@@ -223,7 +224,7 @@ def bpm(args):
     rules = _rules(args.overwrite, [*darks, *flats])
     # Checked before the map is computed: a bad output loses no work.
     _check_output(args.output, rules, "-o")
-    _check_suffix(args.output, _MAP_SUFFIXES, "-o", "a map is a FITS file")
+    _check_suffix(args.output, FITS_SUFFIXES, "-o", "a map is a FITS file")
     bpm = _make_map(darks, flats, args, "bpm")
     _write_map(bpm, args.output, args.overwrite, rules)
     print(bpm.summary())
