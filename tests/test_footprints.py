@@ -371,9 +371,7 @@ def test_faint_diffuse_hits_among_broad_stars_are_found(fwhm):
     """
     _, frame, truth = _star_scene(fwhm)
     spots, centres = _faint_spots(frame, truth, 9.0, seed=7)
-    data = np.asarray(frame.data, float) + spots
-    ccd = CCDData(np.round(data).astype(np.uint16), unit="adu", meta=frame.meta)
-    flagged = (flag_transients(ccd).flags & HOT) != 0
+    flagged = _hot_with(frame, spots)
     found = [
         flagged[int(y) - 1 : int(y) + 3, int(x) - 1 : int(x) + 3].any()
         for y, x in centres
@@ -410,6 +408,13 @@ def _diffuse_tracks(frame, truth, height, width, seed):
     return tracks, centres
 
 
+def _hot_with(frame, light):
+    """Hot transient flags of ``frame`` with ``light`` (ADU) added."""
+    data = np.asarray(frame.data, float) + light
+    ccd = CCDData(np.round(data).astype(np.uint16), unit="adu", meta=frame.meta)
+    return (flag_transients(ccd).flags & HOT) != 0
+
+
 @pytest.mark.parametrize("fwhm", [1.8, 2.6])
 def test_diffuse_tracks_narrower_across_than_the_stars_are_found(fwhm):
     """Faint tracks (12 sigma) whose width across is 0.75 of the stars'.
@@ -422,9 +427,7 @@ def test_diffuse_tracks_narrower_across_than_the_stars_are_found(fwhm):
     """
     _, frame, truth = _star_scene(fwhm)
     tracks, centres = _diffuse_tracks(frame, truth, 12.0, 0.75 * fwhm / 2.355, 7)
-    data = np.asarray(frame.data, float) + tracks
-    ccd = CCDData(np.round(data).astype(np.uint16), unit="adu", meta=frame.meta)
-    flagged = (flag_transients(ccd).flags & HOT) != 0
+    flagged = _hot_with(frame, tracks)
     found = [
         flagged[int(y) - 3 : int(y) + 4, int(x) - 3 : int(x) + 4].any()
         for y, x in centres
@@ -449,9 +452,7 @@ def test_a_diffuse_track_is_followed_past_where_its_growth_stopped():
     _, frame, truth = _star_scene(2.6)
     noise = float(np.median(truth["sigma"]))
     tracks, _ = _diffuse_tracks(frame, truth, 20.0, 0.85 * 2.6 / 2.355, 9)
-    data = np.asarray(frame.data, float) + tracks
-    ccd = CCDData(np.round(data).astype(np.uint16), unit="adu", meta=frame.meta)
-    flagged = (flag_transients(ccd).flags & HOT) != 0
+    flagged = _hot_with(frame, tracks)
     assert flagged[tracks > 5 * noise].mean() >= 0.5
     alone = (flag_transients(frame).flags & HOT) != 0
     off = tracks < 0.5 * noise

@@ -46,60 +46,31 @@ def test_plot_bad_pixel_map(bpm, tmp_path):
     assert png_size(tmp_path / "bpm.png") == (540, 180)
 
 
+def _plot(source, output):
+    """The ``plot`` command line on ``source``, written to ``output``."""
+    return subprocess.run(
+        [sys.executable, "-m", "ccdpixfix", "plot", source, "-o", output],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_plot_command(camera, bpm, tmp_path):
     frame, _ = camera.science(seed=5)
     fixed = fix_pixels(frame, bpm)
     fixed.write(tmp_path / "fixed.fits", hdu_flags="FLAGS")
     bpm.write(tmp_path / "bpm.fits")
     for name in ("fixed", "bpm"):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ccdpixfix",
-                "plot",
-                tmp_path / f"{name}.fits",
-                "-o",
-                tmp_path / f"{name}.png",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = _plot(tmp_path / f"{name}.fits", tmp_path / f"{name}.png")
         assert result.returncode == 0, result.stderr
         width, height = png_size(tmp_path / f"{name}.png")
         assert width > 500 and height > 300
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ccdpixfix",
-            "plot",
-            tmp_path / "bpm.fits",
-            "-o",
-            tmp_path / "bpm.png",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = _plot(tmp_path / "bpm.fits", tmp_path / "bpm.png")
     assert again.returncode == 2 and "exists" in again.stderr
     # The name's ending says the format.
     for suffix, magic in ((".pdf", b"%PDF"), (".SVG", b"<?xml")):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ccdpixfix",
-                "plot",
-                tmp_path / "bpm.fits",
-                "-o",
-                tmp_path / f"bpm{suffix}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = _plot(tmp_path / "bpm.fits", tmp_path / f"bpm{suffix}")
         assert result.returncode == 0, result.stderr
         assert (tmp_path / f"bpm{suffix}").read_bytes().startswith(magic)
     assert np.isfinite(fixed.data).all()
