@@ -175,6 +175,30 @@ def test_a_light_frame_among_darks_is_named(camera, darks):
         make_bad_pixel_map([*darks, shifted])
 
 
+def test_saturated_darks_are_named(camera, darks):
+    """Darks whose pixels sit at the saturation level (65535 for raw 16-bit
+    frames) measure nothing: each is named, where the map alone would have
+    come out empty without a word."""
+    burnt = [camera.dark(300.0, seed=80 + k) for k in range(3)]
+    for frame in burnt:
+        frame.data = np.full_like(frame.data, np.iinfo(np.uint16).max)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_bad_pixel_map(burnt)
+    saturated = [str(w.message) for w in caught if "is saturated" in str(w.message)]
+    assert [message.split()[0] for message in saturated] == [
+        "darks[0]",
+        "darks[1]",
+        "darks[2]",
+    ]
+    assert all("100.0% of its pixels at 65535" in m for m in saturated)
+    # ordinary darks, whose hot pixels saturate, are not named
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_bad_pixel_map(darks)
+    assert not any("is saturated" in str(w.message) for w in caught)
+
+
 def test_saturated_flats_are_left_out(camera, darks, flats):
     burnt = camera.flat(level=200000.0, seed=55)
     with pytest.warns(AstropyUserWarning, match=r"flats\[3\] is saturated"):

@@ -199,15 +199,25 @@ def _sample(data, size=50_000):
     return flat[:: max(1, flat.size // size)].astype(np.float64)
 
 
-def check_darks(frames):
+def check_darks(frames, saturation=None):
     """Warn, naming the file, about darks that do not look like darks.
 
-    By IMAGETYP (a light or flat frame among the darks) and by level (among
+    By IMAGETYP (a light or flat frame among the darks), by level (among
     darks of one exposure time, a median far from the others': a light leak
-    or a frame taken with the shutter open).
+    or a frame taken with the shutter open), and by saturation (a median at
+    `_SATURATED_MEDIAN` of the ``saturation`` level: no pixel of it can be
+    measured, and a map of such darks alone finds nothing).
     """
     for frame in frames:
         _warn_if_not(frame, "dark", _NOT_DARK)
+        if saturation is not None:
+            finite = frame.data[np.isfinite(frame.data)]
+            if finite.size and np.median(finite) >= _SATURATED_MEDIAN * saturation:
+                at_limit = np.count_nonzero(finite >= saturation) / finite.size
+                _warn(
+                    f"{frame.label} is saturated ({at_limit:.1%} of its pixels at "
+                    f"{saturation:g}): not a dark? Its pixels cannot be measured"
+                )
     biases = [frame.label for frame in frames if is_bias(frame)]
     if biases:
         use = (

@@ -361,7 +361,7 @@ def _stuck(dark_frames, flat_frames, notes):
 def _load(darks, flats):
     """The dark and flat `Frame` lists, checked and of one shape."""
     dark_frames = load_frames(darks, "darks")
-    check_darks(dark_frames)
+    check_darks(dark_frames, saturation_of(dark_frames))
     flat_frames = [] if flats is None else load_frames(flats, "flats")
     flat_frames = check_flats(flat_frames, saturation_of(flat_frames))
     shape = dark_frames[0].data.shape
