@@ -365,8 +365,9 @@ def _model_sigma(ccd, data, bad, gain, read_noise, noise_model):
 
 def _neighbour_sigma(sigma, good, rows, cols):
     """Typical noise of the good pixels around each replaced pixel."""
-    usable = good & np.isfinite(sigma)
-    unusable = ~usable
+    # window_statistics leaves non-finite noise out itself: no full-frame
+    # test of it here (2 ms on the 2048 x 2048 speed frame).
+    unusable = ~good
     result = np.full(rows.size, np.nan)
     todo = np.arange(rows.size)
     # Each pixel takes the nearest window holding a good pixel, so that a
@@ -381,5 +382,6 @@ def _neighbour_sigma(sigma, good, rows, cols):
         result[todo[found]] = median[found]
         todo = todo[~found]
     if todo.size:
+        usable = good & np.isfinite(sigma)
         result[todo] = np.nanmedian(sigma[usable]) if usable.any() else 0.0
     return result
