@@ -299,10 +299,12 @@ def _from_stars(estimate, rows, cols, targets, near, values, peaks):
     if not near.size:
         return
     shape = targets.shape
+    # Each star once (a star has tens of pixels near its peak).
+    stars, star_of = np.unique(peaks, return_inverse=True)
     core = window_values(
-        targets.view(np.uint8), *np.unravel_index(peaks, shape), radius=1
+        targets.view(np.uint8), *np.unravel_index(stars, shape), radius=1
     )
-    whole = np.count_nonzero(core == 1, axis=1) <= 1
+    whole = (np.count_nonzero(core == 1, axis=1) <= 1)[star_of]
     near, values = near[whole], values[whole]
     usable = np.isfinite(values)
     order = np.argsort(near[usable])
