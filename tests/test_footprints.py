@@ -415,24 +415,32 @@ def _hot_with(frame, light):
     return (flag_transients(ccd).flags & HOT) != 0
 
 
-@pytest.mark.parametrize("fwhm", [1.8, 2.6])
-def test_diffuse_tracks_narrower_across_than_the_stars_are_found(fwhm):
-    """Faint tracks (12 sigma) whose width across is 0.75 of the stars'.
+@pytest.mark.parametrize(
+    ("fwhm", "height", "seed", "most"),
+    [(1.8, 12.0, 7, 10), (2.6, 12.0, 7, 10), (1.8, 8.0, 8, 8), (2.6, 8.0, 8, 6)],
+)
+def test_diffuse_tracks_narrower_across_than_the_stars_are_found(
+    fwhm, height, seed, most
+):
+    """Faint tracks (12 and 8 sigma) whose width across is 0.75 of the stars'.
 
     Round profiles cannot tell them from stars; an elongated one narrower
     across than the stars fits them better than the stars' own, round or
-    drawn out along a line, as nothing in the sky can be (10 and 11 of the
-    12 found at FWHM 2.6 and 1.8, against 5 and 8 with round profiles
-    alone). Nothing more is flagged elsewhere.
+    drawn out along a line, as nothing in the sky can be (of the 12 tracks
+    of 12 sigma, 11 and 10 found at FWHM 1.8 and 2.6, against 8 and 5 with
+    round profiles alone). At 8 sigma it gains less than the round test
+    asks of a compact hit: with the same gain 4 and 3 were found, with its
+    own (the peak must be elongated and the brightest of its window, which
+    keeps the stars) 9 and 6. Nothing more is flagged elsewhere.
     """
     _, frame, truth = _star_scene(fwhm)
-    tracks, centres = _diffuse_tracks(frame, truth, 12.0, 0.75 * fwhm / 2.355, 7)
+    tracks, centres = _diffuse_tracks(frame, truth, height, 0.75 * fwhm / 2.355, seed)
     flagged = _hot_with(frame, tracks)
     found = [
         flagged[int(y) - 3 : int(y) + 4, int(x) - 3 : int(x) + 4].any()
         for y, x in centres
     ]
-    assert sum(found) >= 10
+    assert sum(found) >= most
     near = np.zeros(frame.shape, dtype=bool)
     for y, x in centres:
         near[int(y) - 6 : int(y) + 7, int(x) - 6 : int(x) + 7] = True
