@@ -680,6 +680,22 @@ def test_a_dangling_link_at_the_output_is_not_replaced(night, tmp_path):
     assert (out / "sci0.fits").is_symlink()
 
 
+def test_another_name_of_an_input_is_never_written_over(night, tmp_path):
+    # A hard link is the input under another name: writing there, even
+    # with --overwrite, would replace the raw frame that name stands for.
+    raw, other = tmp_path / "raw", tmp_path / "other"
+    raw.mkdir()
+    other.mkdir()
+    (raw / "sci0.fits").write_bytes((night / "in" / "sci0.fits").read_bytes())
+    os.link(raw / "sci0.fits", other / "sci0.fits")
+    before = digest(raw / "sci0.fits")
+    result = run("fix", other / "sci0.fits", "-o", raw, "--overwrite")
+    assert result.returncode == 1
+    assert "is an input of this run" in result.stderr
+    assert digest(raw / "sci0.fits") == before
+    assert os.path.samefile(raw / "sci0.fits", other / "sci0.fits")
+
+
 def test_bpm_and_plot_never_replace_their_own_input(night, tmp_path, camera):
     darks = tmp_path / "darks"
     darks.mkdir()

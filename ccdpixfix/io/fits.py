@@ -81,6 +81,9 @@ class OutputRules:
         Replace files that exist.
     protected : frozenset of str, optional
         Real paths (`os.path.realpath`) never to write: the run's inputs.
+    protected_files : frozenset of tuple, optional
+        The inputs' (device, inode): no other name of them (a hard link)
+        is written either.
     run_id : str, optional
         Token in the temporaries' names (`new_run_id`).
     cancel_marker : str, optional
@@ -90,13 +93,19 @@ class OutputRules:
 
     overwrite: bool = False
     protected: frozenset = frozenset()
+    protected_files: frozenset = frozenset()
     run_id: str = dataclasses.field(default_factory=new_run_id)
     cancel_marker: str | None = None
 
     def protecting(self, paths):
         """The same rules, with ``paths`` added to the protected inputs."""
         keys = frozenset(os.path.realpath(os.fspath(path)) for path in paths)
-        return dataclasses.replace(self, protected=self.protected | keys)
+        files = frozenset(filter(None, (_file_identity(path) for path in paths)))
+        return dataclasses.replace(
+            self,
+            protected=self.protected | keys,
+            protected_files=self.protected_files | files,
+        )
 
     def check(self, path):
         """Raise if ``path`` may not be written under these rules.
@@ -108,7 +117,11 @@ class OutputRules:
         FileExistsError
             If ``path`` exists and ``overwrite`` is False.
         """
-        if os.path.realpath(os.fspath(path)) in self.protected:
+        if (
+            os.path.realpath(os.fspath(path)) in self.protected
+            # ... or another name of one (a hard link)
+            or _file_identity(path) in self.protected_files
+        ):
             raise ValueError(
                 f"{path} is an input of this run; an input is never written over"
             )
@@ -190,6 +203,15 @@ class OutputRules:
             pattern = glob.escape(f".{target.name}{TEMPORARY_MARK}{self.run_id}-")
             for stale in target.parent.glob(pattern + "*.tmp*"):
                 stale.unlink(missing_ok=True)
+
+
+def _file_identity(path):
+    """(device, inode) of the file at ``path``, or None where there is none."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _sync_file(path):
