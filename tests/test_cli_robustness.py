@@ -296,6 +296,10 @@ def test_outputs_and_map_options_are_checked_before_any_work(frames, tmp_path):
         assert result.returncode == 2, result.stderr
         assert f"{option} must be a positive number" in result.stderr
     assert not (tmp_path / "m.fits").exists()
+    # a growth that would flag the frame whole
+    result = run("fix", frames / "frame0.fits", "-o", tmp_path / "g", "--grow", "1000")
+    assert result.returncode == 2 and "--grow must be at most 10" in result.stderr
+    assert not (tmp_path / "g").exists()
     # a map named like an image, a plot named like a frame
     result = run("bpm", darks, "-o", tmp_path / "map.png")
     assert result.returncode == 2 and "a map is a FITS file" in result.stderr

@@ -75,6 +75,7 @@ def test_options_are_frozen():
         ({"threshold": -1}, ValueError, "threshold must be a positive number, got -1"),
         ({"transients": False, "threshold": -1}, ValueError, "threshold must be"),
         ({"grow": 1.5}, ValueError, "grow must be a whole number"),
+        ({"grow": 1000}, ValueError, "grow must be at most 10 pixels, got 1000"),
         ({"method": "mode"}, ValueError, "method must be one of"),
         ({"max_radius": 0}, ValueError, "max_radius must be at least 1"),
         ({"gain": 0}, ValueError, "gain must be a positive number"),

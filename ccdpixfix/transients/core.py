@@ -1371,7 +1371,8 @@ def flag_transients(
     grow : int, optional
         Rings of pixels, beyond what is found, added around every hot event
         (0 to 3 are sensible: a safety margin for photometry, at the price of
-        more replaced pixels). Saturated and masked pixels stay out.
+        more replaced pixels; at most 10). Saturated and masked pixels stay
+        out.
     saturation : float, optional
         Saturation level in data units; by default from the header
         (``SATURATE`` and similar) or, for integer data, the type's maximum.
