@@ -218,6 +218,14 @@ def test_night_needs_kinds_and_darks(tmp_path):
     result = run("night", lights, "-o", tmp_path / "o")
     assert result.returncode == 2 and "no usable dark" in result.stderr
     assert not (tmp_path / "o").exists()
+    # darks and no light: refused before a map is made and written
+    darks = tmp_path / "darks"
+    darks.mkdir()
+    for seed in range(3):
+        _write(camera.dark(300.0, seed=seed), darks / f"d{seed}.fits", IMAGETYP="Dark")
+    result = run("night", darks, "-o", tmp_path / "o")
+    assert result.returncode == 2 and "holds no frame to fix" in result.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_night_with_workers_after_a_full_size_map(tmp_path):

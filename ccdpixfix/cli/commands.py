@@ -526,6 +526,13 @@ def night(args):
     lights += [f.path for f in files if f.reason.startswith("unreadable")]
     if not darks:
         raise UsageError(f"{args.night} holds no usable dark: the map needs darks")
+    if not lights:
+        # Checked before the map is made and written: the run would fail
+        # after it, leaving a map nobody asked for alone.
+        raise UsageError(
+            f"{args.night} holds no frame to fix (IMAGETYP light or object): "
+            "for a map alone, use 'ccdpixfix bpm'"
+        )
     if os.path.realpath(args.output) == os.path.realpath(args.night):
         # Checked before the map is made: nothing is written among the raw
         # frames.
