@@ -296,6 +296,12 @@ def test_outputs_and_map_options_are_checked_before_any_work(frames, tmp_path):
         assert result.returncode == 2, result.stderr
         assert f"{option} must be a positive number" in result.stderr
     assert not (tmp_path / "m.fits").exists()
+    # -o of fix names a directory: not empty, not named like a frame
+    for output in ("", " ", str(tmp_path / "fixed.fits")):
+        result = run("fix", frames / "frame0.fits", "-o", output)
+        assert result.returncode == 2, result.stderr
+        assert "empty path" in result.stderr or "named like a frame" in result.stderr
+    assert not (tmp_path / "fixed.fits").exists()
     # a growth that would flag the frame whole
     result = run("fix", frames / "frame0.fits", "-o", tmp_path / "g", "--grow", "1000")
     assert result.returncode == 2 and "--grow must be at most 10" in result.stderr

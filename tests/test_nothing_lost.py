@@ -434,6 +434,15 @@ def test_sigterm_in_serial_mode_leaves_no_temporary(night, tmp_path):
     done = sum(f["status"] == "ok" for f in files)
     assert done == len(os.listdir(out))
     assert {f["status"] for f in files} <= {"ok", "interrupted"}
+    # resumed with the same report: the rest is fixed, the report written anew
+    result = run(
+        "fix", batch, "-o", out, "--report", tmp_path / "r.json", "--skip-existing"
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(os.listdir(out)) == 48
+    files = json.loads((tmp_path / "r.json").read_text())["files"]
+    assert sum(f["status"] == "skipped" for f in files) == done
+    assert sum(f["status"] == "ok" for f in files) == 48 - done
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ turn arguments into library calls and results into lines and exit codes.
 """
 
 import contextlib
+import dataclasses
 import glob
 import json
 import logging
@@ -378,23 +379,43 @@ def _batch_settings(args):
     return _step_options(args), _planes(args.planes)
 
 
+def _check_output_directory(output):
+    """-o of fix and night names a directory: not a file, and not named like
+    a frame (a directory ``fixed.fits`` was made for ``-o fixed.fits``,
+    where a file was meant)."""
+    from ..io.fits import is_fits_name
+    from ..io.images import is_image_name
+
+    if Path(output).exists() and not Path(output).is_dir():
+        raise UsageError(f"-o {output} exists and is not a directory")
+    if not Path(output).exists() and (is_fits_name(output) or is_image_name(output)):
+        raise UsageError(
+            f"-o {output} is named like a frame, but -o names a directory: the "
+            "fixed frames keep their names in it"
+        )
+
+
 def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
     """Fix ``frames`` into ``args.output``: checks, progress, report, summary."""
     from ..pipeline.batch import fix_files
 
     if not frames:
         raise UsageError("no frame to fix")
-    if Path(args.output).exists() and not Path(args.output).is_dir():
-        raise UsageError(f"-o {args.output} exists and is not a directory")
+    _check_output_directory(args.output)
     _check_writable(args.output, "-o")
     protect = [bpm_path] if bpm_path is not None else []
     rules = _rules(args.overwrite, [*frames, *protect])
+    report_rules = rules
     if args.report is not None:
-        _check_report(args.report, frames, rules, args.output)
+        if args.skip_existing and _is_a_report(args.report):
+            # A run resumed with --skip-existing replaces its own report (the
+            # interrupted run wrote one): it lists every frame again.
+            report_rules = dataclasses.replace(rules, overwrite=True)
+        _check_report(args.report, frames, report_rules, args.output)
     jobs = _capped_jobs(args.jobs, len(frames))
     if bpm is not None:
         _check_map_credible(bpm, bpm_path)
-    _preflight(frames[0], bpm, bpm_path, args)
+    _preflight(frames, bpm, bpm_path, args)
     _note_leftovers(args.output, args.command)
     bar = _progress_bar(len(frames), args.quiet)
     finished, started = [], time.time()
@@ -437,7 +458,7 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
         if args.report is not None:
             # What finished is recorded; the rest was not written.
             results = _with_unfinished(frames, finished, args.output, started)
-            _write_report(args.report, results, options, rules)
+            _write_report(args.report, results, options, report_rules)
         raise
     finally:
         bar.close()
@@ -448,7 +469,7 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
     # A report that cannot be written fails the run, not a frame (its own
     # line says so).
     reported = args.report is None or _write_report(
-        args.report, results, options, rules
+        args.report, results, options, report_rules
     )
     if not args.quiet:
         fixed = len(results) - failed + missing - skipped
@@ -541,6 +562,7 @@ def night(args):
             "fixed frames would be written among the raw ones; choose another "
             "directory"
         )
+    _check_output_directory(args.output)
     Path(args.output).mkdir(parents=True, exist_ok=True)
     map_path = Path(args.output) / "bpm.fits"
     bpm = _night_map(map_path, darks, flats, args)
@@ -667,37 +689,57 @@ def _planes(text):
     return planes
 
 
-def _preflight(first, bpm, bpm_path, args):
-    """Problems that would fail every frame, found on the first: usage errors.
+def _preflight(frames, bpm, bpm_path, args):
+    """Problems that would fail every frame: usage errors.
 
     A wrong --hdu, a map of another detector, or an output directory that is
     the input's would give one identical line per file and write nothing.
+    A problem that some frames only have is theirs, reported with them: the
+    first frame alone does not decide (a stray small file listed first
+    stopped the whole batch).
     """
-    from astropy.io import fits
-
-    from ..io.fits import image_hdu_index
-    from ..io.images import is_image_name
-
+    first = frames[0]
     if os.path.realpath(args.output) == os.path.realpath(os.path.dirname(first)):
         raise UsageError(
             f"-o {args.output} is the frames' own directory: every output would "
             "replace its input; choose another directory"
         )
-    if is_image_name(first) or not os.path.isfile(first):
-        return  # a bad first file is that file's problem, reported with it
+    problems = []
+    for frame in frames:
+        problem = _frame_problem(frame, bpm, bpm_path, args)
+        if problem is None:
+            return
+        problems.append(problem)
+    # Not one frame can be fixed so: the first such problem is the run's.
+    reasons = [problem for problem in problems if problem]
+    if reasons:
+        raise UsageError(reasons[0])
+
+
+def _frame_problem(path, bpm, bpm_path, args):
+    """Why ``path`` cannot be fixed with this --hdu and --bpm: a line, "" for
+    a problem of the file itself (reported with it), None for none."""
+    from astropy.io import fits
+
+    from ..io.fits import image_hdu_index
+    from ..io.images import is_image_name
+
+    if is_image_name(path) or not os.path.isfile(path):
+        return ""
     try:
-        with fits.open(first) as hdulist:
+        with fits.open(path) as hdulist:
             index = image_hdu_index(hdulist, _hdu_argument(args.hdu))
             shape = hdulist[index].shape
     except (OSError, ValueError) as error:
         if args.hdu is not None and "HDU" in str(error):
-            raise UsageError(f"--hdu {args.hdu}: {first} {error}") from None
-        return  # a bad first file is that file's problem, reported with it
+            return f"--hdu {args.hdu}: {path} {error}"
+        return ""
     if bpm is not None and shape[-2:] != bpm.shape:
-        raise UsageError(
+        return (
             f"--bpm {bpm_path} is a map of {bpm.shape[1]} x {bpm.shape[0]} px; "
-            f"the frames (first: {first}) are {shape[-1]} x {shape[-2]} px"
+            f"{path} is {shape[-1]} x {shape[-2]} px, and no frame fits it"
         )
+    return None
 
 
 def _check_map_credible(bpm, bpm_path):
@@ -793,6 +835,19 @@ def _close_client(client):
     thread = threading.Thread(target=client.close, daemon=True)
     thread.start()
     thread.join(_CONNECT_MARGIN_SECONDS)
+
+
+def _is_a_report(path):
+    """Whether ``path`` holds a report of ccdpixfix fix (JSON, its version
+    and files named)."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            document = json.load(stream)
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and {"ccdpixfix_version", "files"} <= set(
+        document
+    )
 
 
 def _write_report(path, results, options, rules):

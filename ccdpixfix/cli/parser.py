@@ -57,6 +57,14 @@ examples:
 }
 
 
+def _path(text):
+    """A path argument; an empty one (an unset variable in a script) would
+    be taken for the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path names nothing")
+    return Path(text)
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="ccdpixfix",
@@ -86,7 +94,7 @@ def _parser():
     )
     demo.add_argument(
         "--output",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="write the simulated and fixed frames and the map here",
     )
@@ -132,7 +140,7 @@ def _parser():
         "-o",
         "--output",
         required=True,
-        type=Path,
+        type=_path,
         metavar="BPM.fits",
         help="the map to write",
     )
@@ -169,7 +177,7 @@ def _parser():
     )
     fix.add_argument(
         "--bpm",
-        type=Path,
+        type=_path,
         metavar="BPM.fits",
         help="bad-pixel map from 'ccdpixfix bpm'",
     )
@@ -177,7 +185,7 @@ def _parser():
         "-o",
         "--output",
         required=True,
-        type=Path,
+        type=_path,
         metavar="OUTDIR",
         help="directory for the fixed frames (created if missing)",
     )
@@ -197,7 +205,7 @@ def _parser():
         "-o",
         "--output",
         required=True,
-        type=Path,
+        type=_path,
         metavar="OUTDIR",
         help="directory for the map and the fixed frames (created if missing)",
     )
@@ -213,12 +221,12 @@ def _parser():
         "its counts per kind and dark-current distribution. Needs matplotlib "
         "(pip install 'ccdpixfix[plot]').",
     )
-    plot.add_argument("file", type=Path, metavar="FILE")
+    plot.add_argument("file", type=_path, metavar="FILE")
     plot.add_argument(
         "-o",
         "--output",
         required=True,
-        type=Path,
+        type=_path,
         metavar="FILE.png",
         help="the plot to write: PNG, or PDF or SVG by the name's ending",
     )
@@ -230,7 +238,7 @@ def _parser():
     )
     plot.add_argument(
         "--original",
-        type=Path,
+        type=_path,
         metavar="RAW.fits",
         help="the frame before it was fixed: the zooms show it beside the fixed one",
     )
@@ -242,7 +250,7 @@ def _parser():
         "Show the counts per flag of a bad-pixel map or a fixed frame, and how it "
         "was made.",
     )
-    info.add_argument("file", type=Path, metavar="FILE")
+    info.add_argument("file", type=_path, metavar="FILE")
     info.set_defaults(handler=handlers.info)
     return parser
 
@@ -299,7 +307,8 @@ def _batch_arguments(fix):
     fix.add_argument(
         "--skip-existing",
         action="store_true",
-        help="leave fixed frames that already exist as they are (to resume a batch)",
+        help="leave fixed frames that already exist as they are (to resume a "
+        "batch; its --report is written anew)",
     )
     from ..pipeline.batch import fix_files
 
@@ -373,7 +382,7 @@ def _output_arguments(fix):
     )
     fix.add_argument(
         "--report",
-        type=Path,
+        type=_path,
         metavar="REPORT.json",
         help="write a JSON summary per file",
     )
