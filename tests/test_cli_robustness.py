@@ -284,6 +284,34 @@ def test_a_bad_dark_named_by_hand_is_left_out_and_the_map_made(tmp_path):
     assert (tmp_path / "bpm.fits").is_file()
 
 
+@pytest.mark.parametrize("command", ["bpm", "night"])
+def test_a_truncated_or_empty_dark_is_left_out_and_the_rest_goes_on(tmp_path, command):
+    # Both aborted the whole map, and in a night every frame with it.
+    darks = _three_darks(tmp_path, 128)
+    whole = (darks / "d0.fits").read_bytes()
+    (darks / "cut.fits").write_bytes(whole[: len(whole) - 5000])
+    header = fits.getheader(darks / "d0.fits")
+    fits.PrimaryHDU(np.full((128, 128), np.nan, np.float32), header).writeto(
+        darks / "blank.fits"
+    )
+    if command == "night":
+        light = SimulatedCamera((128, 128), seed=6).science(seed=1)[0]
+        light.meta["IMAGETYP"] = "Light"
+        light.write(darks / "light.fits")
+        result = run("night", darks, "-o", tmp_path / "out")
+    else:
+        result = run("bpm", darks, "-o", tmp_path / "out.fits")
+    assert result.returncode == 1, result.stderr
+    assert "cut.fits: truncated or damaged file" in result.stderr
+    assert "blank.fits: no finite pixel; dark left out" in result.stderr
+    assert "Traceback" not in result.stderr
+    if command == "night":
+        assert (tmp_path / "out" / "bpm.fits").is_file()
+        assert (tmp_path / "out" / "light.fits").is_file()
+    else:
+        assert (tmp_path / "out.fits").is_file()
+
+
 def test_outputs_and_map_options_are_checked_before_any_work(frames, tmp_path):
     darks = _three_darks(tmp_path, 64)
     # a directory as the map's name, even with --overwrite

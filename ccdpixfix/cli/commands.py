@@ -226,11 +226,11 @@ def bpm(args):
     # Checked before the map is computed: a bad output loses no work.
     _check_output(args.output, rules, "-o")
     _check_suffix(args.output, FITS_SUFFIXES, "-o", "a map is a FITS file")
-    bpm = _make_map(darks, flats, args, "bpm")
+    bpm, left_out = _make_map(darks, flats, args, "bpm")
     _write_map(bpm, args.output, args.overwrite, rules)
     print(bpm.summary())
     print(f"written to {args.output}")
-    return 1 if unreadable else 0
+    return 1 if unreadable or left_out else 0
 
 
 def _by_their_headers(darks, flats, uses):
@@ -565,25 +565,27 @@ def night(args):
     _check_output_directory(args.output)
     Path(args.output).mkdir(parents=True, exist_ok=True)
     map_path = Path(args.output) / "bpm.fits"
-    bpm = _night_map(map_path, darks, flats, args)
-    return _run_batch(lights, 0, bpm, map_path, args, options, planes)
+    bpm, left_out = _night_map(map_path, darks, flats, args)
+    status = _run_batch(lights, 0, bpm, map_path, args, options, planes)
+    return max(status, 1 if left_out else 0)
 
 
 def _night_map(path, darks, flats, args):
-    """The night's map: made and written, or read again with --skip-existing."""
+    """The night's map, made and written or read again with --skip-existing,
+    and how many of its darks and flats were left out."""
     from ..badpixels.core import BadPixelMap
 
     if args.skip_existing and path.exists():
         print(f"{path}: already there, used as the map")
-        return BadPixelMap.read(path)
+        return BadPixelMap.read(path), 0
     rules = _rules(args.overwrite, [*darks, *flats])
     _check_output(path, rules, "the map")
-    bpm = _make_map(darks, flats, args, "night")
+    bpm, left_out = _make_map(darks, flats, args, "night")
     _write_map(bpm, path, args.overwrite, rules)
     if not args.quiet:
         print(bpm.summary())
         print(f"map written to {path}")
-    return bpm
+    return bpm, left_out
 
 
 def _write_map(bpm, path, overwrite, rules):
@@ -601,12 +603,19 @@ def _write_map(bpm, path, overwrite, rules):
 
 
 def _make_map(darks, flats, args, command):
-    """make_bad_pixel_map on the files, its warnings as command-line lines."""
+    """make_bad_pixel_map on the files, its warnings as command-line lines.
+
+    Returns the map and how many files were left out (`_usable_frames`).
+    """
     from astropy.utils.exceptions import AstropyUserWarning
     from astropy.wcs import FITSFixedWarning
 
     from ..badpixels.core import make_bad_pixel_map
 
+    darks, left_darks = _usable_frames(darks, "dark", command)
+    flats, left_flats = _usable_frames(flats, "flat", command)
+    if not darks:
+        raise UsageError("no dark can be used: the map needs darks")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AstropyUserWarning)
         # astropy's notes on mending a WCS (datfix...) say nothing of darks.
@@ -622,7 +631,56 @@ def _make_map(darks, flats, args, command):
         print(f"ccdpixfix {command}: warning: {warning.message}", file=sys.stderr)
     for note in bpm.meta.get("notes", []):
         print(f"note: {note}")
-    return bpm
+    return bpm, left_darks + left_flats
+
+
+def _usable_frames(paths, kind, command):
+    """The darks or flats whose image can be read whole, holds a finite
+    pixel, and has the shape most of them have; each other one named in one
+    line and left out (a truncated dark aborted the whole map, and in a
+    night every frame with it). Returns them and how many were left out.
+    """
+    from collections import Counter
+
+    from ..io.images import is_image_name
+
+    shapes, reasons = {}, {}
+    for path in paths:
+        if is_image_name(path):
+            continue  # a TIFF or PNG file: read, and judged, as a frame later
+        try:
+            shapes[path] = _checked_image_shape(path)
+        except (OSError, ValueError, TypeError) as error:
+            reasons[path] = str(error).strip().splitlines()[0]
+    common = Counter(shapes.values()).most_common(1)
+    for path, shape in shapes.items():
+        if shape != common[0][0]:
+            reasons[path] = (
+                f"{shape[-1]} x {shape[-2]} px, where the other {kind}s are "
+                f"{common[0][0][-1]} x {common[0][0][-2]} px"
+            )
+    for path, reason in reasons.items():
+        print(
+            f"ccdpixfix {command}: error: {path}: {reason}; {kind} left out",
+            file=sys.stderr,
+        )
+    return [path for path in paths if path not in reasons], len(reasons)
+
+
+def _checked_image_shape(path):
+    """The shape of a FITS file's image, read whole: raises for a truncated
+    file or one without a finite pixel."""
+    from astropy.io import fits
+
+    from ..io.fits import image_hdu_index
+
+    with _damage_named(), fits.open(path, memmap=False) as hdulist:
+        data = hdulist[image_hdu_index(hdulist)].data
+        if data is None or data.ndim < 2:
+            raise ValueError("no image")
+        if data.dtype.kind == "f" and not np.isfinite(data).any():
+            raise ValueError("no finite pixel")
+        return data.shape
 
 
 def _step_options(args):
