@@ -110,6 +110,22 @@ def test_missing_exptime_and_gain(camera):
     assert ((bpm.flags != 0) & ~camera.truth["defect"]).sum() <= 1
 
 
+def test_a_dark_without_exptime_among_timed_ones_is_named(camera, darks):
+    # It would make an exposure group of its own, whose differences from
+    # the others come out as defects.
+    timeless = camera.dark(300.0, seed=78)
+    for key in ("EXPTIME", "EXPOSURE"):
+        del timeless.meta[key]
+    with pytest.warns(AstropyUserWarning) as caught:
+        bpm = make_bad_pixel_map([*darks, timeless])
+    named = [str(w.message) for w in caught if "without an exposure" in str(w.message)]
+    assert len(named) == 1 and "darks[5]" in named[0]
+    assert named[0] in bpm.meta["notes"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AstropyUserWarning)
+        make_bad_pixel_map(darks)
+
+
 def test_amplifier_glow_and_column_pattern_are_not_defects():
     """Smooth glow in a corner and column-to-column offsets (CMOS fixed-pattern
     noise) are features of the detector that dark subtraction removes."""

@@ -252,10 +252,13 @@ def test_two_runs_at_once_never_both_write_a_frame(night, tmp_path):
 # 5. saturation levels that are no levels
 
 
-def test_a_zero_saturate_keyword_is_ignored_with_a_warning(camera):
+@pytest.mark.parametrize(("value", "shown"), [(0, "0"), ("none", "'none'")])
+def test_a_saturate_keyword_that_is_no_level_is_ignored_with_a_warning(
+    camera, value, shown
+):
     frame = camera.science(seed=4)[0]
-    frame.meta["SATURATE"] = 0
-    with pytest.warns(AstropyUserWarning, match="SATURATE = 0 in the header"):
+    frame.meta["SATURATE"] = value
+    with pytest.warns(AstropyUserWarning, match=f"SATURATE = {shown} in the header"):
         fixed = fix_pixels(frame.copy())
     assert fixed.mask.mean() < 0.01
 

@@ -396,6 +396,16 @@ def _dark_notes(dark_frames, only_biases):
             "the darks are all biases (zero seconds): dark current not measured, "
             "no pixel is HOT or WARM; give darks as long as your exposures"
         )
+    timeless = [f.label for f in dark_frames if f.exptime is None and not is_bias(f)]
+    if timeless and len(timeless) < len(dark_frames):
+        # They make a group of their own, of unknown exposure, whose
+        # differences from the others look like stuck or hot pixels.
+        notes.append(
+            "darks without an exposure time (EXPTIME) among darks with one: "
+            f"{', '.join(timeless[:3])}{'...' if len(timeless) > 3 else ''}; "
+            "give them one, or leave them out"
+        )
+        warnings.warn(notes[-1], AstropyUserWarning, stacklevel=3)
     return notes
 
 

@@ -629,8 +629,10 @@ def _make_map(darks, flats, args, command):
         )
     for warning in caught:
         print(f"ccdpixfix {command}: warning: {warning.message}", file=sys.stderr)
+    warned = {str(warning.message) for warning in caught}
     for note in bpm.meta.get("notes", []):
-        print(f"note: {note}")
+        if note not in warned:  # said once
+            print(f"note: {note}")
     return bpm, left_darks + left_flats
 
 

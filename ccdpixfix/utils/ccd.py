@@ -100,10 +100,12 @@ def saturation_from(header, dtype=None):
     float or None
     """
     for key in _SATURATION_KEYS:
+        if key not in header:
+            continue
         try:
             value = float(header[key])
-        except (KeyError, TypeError, ValueError):
-            continue
+        except (TypeError, ValueError):
+            value = np.nan  # 'none', 'unknown': no level
         if np.isfinite(value) and value > 0:
             return value
         # Zero or less would call every pixel saturated and mask the frame.
