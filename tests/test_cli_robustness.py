@@ -50,11 +50,22 @@ def test_odd_fits_files_get_one_line_each(tmp_path):
     fits.HDUList([fits.PrimaryHDU(), table]).writeto(odd / "table.fits")
     # five planes: neither an image nor a colour cube
     fits.PrimaryHDU(np.ones((5, 16, 16), np.float32)).writeto(odd / "cube.fits")
-    result = run("fix", odd, "-o", tmp_path / "out")
+    # cut short, and a header card spoiled: astropy's own WARNING lines and
+    # the warnings of a file that failed are not printed beside its error
+    whole = fits.HDUList([fits.PrimaryHDU(np.ones((64, 64), np.float32))])
+    whole.writeto(odd / "cut.fits")
+    (odd / "cut.fits").write_bytes((odd / "cut.fits").read_bytes()[:-5000])
+    spoiled = bytearray((odd / "table.fits").read_bytes())
+    spoiled[100:180] = b"X" * 80
+    (odd / "spoiled.fits").write_bytes(bytes(spoiled))
+    result = run("fix", *sorted(odd.iterdir()), "-o", tmp_path / "out")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
+    assert result.stderr.count("cut.fits") == 1
+    assert result.stderr.count("spoiled.fits") == 1
+    assert "WARNING" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if ": error: " in line]
-    assert len(lines) == 4
+    assert len(lines) == 6
     reasons = {
         "empty.fits": "",
         "header_only.fits": "no image",

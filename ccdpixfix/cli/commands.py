@@ -429,6 +429,7 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
                 f"{result['error']}",
                 file=sys.stderr,
             )
+            return  # one line for a bad file (its warnings are in the report)
         for text in result["warnings"]:
             bar.write(
                 f"ccdpixfix {args.command}: warning: {result['input']}: {text}",
@@ -787,9 +788,12 @@ def _frame_problem(path, bpm, bpm_path, args):
     if is_image_name(path) or not os.path.isfile(path):
         return ""
     try:
-        with fits.open(path) as hdulist:
-            index = image_hdu_index(hdulist, _hdu_argument(args.hdu))
-            shape = hdulist[index].shape
+        # A damaged file's warnings are said with its error, not here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path) as hdulist:
+                index = image_hdu_index(hdulist, _hdu_argument(args.hdu))
+                shape = hdulist[index].shape
     except (OSError, ValueError) as error:
         if args.hdu is not None and "HDU" in str(error):
             return f"--hdu {args.hdu}: {path} {error}"
