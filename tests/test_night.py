@@ -176,6 +176,18 @@ def test_fix_of_a_night_folder_takes_its_lights(night, tmp_path):
     assert "4 dark, 3 flat frame(s), not for this command" in result.stdout
 
 
+def test_fix_of_a_folder_of_darks_says_it_holds_no_light(tmp_path):
+    darks = tmp_path / "darks"
+    darks.mkdir()
+    camera = SimulatedCamera((64, 64), seed=3)
+    for seed in range(2):
+        _write(camera.dark(300.0, seed=seed), darks / f"d{seed}.fits", IMAGETYP="Dark")
+    result = run("fix", darks, "-o", tmp_path / "out")
+    assert result.returncode == 2
+    assert f"{darks}: no light frame among its files" in result.stderr
+    assert "no file matches" not in result.stderr
+
+
 def test_night_does_both_in_one_go_and_resumes(night, tmp_path):
     out = tmp_path / "reduced"
     result = run("night", night, "-o", out, "--report", tmp_path / "report.json")

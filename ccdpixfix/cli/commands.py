@@ -115,10 +115,14 @@ def _expand(arguments, command, take=("any",), quiet=False):
         else:
             found = [argument]
         if not found:
-            print(
-                f"ccdpixfix {command}: error: {argument}: no file matches",
-                file=sys.stderr,
+            # A folder of frames none of which this command takes (its table
+            # says what they are) holds files: it matches, but nothing here.
+            what = (
+                f"no {' or '.join(take)} frame among its files"
+                if os.path.isdir(argument) and any(Path(argument).iterdir())
+                else "no file matches"
             )
+            print(f"ccdpixfix {command}: error: {argument}: {what}", file=sys.stderr)
             missing += 1
         for path in found:
             if os.path.exists(path) and not os.path.isfile(path):
