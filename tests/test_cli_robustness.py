@@ -398,9 +398,14 @@ def test_an_empty_scheduler_and_leftover_temporaries_are_named(frames, tmp_path)
 def test_a_directory_nothing_can_be_written_in_is_refused_before_work(frames, tmp_path):
     # /proc/sys takes no new file, even from root: the refusal comes before
     # any frame or map is computed, and names the directory, not a temporary
-    result = run("fix", frames / "frame0.fits", "-o", "/proc/sys")
+    for output in ("/proc/sys", "/proc/sys/new/folder"):
+        result = run("fix", frames / "frame0.fits", "-o", output)
+        assert result.returncode == 2, result.stderr
+        assert "cannot write in /proc/sys" in result.stderr
+        assert ".tmp" not in result.stderr and "Errno" not in result.stderr
+    result = run("fix", frames / "frame0.fits", "-o", frames / "frame0.fits" / "sub")
     assert result.returncode == 2
-    assert "cannot write in /proc/sys" in result.stderr and ".tmp" not in result.stderr
+    assert "frame0.fits is not a directory" in result.stderr
     darks = _three_darks(tmp_path, 64)
     result = run("bpm", darks, "-o", "/proc/sys/bpm.fits")
     assert result.returncode == 2 and "cannot write in /proc/sys" in result.stderr

@@ -86,11 +86,16 @@ def _check_suffix(path, suffixes, what, kind):
 
 def _check_writable(directory, what):
     """A usage error, before any work, for a directory nothing can be written
-    in (read-only, or without permission): not after every frame is made."""
-    if os.path.isdir(directory) and not os.access(directory, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"{what}: cannot write in {directory} (read-only or no permission)"
-        )
+    in (read-only, or without permission): not after every frame is made.
+    One still to be made is judged by the nearest directory above it that
+    exists, where it would be made."""
+    made = Path(os.path.abspath(directory))
+    while not made.exists() and made.parent != made:
+        made = made.parent
+    if made.exists() and not made.is_dir():
+        raise UsageError(f"{what}: cannot make {directory}: {made} is not a directory")
+    if made.is_dir() and not os.access(made, os.W_OK | os.X_OK):
+        raise UsageError(f"{what}: cannot write in {made} (read-only or no permission)")
 
 
 def _expand(arguments, command, take=("any",), quiet=False):
