@@ -50,3 +50,13 @@ def test_demo_rejects_tiny_frames():
     result = _run("demo", "--size", "10")
     assert result.returncode == 2
     assert "--size" in result.stderr
+
+
+def test_demo_output_must_be_a_directory(tmp_path):
+    taken = tmp_path / "frame.fits"
+    taken.write_bytes(b"not a directory")
+    result = _run("demo", "--output", str(taken))
+    assert result.returncode == 2
+    assert "exists and is not a directory" in result.stderr
+    assert "Errno" not in result.stderr
+    assert taken.read_bytes() == b"not a directory"

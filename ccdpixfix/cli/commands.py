@@ -182,6 +182,13 @@ def demo(args):
 
     if args.size < _DEMO_MIN_SIZE:
         raise UsageError(f"--size must be at least {_DEMO_MIN_SIZE}")
+    if args.output is not None:
+        if os.path.exists(args.output) and not os.path.isdir(args.output):
+            raise UsageError(
+                f"--output {args.output} exists and is not a directory: the demo "
+                "writes its night into a directory"
+            )
+        _check_writable(args.output, "--output")
     start = time.perf_counter()
     report = demo.run_demo(
         size=args.size, seed=args.seed, output=args.output, overwrite=args.overwrite
