@@ -106,6 +106,21 @@ def test_a_failing_write_leaves_nothing_behind(frames, tmp_path):
     assert os.listdir(out) == []
 
 
+def test_a_plot_that_fills_the_disk_names_itself(frames, tmp_path):
+    pytest.importorskip("matplotlib")
+    fixed = run("fix", frames / "frame0.fits", "-o", tmp_path / "fixed")
+    assert fixed.returncode == 0, fixed.stderr
+    target = tmp_path / "plots" / "frame0.png"
+    target.parent.mkdir()
+    result = _run_on_a_full_disk(
+        "plot", tmp_path / "fixed" / "frame0.fits", "-o", target
+    )
+    assert result.returncode == 1
+    assert f"cannot write {target}: no space left on the device" in result.stderr
+    assert "Errno" not in result.stderr and "Traceback" not in result.stderr
+    assert os.listdir(target.parent) == []
+
+
 def test_ctrl_c_leaves_whole_files_and_a_rerun_continues(frames, tmp_path, foreground):
     # 32 frames: the batch lasts long enough to be interrupted mid-way even
     # on a busy machine

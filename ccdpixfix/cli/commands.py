@@ -983,8 +983,17 @@ def plot(args):
     except (OSError, ValueError) as error:
         print(f"ccdpixfix plot: error: {args.file}: {error}", file=sys.stderr)
         return 1
-    with rules.path(args.output) as temporary:
-        figure.savefig(temporary, format=Path(args.output).suffix[1:].lower())
+    from ..pipeline.batch import os_error_line
+
+    try:
+        with rules.path(args.output) as temporary:
+            figure.savefig(temporary, format=Path(args.output).suffix[1:].lower())
+    except OSError as error:  # a full disk: said with the plot's name
+        line = os_error_line(error, args.output)
+        if not line.startswith("cannot write"):
+            line = f"cannot write {args.output}: {line}"
+        print(f"ccdpixfix plot: error: {line}", file=sys.stderr)
+        return 1
     print(f"written to {args.output}")
     return 0
 
