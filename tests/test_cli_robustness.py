@@ -106,6 +106,15 @@ def test_a_failing_write_leaves_nothing_behind(frames, tmp_path):
     assert os.listdir(out) == []
 
 
+def test_a_run_that_writes_nothing_leaves_no_empty_directory(tmp_path):
+    out = tmp_path / "out"
+    result = run("fix", tmp_path / "missing.fits", "-o", out)
+    assert result.returncode == 1
+    assert "missing.fits: no such file" in result.stderr
+    assert not out.exists()
+    assert "0 of 1 frames fixed" in result.stdout and "written to" not in result.stdout
+
+
 def test_a_plot_that_fills_the_disk_names_itself(frames, tmp_path):
     pytest.importorskip("matplotlib")
     fixed = run("fix", frames / "frame0.fits", "-o", tmp_path / "fixed")

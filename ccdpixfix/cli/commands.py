@@ -433,6 +433,7 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
         _check_map_credible(bpm, bpm_path)
     _preflight(frames, bpm, bpm_path, args)
     _note_leftovers(args.output, args.command)
+    made_here = not os.path.exists(args.output)
     bar = _progress_bar(len(frames), args.quiet)
     finished, started = [], time.time()
 
@@ -488,13 +489,16 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
     reported = args.report is None or _write_report(
         args.report, results, options, report_rules
     )
+    if made_here:
+        # The directory this run made, where nothing was written: not left
+        # behind empty (rmdir removes only an empty one).
+        with contextlib.suppress(OSError):
+            os.rmdir(args.output)
     if not args.quiet:
         fixed = len(results) - failed + missing - skipped
         kept = f", {skipped} already there" if skipped else ""
-        print(
-            f"{fixed} of {len(results) + missing} frames fixed{kept}, written to "
-            f"{args.output}"
-        )
+        where = f", written to {args.output}" if os.path.isdir(args.output) else ""
+        print(f"{fixed} of {len(results) + missing} frames fixed{kept}{where}")
     return 1 if failed or not reported else 0
 
 
