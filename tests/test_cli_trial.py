@@ -169,6 +169,9 @@ def test_compress_and_planes(night, tmp_path):
             assert "MASK" not in c and "UNCERT" not in c
     wrong = run("fix", source, "-o", tmp_path / "w", "--planes", "FLAGS,VAR")
     assert wrong.returncode == 2 and "unknown VAR" in wrong.stderr
+    empty = run("fix", source, "-o", tmp_path / "w", "--planes", " ,")
+    assert empty.returncode == 2 and "--planes is empty" in empty.stderr
+    assert not (tmp_path / "w").exists()
 
 
 def test_engine_choice_and_compile_notice(night, tmp_path):

@@ -761,6 +761,11 @@ def _planes(text):
     if text.strip().lower() == "none":
         return ()
     planes = tuple(name.strip().upper() for name in text.split(",") if name.strip())
+    if not planes:
+        # An unset variable in a script, not a wish for no planes ('none').
+        raise UsageError(
+            f"--planes is empty: choose from {','.join(OUTPUT_EXTENSIONS)} or 'none'"
+        )
     unknown = sorted(set(planes) - set(OUTPUT_EXTENSIONS))
     if unknown:
         raise UsageError(
