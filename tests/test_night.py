@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from astropy.io import fits
 
@@ -207,6 +208,14 @@ def test_night_does_both_in_one_go_and_resumes(night, tmp_path):
     assert "3 already there" in again.stdout
     refused = run("night", night, "-o", out)
     assert refused.returncode == 2 and "bpm.fits exists" in refused.stderr
+    # resumed beside another camera's map: named as the night's map
+    BadPixelMap(np.zeros((32, 32), np.uint16), {}).write(
+        out / "bpm.fits", overwrite=True
+    )
+    other = run("night", night, "-o", out, "--skip-existing")
+    assert other.returncode == 2
+    assert f"the map {out / 'bpm.fits'} is a map of 32 x 32 px" in other.stderr
+    assert "--bpm" not in other.stderr
     # into the night's own folder: refused before the map is made
     before = sorted(os.listdir(night))
     refused = run("night", night, "-o", night)

@@ -825,7 +825,8 @@ def _frame_problem(path, bpm, bpm_path, args):
         return ""
     if bpm is not None and shape[-2:] != bpm.shape:
         return (
-            f"--bpm {bpm_path} is a map of {bpm.shape[1]} x {bpm.shape[0]} px; "
+            f"{'--bpm' if args.command == 'fix' else 'the map'} {bpm_path} is a map "
+            f"of {bpm.shape[1]} x {bpm.shape[0]} px; "
             f"{path} is {shape[-1]} x {shape[-2]} px, and no frame fits it"
         )
     return None
