@@ -121,6 +121,18 @@ def test_sort_night_takes_and_leaves_out_with_reasons(night):
     assert "notes.txt" not in files
 
 
+def test_a_temperature_in_kelvin_is_read_as_one(tmp_path):
+    # Some cameras write kelvin (ccdproc's raw frame: CCD-TEMP = 180.2); a
+    # dark at 263.2 K is a dark at -10 C.
+    camera = SimulatedCamera((32, 32), seed=3)
+    for seed, temperature in enumerate((-10.0, -10.0, 263.2)):
+        dark = camera.dark(300.0, seed=seed)
+        _write(dark, tmp_path / f"d{seed}.fits", IMAGETYP="Dark", CCD_TEMP=temperature)
+    files = sort_night(tmp_path)
+    assert [f.use for f in files] == ["dark", "dark", "dark"]
+    assert abs(files[2].temperature - (-9.95)) < 1e-9
+
+
 def test_bpm_of_a_night_folder_uses_its_darks_and_flats(night, tmp_path):
     result = run("bpm", night, "-o", tmp_path / "bpm.fits")
     assert result.returncode == 1  # the broken file is named and counted

@@ -92,6 +92,22 @@ def _number(header, keys):
     return None
 
 
+# Above this a sensor temperature is in kelvin: no camera runs its sensor
+# at 150 C, and some write kelvin (ccdproc's raw frame: CCD-TEMP = 180.2).
+_KELVIN_ABOVE = 150.0
+
+
+def _celsius(temperature):
+    """A sensor temperature in degrees Celsius (kelvin converted), or None.
+
+    >>> _celsius(180.2), _celsius(-10.0), _celsius(None)
+    (-92.95, -10.0, None)
+    """
+    if temperature is not None and temperature > _KELVIN_ABOVE:
+        return round(temperature - 273.15, 2)
+    return temperature
+
+
 @dataclasses.dataclass
 class NightFile:
     """One file of a night: what it is, and what is done with it."""
@@ -161,7 +177,7 @@ def _read_headers(directory):
                 path,
                 frame_kind(header),
                 _number(header, EXPOSURE_KEYWORDS),
-                _number(header, TEMPERATURE_KEYWORDS),
+                _celsius(_number(header, TEMPERATURE_KEYWORDS)),
                 shape,
             )
         )
