@@ -185,6 +185,7 @@ def test_fix_of_a_night_folder_takes_its_lights(night, tmp_path):
     result = run("fix", night, "-o", out)
     assert result.returncode == 1  # broken.fits is reported as failed
     assert "broken.fits" in result.stderr
+    assert "broken.fits" not in result.stdout  # not "left out" in the table too
     assert sorted(os.listdir(out)) == ["light_0.fits", "light_1.fits", "light_2.fits"]
     assert "4 dark, 3 flat frame(s), not for this command" in result.stdout
 

@@ -367,6 +367,8 @@ def summary_lines(files, taken):
             continue
         if night_file.use:  # of another kind: counted, not listed
             other[night_file.use] = other.get(night_file.use, 0) + 1
+        elif "light" in taken and night_file.reason.startswith("unreadable"):
+            continue  # fixing it fails, with a line of its own
         else:
             name = Path(night_file.path).name
             lines.append(f"  left out: {name}: {night_file.reason}")
