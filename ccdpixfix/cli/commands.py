@@ -421,13 +421,7 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
     _check_writable(args.output, "-o")
     protect = [bpm_path] if bpm_path is not None else []
     rules = _rules(args.overwrite, [*frames, *protect])
-    report_rules = rules
-    if args.report is not None:
-        if args.skip_existing and _is_a_report(args.report):
-            # A run resumed with --skip-existing replaces its own report (the
-            # interrupted run wrote one): it lists every frame again.
-            report_rules = dataclasses.replace(rules, overwrite=True)
-        _check_report(args.report, frames, report_rules, args.output)
+    report_rules = _report_rules(args, frames, rules)
     jobs = _capped_jobs(args.jobs, len(frames))
     if bpm is not None:
         _check_map_credible(bpm, bpm_path)
@@ -436,23 +430,7 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
     made_here = not os.path.exists(args.output)
     bar = _progress_bar(len(frames), args.quiet)
     finished, started = [], time.time()
-
-    def report(result):
-        finished.append(result)
-        bar.update(1)
-        if result["status"] == "error":
-            bar.write(
-                f"ccdpixfix {args.command}: error: {result['input']}: "
-                f"{result['error']}",
-                file=sys.stderr,
-            )
-            return  # one line for a bad file (its warnings are in the report)
-        for text in result["warnings"]:
-            bar.write(
-                f"ccdpixfix {args.command}: warning: {result['input']}: {text}",
-                file=sys.stderr,
-            )
-
+    report = _progress_lines(args.command, bar, finished)
     client = _connect(args.scheduler, args.cluster_timeout) if args.scheduler else None
     try:
         results = fix_files(
@@ -500,6 +478,42 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
         where = f", written to {args.output}" if os.path.isdir(args.output) else ""
         print(f"{fixed} of {len(results) + missing} frames fixed{kept}{where}")
     return 1 if failed or not reported else 0
+
+
+def _report_rules(args, frames, rules):
+    """The rules the --report is written by, checked before any work.
+
+    A run resumed with --skip-existing replaces its own report (the
+    interrupted run wrote one): it lists every frame again.
+    """
+    if args.report is None:
+        return rules
+    if args.skip_existing and _is_a_report(args.report):
+        rules = dataclasses.replace(rules, overwrite=True)
+    _check_report(args.report, frames, rules, args.output)
+    return rules
+
+
+def _progress_lines(command, bar, finished):
+    """What is said as each frame ends: one line for a bad file (its
+    warnings are in the report), one per warning of a good one."""
+
+    def report(result):
+        finished.append(result)
+        bar.update(1)
+        if result["status"] == "error":
+            bar.write(
+                f"ccdpixfix {command}: error: {result['input']}: {result['error']}",
+                file=sys.stderr,
+            )
+            return
+        for text in result["warnings"]:
+            bar.write(
+                f"ccdpixfix {command}: warning: {result['input']}: {text}",
+                file=sys.stderr,
+            )
+
+    return report
 
 
 def _note_leftovers(output, command):
