@@ -183,11 +183,7 @@ def demo(args):
     if args.size < _DEMO_MIN_SIZE:
         raise UsageError(f"--size must be at least {_DEMO_MIN_SIZE}")
     if args.output is not None:
-        if os.path.exists(args.output) and not os.path.isdir(args.output):
-            raise UsageError(
-                f"--output {args.output} exists and is not a directory: the demo "
-                "writes its night into a directory"
-            )
+        _check_output_directory(args.output, "--output")
         _check_writable(args.output, "--output")
     start = time.perf_counter()
     report = demo.run_demo(
@@ -395,19 +391,19 @@ def _batch_settings(args):
     return _step_options(args), _planes(args.planes)
 
 
-def _check_output_directory(output):
-    """-o of fix and night names a directory: not a file, and not named like
-    a frame (a directory ``fixed.fits`` was made for ``-o fixed.fits``,
-    where a file was meant)."""
+def _check_output_directory(output, what="-o"):
+    """An output that names a directory (-o of fix and night, --output of
+    demo): not a file, and not named like a frame (a directory
+    ``fixed.fits`` was made for ``-o fixed.fits``, where a file was meant)."""
     from ..io.fits import is_fits_name
     from ..io.images import is_image_name
 
     if Path(output).exists() and not Path(output).is_dir():
-        raise UsageError(f"-o {output} exists and is not a directory")
+        raise UsageError(f"{what} {output} exists and is not a directory")
     if not Path(output).exists() and (is_fits_name(output) or is_image_name(output)):
         raise UsageError(
-            f"-o {output} is named like a frame, but -o names a directory: the "
-            "fixed frames keep their names in it"
+            f"{what} {output} is named like a frame, but {what} names a "
+            "directory: the frames keep their names in it"
         )
 
 
@@ -705,13 +701,14 @@ def _usable_frames(paths, kind, command):
 
 
 def _checked_image_shape(path):
-    """The shape of a FITS file's image, read whole: raises for a truncated
-    file or one without a finite pixel."""
+    """The shape of a FITS file's image: raises for a truncated file (astropy
+    says so on opening it) or one without a finite pixel. Integer pixels
+    are not read here: the map reads them once."""
     from astropy.io import fits
 
     from ..io.fits import image_hdu_index
 
-    with _damage_named(), fits.open(path, memmap=False) as hdulist:
+    with _damage_named(), fits.open(path) as hdulist:
         data = hdulist[image_hdu_index(hdulist)].data
         if data is None or data.ndim < 2:
             raise ValueError("no image")
