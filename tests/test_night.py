@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,6 +120,30 @@ def test_sort_night_takes_and_leaves_out_with_reasons(night):
     assert "'focus'" in files["focus.fits"].reason
     assert files["broken.fits"].reason.startswith("unreadable")
     assert "notes.txt" not in files
+
+
+def test_a_card_that_cannot_be_parsed_does_not_stop_the_night(tmp_path):
+    # ccdproc's collection of the folder's headers fails whole on one such
+    # card (an unquoted DATE-OBS); each file's own header is read instead.
+    camera = SimulatedCamera((64, 64), seed=3)
+    night = tmp_path / "night"
+    night.mkdir()
+    for seed in range(3):
+        _write(camera.dark(300.0, seed=seed), night / f"d{seed}.fits", IMAGETYP="Dark")
+    for seed in range(2):
+        _write(camera.science(seed=seed)[0], night / f"l{seed}.fits", IMAGETYP="Light")
+    spoiled = bytearray((night / "l1.fits").read_bytes())
+    at = spoiled.find(b"IMAGETYP=")
+    card = b"DATE-OBS= 2024-03-15T20:00:00".ljust(80)
+    spoiled[at + 80 : at + 160] = card  # the card after IMAGETYP
+    (night / "l1.fits").write_bytes(bytes(spoiled))
+    uses = {Path(f.path).name: f.use for f in sort_night(night)}
+    assert uses == {"d0.fits": "dark", "d1.fits": "dark", "d2.fits": "dark",
+                    "l0.fits": "light", "l1.fits": "light"}  # fmt: skip
+    result = run("night", night, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "out" / "l1.fits").is_file()
 
 
 def test_a_temperature_in_kelvin_is_read_as_one(tmp_path):

@@ -9,6 +9,7 @@ file is and what the map and the fixing take, and says why it leaves a
 file out.
 """
 
+import contextlib
 import dataclasses
 import fnmatch
 import logging
@@ -133,6 +134,7 @@ def _read_headers(directory):
     image is in an extension (tile-compressed, multi-extension) has that
     extension's header read too, its cards taking precedence.
     """
+    from astropy.io.fits.verify import VerifyError
     from ccdproc import ImageFileCollection
 
     # Files that are not FITS, or odd headers, are judged one by one below;
@@ -151,6 +153,10 @@ def _read_headers(directory):
                 table = ImageFileCollection(
                     directory, keywords=list(_KEYWORDS), filenames=names
                 ).summary
+    except (VerifyError, OSError, ValueError):
+        # One card that cannot be parsed (an unquoted DATE-OBS) stops the
+        # collection whole: each file's own header is read below instead.
+        table = None
     finally:
         log.setLevel(level)
     rows = {} if table is None else {str(row["file"]): row for row in table}
@@ -167,7 +173,7 @@ def _read_headers(directory):
             if row is not None and key in row.colnames and not _masked(row[key])
         }
         try:
-            extension, shape = _image_header(path)
+            extension, shape = _image_header(path, primary_too=table is None)
         except (OSError, ValueError, IndexError) as error:
             files.append(_unreadable(path, error))
             continue
@@ -216,9 +222,12 @@ def _unreadable(path, error):
     return NightFile(path, None, None, None, (), None, reason)
 
 
-def _image_header(path):
-    """The cards that name the frame in its image's own header, and its shape."""
+def _image_header(path, primary_too=False):
+    """The cards that name the frame in its image's own header (in the
+    primary header too with ``primary_too``), and its shape. A card among
+    them that cannot be parsed is left out."""
     from astropy.io import fits
+    from astropy.io.fits.verify import VerifyError
 
     from ..io.fits import image_hdu_index
 
@@ -228,8 +237,11 @@ def _image_header(path):
             index = image_hdu_index(hdulist)
             header = hdulist[index].header
             shape = hdulist[index].shape
-            cards = {key: header[key] for key in _KEYWORDS if key in header}
-    return (cards if index else {}), tuple(shape)
+            cards = {}
+            for key in _KEYWORDS:
+                with contextlib.suppress(KeyError, VerifyError, ValueError):
+                    cards[key] = header[key]
+    return (cards if index or primary_too else {}), tuple(shape)
 
 
 def sort_night(directory):
