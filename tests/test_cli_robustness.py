@@ -1,5 +1,6 @@
 """The command line under bad conditions: odd files, failing disks, Ctrl-C."""
 
+import gzip
 import os
 import resource
 import shutil
@@ -389,20 +390,40 @@ def test_skip_existing_does_not_take_a_broken_output_for_done(frames, tmp_path):
     assert first.returncode == 0, first.stderr
     (out / "frame1.fits").write_bytes(b"")  # an interrupted copy
     (out / "frame2.fits").write_bytes(b"SIMPLE  = junk")
+    # a copy cut after its first block (its header), and a compressed one
+    # cut short
+    whole = (out / "frame0.fits").read_bytes()
+    (out / "frame3.fits").write_bytes(whole[:2880])
+    (tmp_path / "gz").mkdir()
+    (tmp_path / "gz" / "frame4.fits.gz").write_bytes(
+        gzip.compress((frames / "frame4.fits").read_bytes())
+    )
+    fixed = run("fix", tmp_path / "gz" / "frame4.fits.gz", "-o", tmp_path / "gzout")
+    assert fixed.returncode == 0, fixed.stderr
+    packed = (tmp_path / "gzout" / "frame4.fits.gz").read_bytes()
+    (out / "frame4.fits.gz").write_bytes(packed[: len(packed) // 2])
+    inputs = [frames / f"frame{index}.fits" for index in range(4)]
     result = run(
-        "fix",
-        frames / "frame0.fits",
-        frames / "frame1.fits",
-        frames / "frame2.fits",
-        "-o",
-        out,
-        "--skip-existing",
+        "fix", *inputs, tmp_path / "gz" / "frame4.fits.gz", "-o", out, "--skip-existing"
     )
     assert result.returncode == 1
     assert "1 already there" in result.stdout
-    for name in ("frame1.fits", "frame2.fits"):
+    for name in ("frame1.fits", "frame2.fits", "frame3.fits", "frame4.fits.gz"):
         assert f"{name} exists but is no complete FITS file" in result.stderr
     assert (out / "frame1.fits").read_bytes() == b""  # never overwritten unasked
+
+
+def test_a_damaged_compressed_frame_is_an_error_not_wrong_pixels(frames, tmp_path):
+    # astropy stops before the gzip checksum: a damaged byte gave wrong
+    # pixels, written as fixed without a word
+    packed = bytearray(gzip.compress((frames / "frame0.fits").read_bytes()))
+    packed[len(packed) // 2] ^= 0xFF
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "frame0.fits.gz").write_bytes(bytes(packed))
+    result = run("fix", tmp_path / "in" / "frame0.fits.gz", "-o", tmp_path / "out")
+    assert result.returncode == 1
+    assert "frame0.fits.gz: damaged compressed file" in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_empty_scheduler_and_leftover_temporaries_are_named(frames, tmp_path):

@@ -25,6 +25,7 @@ from ..flags import PixelFlag
 from ..io.fits import (
     OUTPUT_EXTENSIONS,
     OutputRules,
+    check_compressed_stream,
     check_image_size,
     companion_uncertainty,
     fixed_hdulist,
@@ -244,18 +245,33 @@ def _fix_one(path, bpm, output_dir, rules, skip_existing, settings, options):
 
 
 def _complete(path):
-    """Whether an existing output looks whole: a FITS file of whole 2880-byte
-    blocks that starts as one (a compressed one, a TIFF or a PNG: not
-    empty)."""
+    """Whether an existing output is whole, to be taken as done.
+
+    A FITS file of whole 2880-byte blocks that starts as one, that astropy
+    opens without finding it cut short and that holds an image; a
+    compressed one whose stream is whole (`check_compressed_stream`: a
+    copy cut short had passed as done); a TIFF or PNG file not empty, with
+    its sidecar of flags whole (without it the flags would be lost).
+    """
     try:
         size = os.path.getsize(path)
-        if is_image_name(path) or str(path).endswith((".gz", ".bz2", ".zip", ".Z")):
-            return size > 0
-        with open(path, "rb") as stream:
-            start = stream.read(9)
-    except OSError:
+        if is_image_name(path):
+            return size > 0 and _complete(sidecar_path(path))
+        compressed = str(path).endswith((".gz", ".bz2", ".zip", ".Z"))
+        if not compressed:
+            with open(path, "rb") as stream:
+                if size % 2880 or stream.read(9) != b"SIMPLE  =":
+                    return False
+        check_compressed_stream(path)  # a compressed copy cut short fails here
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with fits.open(path) as hdulist:
+                image_hdu_index(hdulist)
+    except Exception:  # any failure to read it whole: not done
         return False
-    return size > 0 and size % 2880 == 0 and start == b"SIMPLE  ="
+    # astropy notes a file cut short as a warning
+    cut = any("truncated" in str(warning.message) for warning in caught)
+    return size > 0 and not cut
 
 
 def os_error_line(error, target):
@@ -278,6 +294,9 @@ def _fix_and_write(path, target, bpm, rules, settings, options):
     if is_image_name(path):
         return _fix_image(path, target, bpm, rules, options)
     rules.check(target)
+    # A damaged byte in a compressed frame gives wrong pixels without a word
+    # from astropy, which stops before the stream's checksum.
+    check_compressed_stream(path)
     with fits.open(path, memmap=False) as hdulist:
         index = image_hdu_index(hdulist, settings.hdu)
         check_image_size(hdulist[index])
