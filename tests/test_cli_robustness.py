@@ -409,7 +409,7 @@ def test_skip_existing_does_not_take_a_broken_output_for_done(frames, tmp_path):
     assert result.returncode == 1
     assert "1 already there" in result.stdout
     for name in ("frame1.fits", "frame2.fits", "frame3.fits", "frame4.fits.gz"):
-        assert f"{name} exists but is no complete FITS file" in result.stderr
+        assert f"{name} exists but is not a whole output" in result.stderr
     assert (out / "frame1.fits").read_bytes() == b""  # never overwritten unasked
 
 

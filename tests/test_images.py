@@ -143,3 +143,18 @@ def test_an_existing_sidecar_is_not_replaced(tmp_path, camera_and_map):
     assert again.returncode == 1
     assert "frame.flags.fits exists; it is replaced only with" in again.stderr
     assert not (out / "frame.tif").exists()
+
+
+def test_an_image_without_its_sidecar_is_not_taken_as_done(tmp_path, camera_and_map):
+    # Its flags would be lost: --skip-existing says so instead of skipping it.
+    camera, _ = camera_and_map
+    source = tmp_path / "in" / "frame.tif"
+    source.parent.mkdir()
+    tifffile.imwrite(source, camera.science(seed=4)[0].data)
+    out = tmp_path / "out"
+    assert _run("fix", source, "-o", out).returncode == 0
+    assert "1 already there" in _run("fix", source, "-o", out, "--skip-existing").stdout
+    (out / "frame.flags.fits").unlink()
+    again = _run("fix", source, "-o", out, "--skip-existing")
+    assert again.returncode == 1
+    assert "frame.tif exists but is not a whole output" in again.stderr

@@ -215,8 +215,9 @@ def _fix_one(path, bpm, output_dir, rules, skip_existing, settings, options):
             result["status"] = "skipped"
         else:
             result["error"] = (
-                f"{target} exists but is no complete FITS file (an interrupted "
-                "copy?): not taken as done; remove it, or give --overwrite"
+                f"{target} exists but is not a whole output (an interrupted "
+                "copy, or an image without its sidecar of flags?): not taken as "
+                "done; remove it, or give --overwrite"
             )
         return result
     with warnings.catch_warnings(record=True) as caught:
