@@ -146,6 +146,19 @@ def test_a_card_that_cannot_be_parsed_does_not_stop_the_night(tmp_path):
     assert (tmp_path / "out" / "l1.fits").is_file()
 
 
+def test_a_light_named_like_the_map_is_refused_before_the_map(tmp_path):
+    camera = SimulatedCamera((64, 64), seed=3)
+    night = tmp_path / "night"
+    night.mkdir()
+    for seed in range(3):
+        _write(camera.dark(300.0, seed=seed), night / f"d{seed}.fits", IMAGETYP="Dark")
+    _write(camera.science(seed=1)[0], night / "bpm.fits", IMAGETYP="Light")
+    result = run("night", night, "-o", tmp_path / "out")
+    assert result.returncode == 2
+    assert "the name of the night's map" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_temperature_in_kelvin_is_read_as_one(tmp_path):
     # Some cameras write kelvin (ccdproc's raw frame: CCD-TEMP = 180.2); a
     # dark at 263.2 K is a dark at -10 C.

@@ -594,11 +594,29 @@ def night(args):
             "directory"
         )
     _check_output_directory(args.output)
-    Path(args.output).mkdir(parents=True, exist_ok=True)
     map_path = Path(args.output) / "bpm.fits"
+    _check_map_name_free(lights, map_path, args.output)
+    Path(args.output).mkdir(parents=True, exist_ok=True)
     bpm, left_out = _night_map(map_path, darks, flats, args)
     status = _run_batch(lights, 0, bpm, map_path, args, options, planes)
     return max(status, 1 if left_out else 0)
+
+
+def _check_map_name_free(lights, map_path, output):
+    """A usage error, before the map is made, for a light whose fixed frame
+    would take the map's name (a light named bpm.fits failed after the map
+    was written, and a rerun with --skip-existing took it for done)."""
+    from ..pipeline.batch import outputs_of
+
+    for light in lights:
+        if any(
+            os.path.abspath(target) == os.path.abspath(map_path)
+            for target in outputs_of(light, output)
+        ):
+            raise UsageError(
+                f"{light} would be fixed into {map_path}, the name of the night's "
+                "map: rename it, or use 'ccdpixfix bpm' and 'ccdpixfix fix'"
+            )
 
 
 def _night_map(path, darks, flats, args):
