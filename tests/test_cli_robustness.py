@@ -308,6 +308,16 @@ def test_a_map_that_fills_the_disk_names_itself(tmp_path):
     assert os.listdir(tmp_path) == ["darks"]
 
 
+def test_a_dark_or_flat_named_with_a_typo_is_a_usage_error(tmp_path):
+    # The map would have been made without those frames.
+    darks = _three_darks(tmp_path, 64)
+    for extra in (["--flats", str(tmp_path / "flast")], [str(tmp_path / "nope.fits")]):
+        result = run("bpm", darks, *extra, "-o", tmp_path / "bpm.fits")
+        assert result.returncode == 2
+        assert "no such file or directory" in result.stderr
+    assert not (tmp_path / "bpm.fits").exists()
+
+
 def test_a_bad_dark_named_by_hand_is_left_out_and_the_map_made(tmp_path):
     darks = _three_darks(tmp_path, 128)
     (darks / "bad.fits").write_bytes(b"")

@@ -217,6 +217,10 @@ def bpm(args):
     _check_map_options(args)
     if args.cfa is not None:
         _checked_pattern(args.cfa)
+    for argument in [*args.darks, *(args.flats or [])]:
+        # A typo in a name: the map would be made without those frames.
+        if not os.path.lexists(argument) and not glob.has_magic(argument):
+            raise UsageError(f"{argument}: no such file or directory")
     darks, missing_darks, uses = _expand(args.darks, "bpm", take=("dark", "flat"))
     if args.flats:
         flats, missing_flats, flat_uses = _expand(args.flats, "bpm", take=("flat",))
