@@ -779,6 +779,11 @@ def test_a_fifo_named_like_a_frame_blocks_nothing(tmp_path, camera):
     os.mkfifo(alone / "only.fits")
     result = run("fix", alone, "-o", tmp_path / "e", timeout=120)
     assert result.returncode == 1 and "only.fits" in result.stderr
+    # as the map of a batch (it hung), or a directory there
+    for bpm in (fifo, folder):
+        result = run("fix", folder / "light1.fits", "--bpm", bpm, "-o", tmp_path / "g")
+        assert result.returncode == 2
+        assert f"cannot use --bpm {bpm}: not a regular file" in result.stderr
 
 
 def test_temporaries_of_a_killed_run_are_not_taken_as_inputs(night, tmp_path):

@@ -372,6 +372,10 @@ def fix(args):
     options, planes = _batch_settings(args)
     bpm = None
     if args.bpm is not None:
+        if not os.path.isfile(args.bpm):
+            # A FIFO would block the reader for ever; a directory says
+            # "[Errno 21]".
+            raise UsageError(f"cannot use --bpm {args.bpm}: {_why_no_file(args.bpm)}")
         try:
             bpm = BadPixelMap.read(args.bpm)
         except (OSError, ValueError) as error:

@@ -106,6 +106,10 @@ def flag_counts(flags):
 
 
 def _one_line(error):
+    if isinstance(error, OSError) and error.strerror:
+        # "permission denied: NAME", not "[Errno 13] Permission denied: 'NAME'"
+        text = error.strerror[:1].lower() + error.strerror[1:]
+        return f"{text}: {error.filename}" if error.filename else text
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
