@@ -114,6 +114,24 @@ def test_a_run_that_writes_nothing_leaves_no_empty_directory(tmp_path):
     assert "missing.fits: no such file" in result.stderr
     assert not out.exists()
     assert "0 of 1 frames fixed" in result.stdout and "written to" not in result.stdout
+    out.mkdir()
+    result = run("fix", tmp_path / "missing.fits", "-o", out)
+    assert "written to" not in result.stdout
+    # a night whose only dark cannot be read: no map, no directory for it
+    night = tmp_path / "night"
+    night.mkdir()
+    camera = SimulatedCamera((64, 64), seed=6)
+    dark = camera.dark(300.0, seed=1)
+    dark.meta["IMAGETYP"] = "Dark"
+    dark.write(night / "dark.fits")
+    whole = (night / "dark.fits").read_bytes()
+    (night / "dark.fits").write_bytes(whole[: len(whole) - 5000])
+    light = camera.science(seed=1)[0]
+    light.meta["IMAGETYP"] = "Light"
+    light.write(night / "light.fits")
+    result = run("night", night, "-o", tmp_path / "reduced")
+    assert result.returncode == 2 and "no dark can be used" in result.stderr
+    assert not (tmp_path / "reduced").exists()
 
 
 def test_a_plot_that_fills_the_disk_names_itself(frames, tmp_path):
@@ -371,11 +389,12 @@ def test_outputs_and_map_options_are_checked_before_any_work(frames, tmp_path):
         assert f"{option} must be a positive number" in result.stderr
     assert not (tmp_path / "m.fits").exists()
     # -o of fix names a directory: not empty, not named like a frame
-    for output in ("", " ", str(tmp_path / "fixed.fits")):
+    for output in ("", " ", str(tmp_path / "fixed.fits"), str(tmp_path / "r.json")):
         result = run("fix", frames / "frame0.fits", "-o", output)
         assert result.returncode == 2, result.stderr
-        assert "empty path" in result.stderr or "named like a frame" in result.stderr
+        assert "empty path" in result.stderr or "named like a file" in result.stderr
     assert not (tmp_path / "fixed.fits").exists()
+    assert not (tmp_path / "r.json").exists()
     # a growth that would flag the frame whole
     result = run("fix", frames / "frame0.fits", "-o", tmp_path / "g", "--grow", "1000")
     assert result.returncode == 2 and "--grow must be at most 10" in result.stderr

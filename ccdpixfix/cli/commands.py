@@ -401,16 +401,22 @@ def _batch_settings(args):
 
 def _check_output_directory(output, what="-o"):
     """An output that names a directory (-o of fix and night, --output of
-    demo): not a file, and not named like a frame (a directory
+    demo): not a file, and not named like a frame or a report (a directory
     ``fixed.fits`` was made for ``-o fixed.fits``, where a file was meant)."""
     from ..io.fits import is_fits_name
     from ..io.images import is_image_name
 
     if Path(output).exists() and not Path(output).is_dir():
         raise UsageError(f"{what} {output} exists and is not a directory")
-    if not Path(output).exists() and (is_fits_name(output) or is_image_name(output)):
+    # (a report's name too: -o given where --report was meant)
+    named_like_a_file = (
+        is_fits_name(output)
+        or is_image_name(output)
+        or str(output).lower().endswith(".json")
+    )
+    if not Path(output).exists() and named_like_a_file:
         raise UsageError(
-            f"{what} {output} is named like a frame, but {what} names a "
+            f"{what} {output} is named like a file, but {what} names a "
             "directory: the frames keep their names in it"
         )
 
@@ -479,7 +485,8 @@ def _run_batch(frames, missing, bpm, bpm_path, args, options, planes):
     if not args.quiet:
         fixed = len(results) - failed + missing - skipped
         kept = f", {skipped} already there" if skipped else ""
-        where = f", written to {args.output}" if os.path.isdir(args.output) else ""
+        written = fixed or skipped
+        where = f", written to {args.output}" if written else ""
         print(f"{fixed} of {len(results) + missing} frames fixed{kept}{where}")
     return 1 if failed or not reported else 0
 
@@ -604,8 +611,15 @@ def night(args):
     _check_output_directory(args.output)
     map_path = Path(args.output) / "bpm.fits"
     _check_map_name_free(lights, map_path, args.output)
+    made_here = not os.path.exists(args.output)
     Path(args.output).mkdir(parents=True, exist_ok=True)
-    bpm, left_out = _night_map(map_path, darks, flats, args)
+    try:
+        bpm, left_out = _night_map(map_path, darks, flats, args)
+    except BaseException:
+        if made_here:  # no map: the directory made for it is not left empty
+            with contextlib.suppress(OSError):
+                os.rmdir(args.output)
+        raise
     status = _run_batch(lights, 0, bpm, map_path, args, options, planes)
     return max(status, 1 if left_out else 0)
 
