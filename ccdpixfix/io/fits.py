@@ -21,7 +21,6 @@ __all__ = [
     "RunCancelled",
     "atomic_path",
     "available_memory",
-    "check_compressed_stream",
     "check_image_size",
     "fixed_hdulist",
     "frame_from_hdu",
