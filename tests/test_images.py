@@ -131,13 +131,18 @@ def test_two_channel_png_is_refused(tmp_path):
         read_image(source)
 
 
-def test_an_existing_sidecar_is_not_replaced(tmp_path, camera_and_map):
-    camera, _ = camera_and_map
+def _fixed_tiff(tmp_path, camera):
+    """A TIFF frame, and the folder it was fixed into (image and sidecar)."""
     source = tmp_path / "in" / "frame.tif"
     source.parent.mkdir()
     tifffile.imwrite(source, camera.science(seed=4)[0].data)
     out = tmp_path / "out"
     assert _run("fix", source, "-o", out).returncode == 0
+    return source, out
+
+
+def test_an_existing_sidecar_is_not_replaced(tmp_path, camera_and_map):
+    source, out = _fixed_tiff(tmp_path, camera_and_map[0])
     (out / "frame.tif").unlink()  # the image gone, its flags still there
     again = _run("fix", source, "-o", out)
     assert again.returncode == 1
@@ -147,12 +152,7 @@ def test_an_existing_sidecar_is_not_replaced(tmp_path, camera_and_map):
 
 def test_an_image_without_its_sidecar_is_not_taken_as_done(tmp_path, camera_and_map):
     # Its flags would be lost: --skip-existing says so instead of skipping it.
-    camera, _ = camera_and_map
-    source = tmp_path / "in" / "frame.tif"
-    source.parent.mkdir()
-    tifffile.imwrite(source, camera.science(seed=4)[0].data)
-    out = tmp_path / "out"
-    assert _run("fix", source, "-o", out).returncode == 0
+    source, out = _fixed_tiff(tmp_path, camera_and_map[0])
     assert "1 already there" in _run("fix", source, "-o", out, "--skip-existing").stdout
     (out / "frame.flags.fits").unlink()
     again = _run("fix", source, "-o", out, "--skip-existing")

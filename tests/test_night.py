@@ -122,16 +122,22 @@ def test_sort_night_takes_and_leaves_out_with_reasons(night):
     assert "notes.txt" not in files
 
 
-def test_a_card_that_cannot_be_parsed_does_not_stop_the_night(tmp_path):
-    # ccdproc's collection of the folder's headers fails whole on one such
-    # card (an unquoted DATE-OBS); each file's own header is read instead.
+def _small_night(tmp_path, lights):
+    """A folder of three 64 x 64 darks and lights of the given names."""
     camera = SimulatedCamera((64, 64), seed=3)
     night = tmp_path / "night"
     night.mkdir()
     for seed in range(3):
         _write(camera.dark(300.0, seed=seed), night / f"d{seed}.fits", IMAGETYP="Dark")
-    for seed in range(2):
-        _write(camera.science(seed=seed)[0], night / f"l{seed}.fits", IMAGETYP="Light")
+    for seed, name in enumerate(lights):
+        _write(camera.science(seed=seed)[0], night / name, IMAGETYP="Light")
+    return night
+
+
+def test_a_card_that_cannot_be_parsed_does_not_stop_the_night(tmp_path):
+    # ccdproc's collection of the folder's headers fails whole on one such
+    # card (an unquoted DATE-OBS); each file's own header is read instead.
+    night = _small_night(tmp_path, ["l0.fits", "l1.fits"])
     spoiled = bytearray((night / "l1.fits").read_bytes())
     at = spoiled.find(b"IMAGETYP=")
     card = b"DATE-OBS= 2024-03-15T20:00:00".ljust(80)
@@ -147,12 +153,7 @@ def test_a_card_that_cannot_be_parsed_does_not_stop_the_night(tmp_path):
 
 
 def test_a_light_named_like_the_map_is_refused_before_the_map(tmp_path):
-    camera = SimulatedCamera((64, 64), seed=3)
-    night = tmp_path / "night"
-    night.mkdir()
-    for seed in range(3):
-        _write(camera.dark(300.0, seed=seed), night / f"d{seed}.fits", IMAGETYP="Dark")
-    _write(camera.science(seed=1)[0], night / "bpm.fits", IMAGETYP="Light")
+    night = _small_night(tmp_path, ["bpm.fits"])
     result = run("night", night, "-o", tmp_path / "out")
     assert result.returncode == 2
     assert "the name of the night's map" in result.stderr
