@@ -46,10 +46,13 @@ def test_demo_prints_scores_and_writes_files(tmp_path):
     assert "Traceback" not in again.stderr
 
 
-def test_demo_rejects_tiny_frames():
+def test_demo_rejects_tiny_frames_and_negative_seeds():
     result = _run("demo", "--size", "10")
     assert result.returncode == 2
     assert "--size" in result.stderr
+    result = _run("demo", "--seed", "-1")
+    assert result.returncode == 2
+    assert "--seed must be 0 or more, got -1" in result.stderr
 
 
 def test_demo_output_must_be_a_directory(tmp_path):

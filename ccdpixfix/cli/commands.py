@@ -182,6 +182,9 @@ def demo(args):
 
     if args.size < _DEMO_MIN_SIZE:
         raise UsageError(f"--size must be at least {_DEMO_MIN_SIZE}")
+    if args.seed < 0:
+        # numpy's generators take no negative seed (an error of exit 1)
+        raise UsageError(f"--seed must be 0 or more, got {args.seed}")
     if args.output is not None:
         _check_output_directory(args.output, "--output")
         _check_writable(args.output, "--output")
