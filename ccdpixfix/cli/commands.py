@@ -844,16 +844,15 @@ def _preflight(frames, bpm, bpm_path, args):
             f"-o {args.output} is the frames' own directory: every output would "
             "replace its input; choose another directory"
         )
-    problems = []
+    first_problem = ""
     for frame in frames:
         problem = _frame_problem(frame, bpm, bpm_path, args)
         if problem is None:
             return
-        problems.append(problem)
+        first_problem = first_problem or problem
     # Not one frame can be fixed so: the first such problem is the run's.
-    reasons = [problem for problem in problems if problem]
-    if reasons:
-        raise UsageError(reasons[0])
+    if first_problem:
+        raise UsageError(first_problem)
 
 
 def _frame_problem(path, bpm, bpm_path, args):
