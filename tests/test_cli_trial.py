@@ -1,5 +1,6 @@
 """What a new user tripped over on raw frames (issue 15), each through the CLI."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -23,6 +24,10 @@ def run(*args, env=None, **kwargs):
     return subprocess.run(
         command(*args), capture_output=True, text=True, timeout=300, env=env, **kwargs
     )
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +219,38 @@ def test_a_variance_extension_is_the_input_uncertainty(night, tmp_path):
         # the VAR extension holds the updated variance; others are untouched
         assert np.array_equal(hdulist["VAR"].data, hdulist["UNCERT"].data)
         assert np.array_equal(hdulist["VAR"].data[~replaced], variance[~replaced])
+
+
+def test_the_planes_of_one_image_are_not_replaced_by_another_s(night, tmp_path):
+    data = fits.getdata(night / "in" / "sci0.fits").astype(np.float32)
+    images = [
+        fits.ImageHDU(data + offset, name=f"CCD{i}") for i, offset in ((1, 0), (2, 5))
+    ]
+    fits.HDUList([fits.PrimaryHDU(), *images]).writeto(tmp_path / "two.fits")
+    first = run("fix", tmp_path / "two.fits", "--hdu", "CCD1", "-o", tmp_path / "a")
+    assert first.returncode == 0, first.stderr
+    fixed = tmp_path / "a" / "two.fits"
+    with fits.open(fixed) as hdulist:
+        assert {hdulist[n].header["IMAGEHDU"] for n in ("MASK", "UNCERT", "FLAGS")} == {
+            1
+        }
+    before = digest(fixed)
+    # Fixing the other image of that output would replace CCD1's planes.
+    second = run("fix", fixed, "--hdu", "CCD2", "-o", tmp_path / "b")
+    assert second.returncode == 1
+    assert "two.fits" in second.stderr and "describe HDU 1, not HDU 2" in second.stderr
+    assert not (tmp_path / "b" / "two.fits").exists() and digest(fixed) == before
+    # The same image again may be fixed; so may a file whose planes name no
+    # image when it holds only one (as ccdproc writes them).
+    again = run("fix", fixed, "--hdu", "CCD1", "-o", tmp_path / "c")
+    assert again.returncode == 0, again.stderr
+    CCDData(data, unit="adu", mask=np.zeros(data.shape, bool)).write(
+        tmp_path / "p.fits"
+    )
+    single = run("fix", tmp_path / "p.fits", "-o", tmp_path / "d")
+    assert single.returncode == 0, single.stderr
+    with fits.open(tmp_path / "d" / "p.fits") as hdulist:
+        assert [h.name for h in hdulist].count("MASK") == 1
 
 
 def test_plot_before_after_and_a_frame_never_fixed(night, tmp_path):

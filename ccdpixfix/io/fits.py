@@ -546,9 +546,18 @@ def fixed_hdulist(
     ``compress`` the image and the planes are tile-compressed losslessly.
     ``uncertainty_at`` is the index of the input's own uncertainty extension
     (`companion_uncertainty`), which then holds the updated uncertainty.
+    Each plane names the image it describes (card ``IMAGEHDU``, its index
+    in the output).
+
+    Raises
+    ------
+    ValueError
+        If the input's planes describe another of its images (a second
+        image of an output fixed before): replacing them would lose them.
     """
     from astropy.io import fits
 
+    _check_planes_belong(hdulist, index)
     source = hdulist[index]
     header = fixed.meta
     data = np.asarray(fixed.data)
@@ -590,6 +599,8 @@ def fixed_hdulist(
         extensions.append(uncertainty)
     if "FLAGS" in planes:
         extensions.append(_flags_hdu(fixed.flags))
+    for plane in extensions:
+        plane.header[_IMAGE_CARD] = (hdus.index(image), "index of the image described")
     if compress:
         extensions = [
             _compressed(hdu.data, hdu.header, name=hdu.name) for hdu in extensions
@@ -597,6 +608,46 @@ def fixed_hdulist(
     for hdu in hdus:
         repair_header(hdu.header)
     return fits.HDUList(hdus + extensions)
+
+
+# The card by which a plane names the image it describes.
+_IMAGE_CARD = "IMAGEHDU"
+
+
+def _check_planes_belong(hdulist, index):
+    """Refuse to replace planes that describe another image of the file.
+
+    A plane that names its image (`_IMAGE_CARD`) must name ``index``. One
+    that does not (written by ccdproc, or before the card) is taken for the
+    image's only where the file holds no other image.
+    """
+    planes = [hdu for hdu in hdulist if hdu.name in OUTPUT_EXTENSIONS]
+    if not planes:
+        return
+    named = {hdu.header[_IMAGE_CARD] for hdu in planes if _IMAGE_CARD in hdu.header}
+    others = [
+        position
+        for position, hdu in enumerate(hdulist)
+        if position != index
+        and hdu.is_image
+        and hdu.header.get("NAXIS", 0) > 0
+        and hdu.name not in OUTPUT_EXTENSIONS
+        and hdu.name not in UNCERTAINTY_EXTENSIONS
+    ]
+    foreign = named - {index}
+    unnamed = any(_IMAGE_CARD not in hdu.header for hdu in planes)
+    if foreign or (unnamed and others):
+        owner = (
+            "HDU " + ", ".join(sorted(map(str, foreign)))
+            if foreign
+            else "another image"
+        )
+        found = "/".join(hdu.name for hdu in planes)
+        raise ValueError(
+            f"its {found} planes may describe {owner}, not HDU {index}: fixing "
+            f"HDU {index} would replace them; fix each image from the original "
+            "file instead"
+        )
 
 
 def _compressed(data, header, name=None):
