@@ -213,3 +213,25 @@ def test_map_file_layout(made_map, tmp_path):
         stored = json.loads(hdulist["META"].data["JSON"][0])
         assert stored == made_map.meta
     assert sorted(os.listdir(tmp_path)) == ["bpm.fits"]
+
+
+@pytest.mark.parametrize(
+    "shape, other, hint",
+    [
+        ((1, 16, 16), False, "save its one plane as a 2-D image"),
+        ((1, 1, 16, 16), False, "save its one plane as a 2-D image"),
+        ((5, 16, 16), False, "fix each plane saved as a 2-D image"),
+        ((5, 16, 16), True, "choose an image with --hdu"),
+    ],
+)
+def test_an_image_that_is_not_2d_is_refused_with_a_hint_that_helps(shape, other, hint):
+    from ccdpixfix.io import image_hdu_index
+
+    hdus = [fits.PrimaryHDU(np.zeros(shape, np.float32))]
+    if other:
+        hdus.append(fits.ImageHDU(np.zeros((16, 16), np.float32)))
+    with pytest.raises(ValueError, match=hint) as error:
+        image_hdu_index(fits.HDUList(hdus))
+    assert f"data shape {shape}" in str(error.value)
+    if other:
+        assert image_hdu_index(fits.HDUList(hdus), 1) == 1

@@ -351,9 +351,24 @@ def image_hdu_index(hdulist, hdu=None):
         shape = tuple(candidate.header.get(f"NAXIS{i}") for i in range(naxis, 0, -1))
         raise ValueError(
             f"HDU {index} is not a 2-D image nor a colour cube of three planes "
-            f"(NAXIS={naxis}, data shape {shape}); choose an image with --hdu"
+            f"(NAXIS={naxis}, data shape {shape}); {_shape_hint(hdulist, index, shape)}"
         )
     return index
+
+
+def _shape_hint(hdulist, index, shape):
+    """What to do about an image of ``shape`` that is not 2-D."""
+    if sum(length != 1 for length in shape) == 2:
+        # A plane with axes of length one (a cube of one plane).
+        return "save its one plane as a 2-D image (in numpy: data.squeeze())"
+    others = [
+        position
+        for position, hdu in enumerate(hdulist)
+        if position != index and hdu.is_image and hdu.header.get("NAXIS", 0) > 0
+    ]
+    if others:
+        return "choose an image with --hdu"
+    return "fix each plane saved as a 2-D image"
 
 
 # Bytes per pixel a fix needs beyond the input: float32 data and uncertainty,
