@@ -269,6 +269,18 @@ def test_plot_before_after_and_a_frame_never_fixed(night, tmp_path):
     )
     assert both.returncode == 0, both.stderr
     assert Path(tmp_path / "both.png").read_bytes()[:4] == b"\x89PNG"
+    assert "note" not in both.stderr  # the frame it was fixed from
+    other = run(
+        "plot",
+        tmp_path / "out" / "sci0.fits",
+        "--original",
+        night / "in" / "sci1.fits",
+        "-o",
+        tmp_path / "other.png",
+    )
+    assert other.returncode == 0, other.stderr
+    assert "differs from the fixed frame" in other.stderr
+    assert "sci1.fits" in other.stderr
 
 
 def test_many_flags_are_drawn_as_dots():

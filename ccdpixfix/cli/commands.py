@@ -1042,6 +1042,8 @@ def plot(args):
                 original = _plain_frame(args.original, args.hdu)
             with _damage_named():
                 frame = _fixed_frame(args.file, args.hdu)
+            if original is not None:
+                _note_other_original(frame, original, args.original)
             figure = plotting.plot_frame(frame, original=original)
     except (OSError, ValueError) as error:
         print(f"ccdpixfix plot: error: {args.file}: {error}", file=sys.stderr)
@@ -1081,6 +1083,31 @@ def _fixed_frame(path, hdu):
             )
         frame.flags = _flags_of(hdulist, np.shape(frame.data))
     return frame
+
+
+def _note_other_original(frame, original, path):
+    """Say so when ``original`` is not the frame ``frame`` was fixed from.
+
+    A fix leaves every pixel it did not replace exactly as it was; a plot
+    beside another frame of the same shape (another exposure, or the frame
+    before calibration) would show differences that the fix did not make.
+    """
+    from ..flags import PixelFlag
+
+    fixed, before = np.asarray(frame.data), np.asarray(original.data)
+    if fixed.shape != before.shape:
+        return  # plot_frame names the shapes
+    kept = (frame.flags & np.uint16(PixelFlag.REPLACED)) == 0
+    with np.errstate(invalid="ignore"):
+        changed = kept & (fixed.astype(np.float64) != before.astype(np.float64))
+    changed &= np.isfinite(fixed) | np.isfinite(before)
+    if changed.any():
+        print(
+            f"ccdpixfix plot: note: --original {path} differs from the fixed "
+            f"frame in {np.count_nonzero(changed)} pixels the fix did not "
+            "replace: is it the frame this one was fixed from?",
+            file=sys.stderr,
+        )
 
 
 def _plain_frame(path, hdu):
