@@ -362,3 +362,29 @@ def test_elongated_stars_keep_their_flanks(seed):
     peaks = [(y, x) for y in range(12, 256, 24) for x in range(12, 256, 24)]
     hit = sum(flagged[y - 2 : y + 3, x - 2 : x + 3].any() for y, x in peaks)
     assert hit <= 0.03 * len(peaks)
+
+
+def test_the_chi_square_of_many_windows_is_that_of_each_alone():
+    # Taken in blocks of rows (one BLAS thread each), the fit of a window
+    # must not depend on how many others are fitted with it.
+    from ccdpixfix.transients._profiles import (
+        _BLAS_ONE_THREAD,
+        _least_chi_square,
+        _templates,
+    )
+
+    rng = np.random.default_rng(5)
+    templates = _templates(1.1)
+    count = 3 * max(_BLAS_ONE_THREAD // templates.size, 1) + 7
+    excess = rng.normal(0.0, 1.0, (count, templates.shape[0]))
+    excess += 1000.0 * templates[:, rng.integers(templates.shape[1], size=count)].T
+    weights = rng.uniform(0.5, 2.0, excess.shape)
+    weights[::5, 3] = 0.0  # a bad pixel in some windows
+    together = _least_chi_square(excess, weights, templates)
+    alone = [
+        _least_chi_square(excess[i : i + 1], weights[i : i + 1], templates)[0]
+        for i in range(count)
+    ]
+    np.testing.assert_allclose(together, alone, rtol=1e-12, atol=1e-9)
+    # each window's best template explains most of its bright profile
+    assert np.all(together < 0.1 * np.sum(weights * excess**2, axis=1))

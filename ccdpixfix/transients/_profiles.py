@@ -41,6 +41,8 @@ _OFFSETS = np.linspace(-0.5, 0.5, 9)
 # cent); fewer than _MIN_STARS (as for their flatness): no width.
 _STAR_WIDTHS = np.arange(0.3, 3.0001, 0.05)
 _MAX_STARS = 128
+# OpenBLAS runs a matrix product of fewer multiply-adds in one thread.
+_BLAS_ONE_THREAD = 65536 * 4
 # Widths tried for a hit, as fractions of the stars' width: diffusion of
 # 0.3-0.6 px against stars of 0.76 px and more. On the simulated camera the
 # bright peaks' own best widths lie at 0.96-1.06 of their median (5th and
@@ -441,12 +443,22 @@ def _least_chi_square(excess, weights, templates):
     """
     weighted = weights * excess
     total = np.sum(weighted * excess, axis=1)
-    # The centre has a weight (a candidate is above the background) and
-    # every template a share of it: the norm is never zero.
-    explained = weighted @ templates
-    explained *= explained
-    explained /= weights @ (templates * templates)
-    return total - np.max(explained, axis=1)
+    squares = templates * templates
+    best = np.empty(len(excess))
+    # In blocks of rows small enough that OpenBLAS multiplies each in one
+    # thread: the threads of a larger product spin on after it, taking the
+    # other core from the compiled kernels (a batch with two processes ran
+    # 20 % slower).
+    step = max(_BLAS_ONE_THREAD // templates.size, 1)
+    for start in range(0, len(excess), step):
+        block = slice(start, start + step)
+        # The centre has a weight (a candidate is above the background) and
+        # every template a share of it: the norm is never zero.
+        explained = weighted[block] @ templates
+        explained *= explained
+        explained /= weights[block] @ squares
+        best[block] = np.max(explained, axis=1)
+    return total - best
 
 
 @lru_cache(maxsize=64)
