@@ -589,10 +589,15 @@ def _worker_terminated(signum, frame):
 
 
 def _watch_parent(parent):
-    """End this worker when its parent is gone (killed, even by SIGKILL)."""
+    """End this worker when its parent is gone (killed, even by SIGKILL).
+
+    From this thread, not by a signal to itself: Python runs a handler only
+    in the main thread and only between two steps of its own, so a worker
+    inside a long compiled call or a write outlived its parent by seconds.
+    """
     while os.getppid() == parent:
         time.sleep(_PARENT_POLL_SECONDS)
-    os.kill(os.getpid(), signal.SIGTERM)
+    _worker_terminated(signal.SIGTERM, None)
 
 
 def _work_in_process(work, path):
