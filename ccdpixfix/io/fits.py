@@ -257,6 +257,13 @@ def atomic_path(path, *, overwrite=False):
     return OutputRules(overwrite=overwrite).path(path)
 
 
+# gzip's level for a ``.gz`` output. On a fixed 2048 x 2048 float32 frame
+# with its planes (46 MB), level 9 (Python's default) took 18 s for 13.2
+# MB, level 4 0.5 s for 14.1 MB, level 1 0.35 s for 14.9 MB: beyond 4 the
+# time grows far faster than the file shrinks.
+_GZIP_LEVEL = 4
+
+
 def write_hdulist_atomic(hdulist, path, *, overwrite=False, checksum=False, rules=None):
     """Write ``hdulist`` to ``path`` via a temporary file and a rename.
 
@@ -290,7 +297,9 @@ def write_hdulist_atomic(hdulist, path, *, overwrite=False, checksum=False, rule
         # gzip records a file name: the output's, not the temporary's.
         with (
             open(temporary, "wb") as raw,
-            gzip.GzipFile(Path(path).name[:-3], "wb", fileobj=raw) as stream,
+            gzip.GzipFile(
+                Path(path).name[:-3], "wb", _GZIP_LEVEL, fileobj=raw
+            ) as stream,
         ):
             hdulist.writeto(stream, checksum=checksum)
 
@@ -403,7 +412,7 @@ def available_memory():
         return None
 
 
-def check_compressed_stream(path):
+def check_compressed_stream(path, keep=False):
     """Raise ValueError where a gzip or bzip2 file is cut short or fails its
     checksum.
 
@@ -411,6 +420,9 @@ def check_compressed_stream(path):
     short loses its last extensions without a word, and a damaged byte gives
     wrong pixels, since the checksum at the stream's end is never reached.
     Read to the end here, both are found. Other files pass.
+
+    With ``keep``, returns what the stream holds (None for a file that is
+    not compressed), so that the file need not be decompressed twice.
 
     Examples
     --------
@@ -429,13 +441,16 @@ def check_compressed_stream(path):
     openers = {".gz": gzip.open, ".bz2": bz2.open}
     opener = openers.get(Path(os.fspath(path).lower()).suffix)
     if opener is None:
-        return
+        return None
+    kept = [] if keep else None
     try:
         with opener(path, "rb") as stream:
-            while stream.read(1 << 22):
-                pass
+            while block := stream.read(1 << 22):
+                if keep:
+                    kept.append(block)
     except (EOFError, OSError, zlib.error) as error:
         raise ValueError(f"damaged compressed file ({error})") from None
+    return b"".join(kept) if keep else None
 
 
 def check_image_size(hdu):

@@ -9,6 +9,7 @@ temporaries. Every wait on another process or a cluster is bounded.
 import contextlib
 import dataclasses
 import errno
+import io
 import os
 import signal
 import threading
@@ -300,9 +301,11 @@ def _fix_and_write(path, target, bpm, rules, settings, options):
         return _fix_image(path, target, bpm, rules, options)
     rules.check(target)
     # A damaged byte in a compressed frame gives wrong pixels without a word
-    # from astropy, which stops before the stream's checksum.
-    check_compressed_stream(path)
-    with fits.open(path, memmap=False) as hdulist:
+    # from astropy, which stops before the stream's checksum: the stream is
+    # read whole first, and what it holds is what astropy reads.
+    content = check_compressed_stream(path, keep=True)
+    source = path if content is None else io.BytesIO(content)
+    with fits.open(source, memmap=False) as hdulist:
         index = image_hdu_index(hdulist, settings.hdu)
         check_image_size(hdulist[index])
         frame = frame_from_hdu(hdulist[index])
