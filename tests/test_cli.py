@@ -44,6 +44,15 @@ def test_demo_prints_scores_and_writes_files(tmp_path):
     assert again.returncode == 1
     assert "exists" in again.stderr
     assert "Traceback" not in again.stderr
+    # one of its files in the way: refused before any work, nothing written
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "science_1_fixed.fits").write_bytes(b"mine")
+    blocked = _run("demo", "--size", "128", "--output", fresh)
+    assert blocked.returncode == 1
+    assert "science_1_fixed.fits exists; nothing written" in blocked.stderr
+    assert sorted(p.name for p in fresh.iterdir()) == ["science_1_fixed.fits"]
+    assert (fresh / "science_1_fixed.fits").read_bytes() == b"mine"
 
 
 def test_demo_rejects_tiny_frames_and_negative_seeds():

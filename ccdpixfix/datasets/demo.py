@@ -1,5 +1,6 @@
 """The built-in demonstration: a simulated night found, fixed and scored."""
 
+import os
 import warnings
 from pathlib import Path
 
@@ -61,6 +62,28 @@ def _frame_table(rows):
     return lines
 
 
+# The science frames' star widths (pixels), one frame each.
+_FWHMS = (1.8, 2.6, 4.0)
+
+
+def _output_names():
+    """The files the demo writes in its output directory."""
+    names = ["bpm.fits"]
+    for index in range(len(_FWHMS)):
+        names += [f"science_{index}.fits", f"science_{index}_fixed.fits"]
+    return names
+
+
+def _check_free(output):
+    """Refuse, before any work, an output directory holding one of the
+    demo's files: a demo stopped half-way would leave a mixed set."""
+    for name in _output_names():
+        if os.path.lexists(output / name):
+            raise FileExistsError(
+                f"{output / name} exists; nothing written (--overwrite replaces it)"
+            )
+
+
 def run_demo(*, size=512, seed=0, output=None, overwrite=False):
     """Simulate a night, build the map, fix the frames; return a report.
 
@@ -80,7 +103,11 @@ def run_demo(*, size=512, seed=0, output=None, overwrite=False):
     str
         The report, as printed by ``ccdpixfix demo``.
     """
-    night = make_night(shape=(size, size), seed=seed, n_darks=5, n_flats=3)
+    if output is not None and not overwrite:
+        _check_free(Path(output))
+    night = make_night(
+        shape=(size, size), seed=seed, n_darks=5, n_flats=3, fwhms=_FWHMS
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyUserWarning)
         bpm = make_bad_pixel_map(night.darks, night.flats)
