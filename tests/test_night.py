@@ -13,6 +13,7 @@ from astropy.io import fits
 from ccdpixfix import BadPixelMap, make_bad_pixel_map
 from ccdpixfix.datasets import SimulatedCamera
 from ccdpixfix.night import frame_kind, sort_night
+from ccdpixfix.pipeline.night import summary_lines
 
 
 def command(*args):
@@ -170,6 +171,29 @@ def test_a_temperature_in_kelvin_is_read_as_one(tmp_path):
     files = sort_night(tmp_path)
     assert [f.use for f in files] == ["dark", "dark", "dark"]
     assert abs(files[2].temperature - (-9.95)) < 1e-9
+
+
+def test_darks_far_from_the_lights_temperature_are_named(tmp_path):
+    camera = SimulatedCamera((32, 32), seed=3)
+    for seed in range(2):
+        dark = camera.dark(300.0, seed=seed)
+        _write(dark, tmp_path / f"d{seed}.fits", IMAGETYP="Dark", CCD_TEMP=-10.0)
+    light = camera.science(seed=0)[0]
+    _write(light, tmp_path / "l0.fits", IMAGETYP="Light", CCD_TEMP=140.0)
+    lines = summary_lines(sort_night(tmp_path), ("dark", "light"))
+    assert "note: the darks used are at -10 C, the lights at 140 C" in lines[-1]
+    # near the lights' temperature (within 5 C) or for the map alone: no note
+    _write(light, tmp_path / "l1.fits", IMAGETYP="Light", CCD_TEMP=-12.0)
+    _write(light, tmp_path / "l2.fits", IMAGETYP="Light", CCD_TEMP=-12.0)
+    assert not any(
+        "note" in line
+        for line in summary_lines(sort_night(tmp_path), ("dark", "light"))
+    )
+    (tmp_path / "l1.fits").unlink()
+    (tmp_path / "l2.fits").unlink()
+    assert not any(
+        "note" in line for line in summary_lines(sort_night(tmp_path), ("dark",))
+    )
 
 
 def test_bpm_of_a_night_folder_uses_its_darks_and_flats(night, tmp_path):

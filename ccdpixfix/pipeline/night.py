@@ -15,6 +15,7 @@ import fnmatch
 import logging
 import os
 import re
+import statistics
 import warnings
 from pathlib import Path
 
@@ -28,6 +29,9 @@ TEMPERATURE_KEYWORDS = ("CCD-TEMP", "CCDTEMP", "SET-TEMP", "TEMPERAT", "DET-TEMP
 # Darks taken within this many degrees count as one temperature: set points
 # are whole degrees, and regulation wanders by a few tenths.
 _SAME_TEMPERATURE = 1.0
+# Darks further than this (C) from the lights are named (dark current about
+# doubles every 6 C).
+_FAR_TEMPERATURE = 5.0
 
 # Every spelling we know, normalised (lower case, single spaces).
 _SPELLINGS = {
@@ -387,7 +391,33 @@ def summary_lines(files, taken):
     if other:
         counts = ", ".join(f"{count} {use}" for use, count in sorted(other.items()))
         lines.append(f"  left out: {counts} frame(s), not for this command")
+    if {"dark", "light"} <= taken:
+        lines += _temperature_note(files)
     return lines
+
+
+def _temperature_note(files):
+    """A note where the darks used were taken far from the lights' temperature.
+
+    Dark current about doubles every 6 C: a pixel warm at the darks'
+    temperature may be hot in the lights, or the other way round (a light
+    whose CCD-TEMP is wrong, too, shows here).
+    """
+    darks = [
+        f.temperature for f in files if f.use == "dark" and f.temperature is not None
+    ]
+    lights = sorted(
+        f.temperature for f in files if f.use == "light" and f.temperature is not None
+    )
+    if not darks or not lights:
+        return []
+    dark, light = statistics.median(darks), lights[len(lights) // 2]
+    if abs(dark - light) <= _FAR_TEMPERATURE:
+        return []
+    return [
+        f"  note: the darks used are at {dark:.0f} C, the lights at {light:.0f} C: "
+        "the map's hot and warm pixels are those of the darks' temperature"
+    ]
 
 
 def _group_order(item):
