@@ -66,11 +66,16 @@ def _frame_table(rows):
 _FWHMS = (1.8, 2.6, 4.0)
 
 
+def _science_names(index):
+    """The files of one science frame: as simulated, and fixed."""
+    return f"science_{index}.fits", f"science_{index}_fixed.fits"
+
+
 def _output_names():
     """The files the demo writes in its output directory."""
     names = ["bpm.fits"]
     for index in range(len(_FWHMS)):
-        names += [f"science_{index}.fits", f"science_{index}_fixed.fits"]
+        names += _science_names(index)
     return names
 
 
@@ -129,7 +134,8 @@ def run_demo(*, size=512, seed=0, output=None, overwrite=False):
         for index, (raw, fixed) in enumerate(
             zip(night.science, fixed_frames, strict=True)
         ):
-            _write(raw, output / f"science_{index}.fits", overwrite)
-            _write(fixed, output / f"science_{index}_fixed.fits", overwrite)
+            raw_name, fixed_name = _science_names(index)
+            _write(raw, output / raw_name, overwrite)
+            _write(fixed, output / fixed_name, overwrite)
         lines += ["", f"files written to {output}"]
     return "\n".join(lines)

@@ -334,11 +334,7 @@ def image_hdu_index(hdulist, hdu=None):
         2-D nor a cube of three colour planes.
     """
     if hdu is None:
-        images = [
-            position
-            for position, candidate in enumerate(hdulist)
-            if candidate.is_image and candidate.header.get("NAXIS", 0) > 0
-        ]
+        images = _image_positions(hdulist)
         if not images:
             raise ValueError("holds no image (only headers or tables)")
         index = images[0]
@@ -365,17 +361,21 @@ def image_hdu_index(hdulist, hdu=None):
     return index
 
 
+def _image_positions(hdulist):
+    """Positions of the HDUs that hold an image (not only a header)."""
+    return [
+        position
+        for position, hdu in enumerate(hdulist)
+        if hdu.is_image and hdu.header.get("NAXIS", 0) > 0
+    ]
+
+
 def _shape_hint(hdulist, index, shape):
     """What to do about an image of ``shape`` that is not 2-D."""
     if sum(length != 1 for length in shape) == 2:
         # A plane with axes of length one (a cube of one plane).
         return "save its one plane as a 2-D image (in numpy: data.squeeze())"
-    others = [
-        position
-        for position, hdu in enumerate(hdulist)
-        if position != index and hdu.is_image and hdu.header.get("NAXIS", 0) > 0
-    ]
-    if others:
+    if set(_image_positions(hdulist)) - {index}:
         return "choose an image with --hdu"
     return "fix each plane saved as a 2-D image"
 
@@ -587,7 +587,7 @@ def fixed_hdulist(
     """
     from astropy.io import fits
 
-    _check_planes_belong(hdulist, index)
+    check_planes_belong(hdulist, index)
     source = hdulist[index]
     header = fixed.meta
     data = np.asarray(fixed.data)
@@ -644,12 +644,26 @@ def fixed_hdulist(
 _IMAGE_CARD = "IMAGEHDU"
 
 
-def _check_planes_belong(hdulist, index):
+def check_planes_belong(hdulist, index):
     """Refuse to replace planes that describe another image of the file.
 
     A plane that names its image (`_IMAGE_CARD`) must name ``index``. One
     that does not (written by ccdproc, or before the card) is taken for the
     image's only where the file holds no other image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> image = np.zeros((4, 4), np.float32)
+    >>> flags = fits.ImageHDU(np.zeros((4, 4), np.uint16), name="FLAGS")
+    >>> flags.header["IMAGEHDU"] = 1
+    >>> hdus = [fits.PrimaryHDU(), fits.ImageHDU(image), fits.ImageHDU(image), flags]
+    >>> check_planes_belong(fits.HDUList(hdus), 1)  # the image they describe
+    >>> check_planes_belong(fits.HDUList(hdus), 2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: its FLAGS planes may describe HDU 1, not HDU 2: ...
     """
     planes = [hdu for hdu in hdulist if hdu.name in OUTPUT_EXTENSIONS]
     if not planes:
@@ -657,12 +671,10 @@ def _check_planes_belong(hdulist, index):
     named = {hdu.header[_IMAGE_CARD] for hdu in planes if _IMAGE_CARD in hdu.header}
     others = [
         position
-        for position, hdu in enumerate(hdulist)
+        for position in _image_positions(hdulist)
         if position != index
-        and hdu.is_image
-        and hdu.header.get("NAXIS", 0) > 0
-        and hdu.name not in OUTPUT_EXTENSIONS
-        and hdu.name not in UNCERTAINTY_EXTENSIONS
+        and hdulist[position].name not in OUTPUT_EXTENSIONS
+        and hdulist[position].name not in UNCERTAINTY_EXTENSIONS
     ]
     foreign = named - {index}
     unnamed = any(_IMAGE_CARD not in hdu.header for hdu in planes)

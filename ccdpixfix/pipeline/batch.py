@@ -28,6 +28,7 @@ from ..io.fits import (
     OutputRules,
     check_compressed_stream,
     check_image_size,
+    check_planes_belong,
     companion_uncertainty,
     fixed_hdulist,
     frame_from_hdu,
@@ -307,6 +308,7 @@ def _fix_and_write(path, target, bpm, rules, settings, options):
     source = path if content is None else io.BytesIO(content)
     with fits.open(source, memmap=False) as hdulist:
         index = image_hdu_index(hdulist, settings.hdu)
+        check_planes_belong(hdulist, index)  # before the work, not after
         check_image_size(hdulist[index])
         frame = frame_from_hdu(hdulist[index])
         companion = companion_uncertainty(hdulist, index)
