@@ -59,6 +59,8 @@ def test_odd_fits_files_get_one_line_each(tmp_path):
     spoiled = bytearray((odd / "table.fits").read_bytes())
     spoiled[100:180] = b"X" * 80
     (odd / "spoiled.fits").write_bytes(bytes(spoiled))
+    # a name with a newline in it still makes one line, shown escaped
+    (odd / "new\nline.fits").write_bytes(b"not FITS " * 400)
     result = run("fix", *sorted(odd.iterdir()), "-o", tmp_path / "out")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -66,7 +68,8 @@ def test_odd_fits_files_get_one_line_each(tmp_path):
     assert result.stderr.count("spoiled.fits") == 1
     assert "WARNING" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if ": error: " in line]
-    assert len(lines) == 6
+    assert len(lines) == 7
+    assert any("new\\nline.fits: " in line for line in lines)
     reasons = {
         "empty.fits": "",
         "header_only.fits": "no image",

@@ -515,19 +515,27 @@ def _progress_lines(command, bar, finished):
     def report(result):
         finished.append(result)
         bar.update(1)
+        name = _printable(result["input"])
         if result["status"] == "error":
             bar.write(
-                f"ccdpixfix {command}: error: {result['input']}: {result['error']}",
+                f"ccdpixfix {command}: error: {name}: {_printable(result['error'])}",
                 file=sys.stderr,
             )
             return
         for text in result["warnings"]:
             bar.write(
-                f"ccdpixfix {command}: warning: {result['input']}: {text}",
+                f"ccdpixfix {command}: warning: {name}: {_printable(text)}",
                 file=sys.stderr,
             )
 
     return report
+
+
+def _printable(name):
+    """``name`` (a file name, a message naming one) on one line: a newline
+    or another control character shown escaped (``\\n``), so that each bad
+    file stays one line."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(name))
 
 
 def _note_leftovers(output, command):
