@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import glob
 import gzip
+import io
 import os
 import re
 import secrets
@@ -421,8 +422,9 @@ def check_compressed_stream(path, keep=False):
     wrong pixels, since the checksum at the stream's end is never reached.
     Read to the end here, both are found. Other files pass.
 
-    With ``keep``, returns what the stream holds (None for a file that is
-    not compressed), so that the file need not be decompressed twice.
+    With ``keep``, returns what the stream holds, as a file in memory
+    (`io.BytesIO`; None for a file that is not compressed), so that the
+    file need not be decompressed twice.
 
     Examples
     --------
@@ -442,15 +444,19 @@ def check_compressed_stream(path, keep=False):
     opener = openers.get(Path(os.fspath(path).lower()).suffix)
     if opener is None:
         return None
-    kept = [] if keep else None
+    # Written block by block into one buffer: no list of blocks joined into
+    # a second copy of the frame.
+    kept = io.BytesIO() if keep else None
     try:
         with opener(path, "rb") as stream:
             while block := stream.read(1 << 22):
                 if keep:
-                    kept.append(block)
+                    kept.write(block)
     except (EOFError, OSError, zlib.error) as error:
         raise ValueError(f"damaged compressed file ({error})") from None
-    return b"".join(kept) if keep else None
+    if keep:
+        kept.seek(0)
+    return kept
 
 
 def check_image_size(hdu):

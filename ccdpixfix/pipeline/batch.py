@@ -9,7 +9,6 @@ temporaries. Every wait on another process or a cluster is bounded.
 import contextlib
 import dataclasses
 import errno
-import io
 import os
 import signal
 import threading
@@ -305,8 +304,7 @@ def _fix_and_write(path, target, bpm, rules, settings, options):
     # from astropy, which stops before the stream's checksum: the stream is
     # read whole first, and what it holds is what astropy reads.
     content = check_compressed_stream(path, keep=True)
-    source = path if content is None else io.BytesIO(content)
-    with fits.open(source, memmap=False) as hdulist:
+    with fits.open(path if content is None else content, memmap=False) as hdulist:
         index = image_hdu_index(hdulist, settings.hdu)
         check_planes_belong(hdulist, index)  # before the work, not after
         check_image_size(hdulist[index])
