@@ -361,6 +361,10 @@ def test_a_truncated_or_empty_dark_is_left_out_and_the_rest_goes_on(tmp_path, co
     fits.PrimaryHDU(np.full((128, 128), np.nan, np.float32), header).writeto(
         darks / "blank.fits"
     )
+    # a damaged byte in a compressed dark: astropy reads wrong pixels
+    packed = bytearray(gzip.compress(whole))
+    packed[len(packed) // 2] ^= 0xFF
+    (darks / "damaged.fits.gz").write_bytes(bytes(packed))
     if command == "night":
         light = SimulatedCamera((128, 128), seed=6).science(seed=1)[0]
         light.meta["IMAGETYP"] = "Light"
@@ -371,6 +375,7 @@ def test_a_truncated_or_empty_dark_is_left_out_and_the_rest_goes_on(tmp_path, co
     assert result.returncode == 1, result.stderr
     assert "cut.fits: truncated or damaged file" in result.stderr
     assert "blank.fits: no finite pixel; dark left out" in result.stderr
+    assert "damaged.fits.gz: damaged compressed file" in result.stderr
     assert "Traceback" not in result.stderr
     if command == "night":
         assert (tmp_path / "out" / "bpm.fits").is_file()

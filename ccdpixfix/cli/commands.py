@@ -753,13 +753,17 @@ def _usable_frames(paths, kind, command):
 
 def _checked_image_shape(path):
     """The shape of a FITS file's image: raises for a truncated file (astropy
-    says so on opening it) or one without a finite pixel. Integer pixels
-    are not read here: the map reads them once."""
+    says so on opening it), a compressed one that is damaged (astropy stops
+    before the checksum: its wrong pixels went into the map without a
+    word), or one without a finite pixel. Integer pixels are not read here:
+    the map reads them once."""
     from astropy.io import fits
 
-    from ..io.fits import image_hdu_index
+    from ..io.fits import check_compressed_stream, image_hdu_index
 
-    with _damage_named(), fits.open(path) as hdulist:
+    # Read from the stream checked whole, not decompressed a second time.
+    content = check_compressed_stream(path, keep=True)
+    with _damage_named(), fits.open(path if content is None else content) as hdulist:
         data = hdulist[image_hdu_index(hdulist)].data
         if data is None or data.ndim < 2:
             raise ValueError("no image")
