@@ -160,6 +160,18 @@ def test_made_map_round_trip_is_exact(made_map, tmp_path):
     assert made_map.flags.any()  # the round trip carried real defects
 
 
+def test_a_compressed_map_round_trips_and_a_damaged_one_is_refused(made_map, tmp_path):
+    path = tmp_path / "bpm.fits.gz"
+    made_map.write(path)
+    assert BadPixelMap.read(path) == made_map
+    # astropy stops before the gzip checksum: a damaged byte gave wrong flags
+    packed = bytearray(path.read_bytes())
+    packed[len(packed) // 2] ^= 0xFF
+    (tmp_path / "damaged.fits.gz").write_bytes(bytes(packed))
+    with pytest.raises(ValueError, match=r"damaged\.fits\.gz.*damaged compressed file"):
+        BadPixelMap.read(tmp_path / "damaged.fits.gz")
+
+
 def test_round_trip_of_every_flag_and_awkward_meta(tmp_path):
     rng = np.random.default_rng(5)
     bits = np.array([int(flag) for flag in PixelFlag], dtype=np.uint16)
