@@ -1,5 +1,6 @@
 """Every documented error of the public functions, with its message."""
 
+import gzip
 import re
 
 import numpy as np
@@ -233,6 +234,31 @@ def test_dark_path_that_is_not_fits(tmp_path):
     text.write_text("exposure log\nnot a FITS file\n")
     with pytest.raises(ValueError, match=r"darks\[0\]: cannot read .*notes\.txt"):
         make_bad_pixel_map([text])
+
+
+def test_compressed_dark_paths_are_read_whole_and_a_damaged_one_is_named(
+    tmp_path, darks
+):
+    paths = []
+    for index, dark in enumerate(darks):
+        dark.write(tmp_path / f"d{index}.fits")
+        packed = gzip.compress((tmp_path / f"d{index}.fits").read_bytes())
+        paths.append(tmp_path / f"d{index}.fits.gz")
+        paths[-1].write_bytes(packed)
+    from_files = make_bad_pixel_map(
+        [tmp_path / f"d{i}.fits" for i in range(len(darks))]
+    )
+    from_gzip = make_bad_pixel_map(paths)
+    np.testing.assert_array_equal(from_gzip.flags, from_files.flags)
+    assert from_gzip.flags.any()
+    # astropy stops before the gzip checksum: a damaged byte gave wrong pixels
+    damaged = bytearray(paths[1].read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    paths[1].write_bytes(bytes(damaged))
+    with pytest.raises(
+        ValueError, match=r"darks\[1\]: cannot read .*d1\.fits\.gz: damaged compressed"
+    ):
+        make_bad_pixel_map(paths)
 
 
 def test_darks_given_as_a_bare_array():

@@ -1,5 +1,6 @@
 """Loading the dark and flat frames given to make_bad_pixel_map."""
 
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ import numpy as np
 from astropy.nddata import CCDData
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..io.fits import check_compressed_stream
 from ..noise.core import robust_sigma
 from ..utils.ccd import saturation_from
 
@@ -84,7 +86,17 @@ def _read(item, name, index):
         if not os.path.exists(path):
             raise ValueError(f"{name}[{index}]: file {path} does not exist")
         try:
-            return CCDData.read(path, unit=_unit_of(path)), os.path.basename(path)
+            # A compressed frame is read from its stream, checked whole once
+            # (astropy stops before the checksum: a damaged byte gave wrong
+            # pixels), not decompressed again for its unit and its data.
+            content = check_compressed_stream(path, keep=True)
+            if content is None:
+                return CCDData.read(path, unit=_unit_of(path)), os.path.basename(path)
+            # (astropy closes a file object it was given: one for each read)
+            raw = content.getvalue()
+            unit = _unit_of(io.BytesIO(raw))
+            frame = CCDData.read(io.BytesIO(raw), unit=unit, format="fits")
+            return frame, os.path.basename(path)
         except Exception as error:
             raise ValueError(f"{name}[{index}]: cannot read {path}: {error}") from None
     raise TypeError(
