@@ -11,7 +11,7 @@ from astropy.utils.exceptions import AstropyDeprecationWarning
 from .._version import __version__
 from ..colour.cfa import cfa_pattern, planes, sub_frame
 from ..flags import BAD_PIXEL_FLAGS, PixelFlag, as_flags, flags_to_mask
-from ..io.fits import check_compressed_stream, write_hdulist_atomic
+from ..io.fits import open_checked, write_hdulist_atomic
 from ..noise.core import robust_sigma
 from ..utils.ccd import (
     check_ccd,
@@ -224,12 +224,11 @@ class BadPixelMap:
         """
         path = Path(path)
         try:
-            # A damaged byte in a compressed map gives wrong flags without a
-            # word from astropy, which stops before the stream's checksum.
-            content = check_compressed_stream(path, keep=True)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                with fits.open(path if content is None else content) as hdulist:
+                # A damaged byte in a compressed map gave wrong flags without
+                # a word from astropy, which stops before the checksum.
+                with open_checked(path) as hdulist:
                     bpm = cls._from_hdulist(hdulist, path)
             damaged = [
                 str(w.message).strip().splitlines()[0]

@@ -757,13 +757,9 @@ def _checked_image_shape(path):
     before the checksum: its wrong pixels went into the map without a
     word), or one without a finite pixel. Integer pixels are not read here:
     the map reads them once."""
-    from astropy.io import fits
+    from ..io.fits import image_hdu_index, open_checked
 
-    from ..io.fits import check_compressed_stream, image_hdu_index
-
-    # Read from the stream checked whole, not decompressed a second time.
-    content = check_compressed_stream(path, keep=True)
-    with _damage_named(), fits.open(path if content is None else content) as hdulist:
+    with _damage_named(), open_checked(path) as hdulist:
         data = hdulist[image_hdu_index(hdulist)].data
         if data is None or data.ndim < 2:
             raise ValueError("no image")

@@ -459,6 +459,31 @@ def check_compressed_stream(path, keep=False):
     return kept
 
 
+def open_checked(path, **options):
+    """`astropy.io.fits.open` of ``path``, a compressed file checked whole first.
+
+    A gzip or bzip2 file is read to the end of its stream
+    (`check_compressed_stream`: a damaged one raises ValueError) and opened
+    from what the stream held, so that it is decompressed once. ``options``
+    go to `astropy.io.fits.open`.
+
+    Examples
+    --------
+    >>> import gzip, os, tempfile
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> path = os.path.join(tempfile.mkdtemp(), "frame.fits.gz")
+    >>> fits.PrimaryHDU(np.ones((4, 4), np.float32)).writeto(path)
+    >>> with open_checked(path) as hdulist:
+    ...     print(hdulist[0].data.shape)
+    (4, 4)
+    """
+    from astropy.io import fits
+
+    content = check_compressed_stream(path, keep=True)
+    return fits.open(path if content is None else content, **options)
+
+
 def check_image_size(hdu):
     """Raise a clear error for an image whose header is absurd or too big.
 

@@ -32,6 +32,7 @@ from ..io.fits import (
     fixed_hdulist,
     frame_from_hdu,
     image_hdu_index,
+    open_checked,
     remove_active_temporaries,
     write_hdulist_atomic,
 )
@@ -303,8 +304,7 @@ def _fix_and_write(path, target, bpm, rules, settings, options):
     # A damaged byte in a compressed frame gives wrong pixels without a word
     # from astropy, which stops before the stream's checksum: the stream is
     # read whole first, and what it holds is what astropy reads.
-    content = check_compressed_stream(path, keep=True)
-    with fits.open(path if content is None else content, memmap=False) as hdulist:
+    with open_checked(path, memmap=False) as hdulist:
         index = image_hdu_index(hdulist, settings.hdu)
         check_planes_belong(hdulist, index)  # before the work, not after
         check_image_size(hdulist[index])
