@@ -463,6 +463,19 @@ def test_a_damaged_compressed_frame_is_an_error_not_wrong_pixels(frames, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+def test_info_and_plot_of_a_damaged_compressed_output_say_so(frames, tmp_path):
+    fixed = run("fix", frames / "frame0.fits", "-o", tmp_path / "out")
+    assert fixed.returncode == 0, fixed.stderr
+    packed = bytearray(gzip.compress((tmp_path / "out" / "frame0.fits").read_bytes()))
+    packed[len(packed) // 2] ^= 0xFF
+    (tmp_path / "bad.fits.gz").write_bytes(bytes(packed))
+    for command in [("info",), ("plot", "-o", tmp_path / "bad.png")]:
+        result = run(command[0], tmp_path / "bad.fits.gz", *command[1:])
+        assert result.returncode == 1
+        assert "bad.fits.gz: damaged compressed file" in result.stderr, command
+    assert not (tmp_path / "bad.png").exists()
+
+
 def test_an_empty_scheduler_and_leftover_temporaries_are_named(frames, tmp_path):
     out = tmp_path / "out"
     result = run("fix", frames / "frame0.fits", "-o", out, "--scheduler", "")

@@ -1080,9 +1080,9 @@ def _is_map(path):
 
 def _fixed_frame(path, hdu):
     """The frame of a file with its FLAGS plane, as `plot_frame` draws it."""
-    from astropy.io import fits
+    from ..io.fits import open_checked
 
-    with fits.open(path) as hdulist:
+    with open_checked(path) as hdulist:
         frame = _image_of(hdulist, hdu)
         if "FLAGS" not in hdulist:
             raise ValueError(
@@ -1120,10 +1120,10 @@ def _note_other_original(frame, original, path):
 
 def _plain_frame(path, hdu):
     """The image of a file, to draw beside its fixed version."""
-    from astropy.io import fits
+    from ..io.fits import open_checked
 
     try:
-        with _damage_named(), fits.open(path) as hdulist:
+        with _damage_named(), open_checked(path) as hdulist:
             return _image_of(hdulist, hdu)
     except (OSError, ValueError) as error:
         raise ValueError(f"--original {path}: {error}") from None
@@ -1192,10 +1192,9 @@ def _flags_of(hdulist, shape):
 
 
 def info(args):
-    from astropy.io import fits
 
     from ..badpixels.core import BadPixelMap
-    from ..io.fits import image_hdu_index
+    from ..io.fits import image_hdu_index, open_checked
     from ..pipeline.batch import flag_counts
     from ..utils.provenance import join_history
 
@@ -1206,7 +1205,7 @@ def info(args):
         )
         return 1
     try:
-        with _damage_named(), fits.open(args.file) as hdulist:
+        with _damage_named(), open_checked(args.file) as hdulist:
             is_map = "CPFBPM" in hdulist[0].header
             has_flags = "FLAGS" in hdulist
             if not is_map and has_flags:
