@@ -109,7 +109,9 @@ def _unit_of(path):
 
     with fits.open(path) as hdulist:
         for hdu in hdulist:
-            if hdu.data is not None or hdu.header.get("NAXIS", 0):
+            # The header first: reading the data to find the unit read every
+            # frame twice.
+            if hdu.header.get("NAXIS", 0) or hdu.data is not None:
                 return hdu.header.get("BUNIT", "adu") or "adu"
     return "adu"
 
