@@ -353,3 +353,27 @@ def test_make_night():
 def test_bad_arguments_raise(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_faint_stars_continue_the_bright_ones_and_leave_the_rest_alone():
+    """A decade of fainter stars (200-2000 e-), about three per bright one,
+    drawn from a stream of their own: without them the frame is the same
+    wherever their light does not fall."""
+    camera = SimulatedCamera((256, 256), seed=4)
+    ccd, truth = camera.science(fwhm=1.8, seed=2)
+    faint, bright = truth["faint_stars"], truth["stars"]
+    assert len(faint) == round(len(bright) * (10**0.6 - 1))
+    assert np.all((faint["flux"] >= 200) & (faint["flux"] <= 2000))
+    assert np.all(bright["flux"] >= 2000)
+    # Peaks from below the noise to tens of sigma: where faint hits and
+    # faint stars look alike.
+    peaks = faint["peak_adu"] / np.median(truth["sigma"])
+    assert peaks.min() < 2 and peaks.max() > 8
+    plain, plain_truth = camera.science(fwhm=1.8, seed=2, n_faint_stars=0)
+    assert len(plain_truth["faint_stars"]) == 0
+    # (Moffat wings reach far: "no light" is under a millionth of an ADU.)
+    same = np.abs(truth["expected"] - plain_truth["expected"]) < 1e-6
+    assert 0.3 < same.mean() < 0.95
+    assert np.array_equal(ccd.data[same], plain.data[same])
+    for key in ("transient_hot", "transient_cold", "defect"):
+        assert np.array_equal(truth[key], plain_truth[key])

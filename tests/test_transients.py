@@ -42,6 +42,24 @@ def test_quality_targets(scene):
     assert score["persistent_recall"] >= 0.99
 
 
+@pytest.mark.parametrize("fwhm", [1.8, 2.6])
+def test_faint_stars_are_not_taken_for_hits(camera, bpm, fwhm):
+    """Stars of 200-2000 e- (peaks of a few to a few tens of sigma) look most
+    like faint compact hits; one in a hundred at most may carry a flag."""
+    frame, truth = camera.science(
+        fwhm=fwhm,
+        n_faint_stars=1500,
+        n_cosmic_rays=0,
+        n_transient_hot=0,
+        n_transient_cold=0,
+        seed=31,
+    )
+    score = score_frame(frame, flag_transients(flag_bad_pixels(frame, bpm)), truth)
+    peaks = truth["faint_stars"]["peak_adu"] / np.median(truth["sigma"])
+    assert np.sum(peaks > 5) >= 100
+    assert score["faint_stars_hit"] <= 0.01
+
+
 def test_every_strong_hit_is_flagged_with_its_track(scene):
     _, truth, flagged = scene
     strong = truth["transient_hot"] & (

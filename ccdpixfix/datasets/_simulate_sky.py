@@ -61,6 +61,29 @@ def _stars(
     return Table({**columns, "peak_electrons": peak}), image
 
 
+# The faint stars (`_faint_stars`) continue the bright ones' power law a
+# decade further down, to 200 e-: peaks of about 3-40 sigma on the default
+# sky, where a faint compact hit and a faint star look most alike. Their
+# number follows from the law: (10 ** 0.6 - 1), about three, per bright star.
+_FAINT_LOW = 2e2
+_FAINT_PER_STAR = 10**0.6 - 1
+
+
+def _faint_stars(
+    shape, count: int, fwhm: float, generator, beta: float = MOFFAT_BETA
+) -> tuple[Table, np.ndarray]:
+    """Stars a decade fainter than `_stars` draws, by the same power law."""
+    ny, nx = shape
+    x = generator.uniform(-0.5, nx - 0.5, count)
+    y = generator.uniform(-0.5, ny - 0.5, count)
+    low, high, slope = _FAINT_LOW, 10 * _FAINT_LOW, 0.6
+    tail = generator.uniform(0.0, 1.0 - (high / low) ** -slope, count)
+    flux = low * (1.0 - tail) ** (-1.0 / slope)
+    image, peak = _moffat_stars(shape, x, y, flux, fwhm, beta=beta)
+    columns = {"x": x, "y": y, "flux": flux, "fwhm": np.full(count, float(fwhm))}
+    return Table({**columns, "peak_electrons": peak}), image
+
+
 def _moffat_stars(
     shape, x, y, flux, fwhm: float, *, beta=MOFFAT_BETA, oversample=5, chunk=32
 ):

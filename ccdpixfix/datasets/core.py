@@ -29,8 +29,14 @@ from ._simulate_cosmic import realistic_cosmic_rays
 from ._simulate_defects import _cosmic_rays, _defect_maps, _defect_masks, _transients
 from ._simulate_header import PIXEL_SCALE_ARCSEC as PIXEL_SCALE_ARCSEC
 from ._simulate_header import _celestial_wcs, _frame_header
+from ._simulate_sky import (
+    _FAINT_PER_STAR,
+    _faint_stars,
+    _nebulosity,
+    _spectrum_light,
+    _stars,
+)
 from ._simulate_sky import MOFFAT_BETA as MOFFAT_BETA
-from ._simulate_sky import _nebulosity, _spectrum_light, _stars
 
 __all__ = ["DEFECT_KEYS", "Night", "SimulatedCamera", "make_night", "vignetting"]
 
@@ -45,7 +51,14 @@ _COSMIC_RAY_MODELS = ("sharp", "realistic", "compact")
 _MAX_FRACTION = 0.05
 # Star light (e-) above which a pixel counts as "on a star" in the truth.
 _BRIGHT_STAR_ELECTRONS = 500.0
-_KIND_CODES = {"dark": 1, "flat": 2, "science": 3, "spectrum": 4, "auto": 99}
+_KIND_CODES = {
+    "dark": 1,
+    "flat": 2,
+    "science": 3,
+    "spectrum": 4,
+    "faint_stars": 5,
+    "auto": 99,
+}
 
 
 def vignetting(shape: tuple[int, int], *, corner_level: float = 0.7) -> np.ndarray:
@@ -299,6 +312,7 @@ class SimulatedCamera:
         exptime: float = 300.0,
         sky: float = 300.0,
         n_stars: int | None = None,
+        n_faint_stars: int | None = None,
         nebulosity: bool = True,
         n_cosmic_rays: int | None = None,
         n_transient_hot: int | None = None,
@@ -322,6 +336,12 @@ class SimulatedCamera:
             Sky electrons per pixel per exposure.
         n_stars : int, optional
             Number of stars; default ``npix // 2000``.
+        n_faint_stars : int, optional
+            Number of stars a decade fainter (200-2000 e-, peaks of a few
+            to a few tens of sigma), as the bright ones' power law
+            continues: by default about three per bright star. They draw
+            from a stream of their own, so the rest of the frame is the
+            same with or without them.
         nebulosity : bool, optional
             Whether to add a smooth nebula.
         n_cosmic_rays : int, optional
@@ -340,8 +360,9 @@ class SimulatedCamera:
         truth : dict
             ``expected``, ``clean``, ``sigma``, ``transient_hot``,
             ``transient_amplitude``, ``transient_cold``, ``saturated``,
-            ``stars``, ``nebulosity``, ``sky``, ``on_stars`` (pixels with
-            over 500 e- of star light) and the camera's ``truth``.
+            ``stars``, ``faint_stars``, ``nebulosity``, ``sky``,
+            ``on_stars`` (pixels with over 500 e- of star light) and the
+            camera's ``truth``.
 
         Examples
         --------
@@ -363,12 +384,23 @@ class SimulatedCamera:
             "n_transient_cold": (n_transient_cold, max(2, npix // 100000)),
         }
         counts = {key: _count(key, *values) for key, values in counts.items()}
+        n_faint = _count(
+            "n_faint_stars", n_faint_stars, round(counts["n_stars"] * _FAINT_PER_STAR)
+        )
         seed, generator = self._frame_generator("science", seed)
         nebula = np.zeros(self.shape)
         if nebulosity:
             nebula = _nebulosity(self.shape, sky, generator)
         stars, star_light = _stars(
             self.shape, counts["n_stars"], fwhm, generator, psf_beta
+        )
+        # The faint stars draw from a stream of their own: the rest of the
+        # frame (its noise, hits and defects) is the same without them.
+        faint_generator = np.random.default_rng(
+            (self.seed, _KIND_CODES["faint_stars"], seed)
+        )
+        faint_stars, faint_light = self._faint_stars(
+            n_faint, fwhm, psf_beta, faint_generator
         )
         if self.colours is not None:
             star_light = coloured_star_light(
@@ -379,14 +411,23 @@ class SimulatedCamera:
         else:
             sky_light = sky
         light = (sky_light + nebula + star_light) * self.illumination
+        faint_light = faint_light * self.illumination
         # Star light > 500 e- is where a defect spoils photometry.
-        on_stars = star_light * self.illumination > _BRIGHT_STAR_ELECTRONS
+        on_stars = star_light * self.illumination + faint_light > _BRIGHT_STAR_ELECTRONS
         data, truth, mean_clean = self._expose(
-            light, exptime, counts, generator, on_stars=on_stars
+            light,
+            exptime,
+            counts,
+            generator,
+            on_stars=on_stars,
+            faint=(faint_light, faint_generator),
         )
         truth["on_stars"] = on_stars
         self._finish_star_table(stars, mean_clean)
-        truth.update(stars=stars, nebulosity=nebula, sky=float(sky))
+        self._finish_star_table(faint_stars, mean_clean)
+        truth.update(
+            stars=stars, faint_stars=faint_stars, nebulosity=nebula, sky=float(sky)
+        )
         if self.colours is not None:
             truth["colour"] = self.colours.copy()
         return self._frame(data, "science", exptime, seed), truth
@@ -447,14 +488,28 @@ class SimulatedCamera:
         truth["layout"] = layout
         return self._frame(data, "spectrum", exptime, seed), truth
 
+    def _faint_stars(self, count, fwhm, beta, generator):
+        """The faint stars' table and light (electrons, before vignetting)."""
+        stars, light = _faint_stars(self.shape, count, fwhm, generator, beta)
+        if self.colours is not None:
+            light = coloured_star_light(
+                self.shape, stars, fwhm, self.colours, generator, beta
+            )
+        return stars, light
+
     def _cosmic_ray_renderer(self):
         """What draws the cosmic rays of the realistic models; None if sharp."""
         if self.cosmic_rays == "sharp":
             return None
         return partial(realistic_cosmic_rays, compact=self.cosmic_rays == "compact")
 
-    def _expose(self, light, exptime, counts, generator, on_stars=None):
-        """Raw data, truth and noise-free electrons of an exposure to ``light``."""
+    def _expose(self, light, exptime, counts, generator, on_stars=None, faint=None):
+        """Raw data, truth and noise-free electrons of an exposure to ``light``.
+
+        ``faint``: more light, and the generator that draws its photons (a
+        sum of Poisson counts is one), so that the rest of the frame is
+        drawn as without it.
+        """
         mean_clean = light * self._base_response + self._base_dark_rate * exptime
         mean_real = light * self.response + self.dark_rate * exptime
         # One noise realisation: the real frame differs from the clean one only
@@ -463,6 +518,14 @@ class SimulatedCamera:
         electrons = clean_electrons.copy()
         defect = self.truth["defect"]
         electrons[defect] = generator.poisson(mean_real[defect])
+        if faint is not None:
+            faint_light, faint_generator = faint
+            mean_clean = mean_clean + faint_light * self._base_response
+            clean_faint = faint_generator.poisson(faint_light * self._base_response)
+            clean_electrons += clean_faint
+            real = faint_light[defect] * self.response[defect]
+            electrons += clean_faint
+            electrons[defect] += faint_generator.poisson(real) - clean_faint[defect]
         render = self._cosmic_ray_renderer()
         deposit, cold = _transients(
             self.truth["defect"],

@@ -51,11 +51,25 @@ def score_bad_pixel_map(bpm, camera_truth):
 
 
 def _bright_stars_hit(false_flags, stars, noise):
-    """Fraction of bright stars with a false flag within 1.5 FWHM."""
+    """Bright stars with a false flag within 1.5 FWHM, and bright stars."""
+    return _stars_hit(false_flags, stars[stars["peak_adu"] > BRIGHT_STAR_SNR * noise])
+
+
+def _faint_stars_hit(false_flags, truth):
+    """Fraction of the faint stars with a false flag within 1.5 FWHM (NaN
+    without any)."""
+    faint = truth.get("faint_stars")
+    if faint is None or not len(faint):
+        return float("nan")
+    hit, count = _stars_hit(false_flags, faint)
+    return hit / count
+
+
+def _stars_hit(false_flags, stars):
+    """How many of ``stars`` have a false flag within 1.5 FWHM, and how many."""
     ny, nx = false_flags.shape
-    bright = stars[stars["peak_adu"] > BRIGHT_STAR_SNR * noise]
     hit = 0
-    for star in bright:
+    for star in stars:
         radius = 1.5 * star["fwhm"]
         y0 = max(int(star["y"] - radius), 0)
         y1 = min(int(star["y"] + radius) + 2, ny)
@@ -64,7 +78,7 @@ def _bright_stars_hit(false_flags, stars, noise):
         yy, xx = np.mgrid[y0:y1, x0:x1]
         near = (yy - star["y"]) ** 2 + (xx - star["x"]) ** 2 <= radius**2
         hit += bool(false_flags[y0:y1, x0:x1][near].any())
-    return hit, len(bright)
+    return hit, len(stars)
 
 
 def _truth_masks(flags, truth):
@@ -119,6 +133,8 @@ def score_frame(raw, fixed, truth):
         pixels with over 500 e- of star light; NaN if none),
         ``false_per_mpx`` (flags on pixels that are neither defect,
         transient nor saturated), ``bright_stars_hit`` (fraction),
+        ``faint_stars_hit`` (the same, for the stars of 200-2000 e-; NaN
+        if none),
         ``replaced_within_3sigma`` (fraction of replaced pixels within 3 sigma
         of the noise-free signal), ``unflagged_changed`` (count) and the mean
         squared error against the defect-free image, in units of the
@@ -141,6 +157,7 @@ def score_frame(raw, fixed, truth):
         "false_per_mpx": false.sum() / flags.size * 1e6,
         "bright_stars": n_bright,
         "bright_stars_hit": hit / n_bright if n_bright else 0.0,
+        "faint_stars_hit": _faint_stars_hit(false, truth),
         "replaced_within_3sigma": float((error[replaced] < _REPLACED_SIGMA).mean())
         if replaced.any()
         else 1.0,
