@@ -60,6 +60,23 @@ def test_saturated_pixels_are_not_replaced_by_default(repaired):
     assert not ((fixed.flags & REPLACED) != 0)[saturated].any()
 
 
+def test_a_saturated_pixel_without_a_value_is_replaced():
+    """A saturated pixel keeps its value; a NaN one has none to keep (found
+    by the property tests: a NaN flagged SATURATED stayed NaN)."""
+    data = np.random.default_rng(3).normal(100.0, 1.0, (9, 9))
+    data[4, 4] = np.nan
+    data[2, 2] = 60000.0
+    flags = np.zeros(data.shape, np.uint16)
+    flags[[4, 2], [4, 2]] = PixelFlag.SATURATED
+    ccd = CCDData(data, unit="adu", flags=flags)
+    fixed = replace_bad_pixels(ccd)
+    assert np.isfinite(fixed.data).all()
+    assert fixed.flags[4, 4] & REPLACED
+    assert abs(fixed.data[4, 4] - 100.0) < 3
+    assert fixed.data[2, 2] == 60000.0
+    assert not fixed.flags[2, 2] & REPLACED
+
+
 def test_never_from_flagged_pixels_and_outside_in():
     rng = np.random.default_rng(2)
     data = rng.normal(100.0, 1.0, (40, 40))

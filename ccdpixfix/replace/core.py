@@ -243,7 +243,9 @@ def _replace_bad_pixels_quietly(
     if not int(flags_to_replace) & int(PixelFlag.SATURATED):
         # A saturated pixel keeps its value even if it is also hot or stuck:
         # neighbours in a saturated core would only dig a hole in the star.
-        targets &= (flags & np.uint16(PixelFlag.SATURATED)) == 0
+        # One that is not finite has no value to keep.
+        saturated = (flags & np.uint16(PixelFlag.SATURATED)) != 0
+        targets &= ~saturated | ~np.isfinite(data)
     sigma = uncertainty_sigma(ccd, native=True)
     if sigma is None and targets.any():
         sigma = _model_sigma(ccd, data, ~good, gain, read_noise, noise_model)
