@@ -14,7 +14,8 @@ star) and spots without halos; ``sharp`` the one-pixel-wide events of
 earlier versions. "on stars" is the recall of transients above
 5 sigma on pixels with over 500 e- of star light; "faint hit" the share
 of the faint stars (200-2000 e-, peaks up to tens of sigma) with a false
-flag within 1.5 FWHM. ``--psf-beta`` sets the
+flag within 1.5 FWHM, "gal hit" the same for the compact galaxies.
+``--psf-beta`` sets the
 Moffat ``beta`` of the stars (3 by default; 50 is a Gaussian, whose
 undersampled stars look sharper than a Moffat's).
 
@@ -98,6 +99,7 @@ def _row(name, fwhm, score, seconds, replaced=True):
         f"{score['false_per_mpx']:>10.0f}"
         f"{score['bright_stars_hit'] * 100:>8.1f}% ({score['bright_stars']:>3d})"
         f"{score['faint_stars_hit'] * 100:>8.2f}%"
+        f"{score['galaxies_hit'] * 100:>7.2f}%"
         f"{replaced_text}{score['unflagged_changed']:>9d}{seconds:>8.2f}"
     )
 
@@ -232,7 +234,8 @@ def main(argv=None):
     print(
         f"{'method':<28}{'FWHM':>5}{'persist':>9}{'trans>5s':>9}{'on stars':>9}"
         f"{'false/Mpx':>10}"
-        f"{'stars hit (n)':>15}{'faint hit':>10}{'repl<3s':>9}{'changed':>9}"
+        f"{'stars hit (n)':>15}{'faint hit':>10}{'gal hit':>8}{'repl<3s':>9}"
+        f"{'changed':>9}"
         f"{'time s':>8}"
     )
     for frame, truth in zip(night.science, night.science_truth, strict=True):

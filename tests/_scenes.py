@@ -20,16 +20,18 @@ def defect_free_camera(shape=(256, 256), seed=2):
 def stars_only(camera, fwhm, seed=3, n_stars=150, n_faint_stars=0):
     """A frame of ``camera`` with stars and sky only, and its truth.
 
-    Without the faint stars (200-2000 e-) unless asked: the scenes built on
-    it add faint hits and count every flag beyond them; one faint star in a
-    few hundred, lifted by its noise, is flagged
-    (``test_faint_stars_are_not_taken_for_hits`` measures that share).
+    Without the faint stars (200-2000 e-) unless asked, and without
+    galaxies: the scenes built on it add faint hits and count every flag
+    beyond them; one faint star in a few hundred, lifted by its noise, is
+    flagged (``test_faint_stars_are_not_taken_for_hits`` measures that
+    share, and ``test_galaxies_are_not_taken_for_hits`` the galaxies').
     """
     return camera.science(
         fwhm=fwhm,
         seed=seed,
         n_stars=n_stars,
         n_faint_stars=n_faint_stars,
+        n_galaxies=0,
         n_cosmic_rays=0,
         n_transient_hot=0,
         n_transient_cold=0,

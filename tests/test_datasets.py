@@ -358,9 +358,10 @@ def test_bad_arguments_raise(call, message):
 def test_faint_stars_continue_the_bright_ones_and_leave_the_rest_alone():
     """A decade of fainter stars (200-2000 e-), about three per bright one,
     drawn from a stream of their own: without them the frame is the same
-    wherever their light does not fall."""
+    wherever their light does not fall (galaxies left out: their photons
+    come from the faint stars' stream)."""
     camera = SimulatedCamera((256, 256), seed=4)
-    ccd, truth = camera.science(fwhm=1.8, seed=2)
+    ccd, truth = camera.science(fwhm=1.8, seed=2, n_galaxies=0)
     faint, bright = truth["faint_stars"], truth["stars"]
     assert len(faint) == round(len(bright) * (10**0.6 - 1))
     assert np.all((faint["flux"] >= 200) & (faint["flux"] <= 2000))
@@ -369,7 +370,7 @@ def test_faint_stars_continue_the_bright_ones_and_leave_the_rest_alone():
     # faint stars look alike.
     peaks = faint["peak_adu"] / np.median(truth["sigma"])
     assert peaks.min() < 2 and peaks.max() > 8
-    plain, plain_truth = camera.science(fwhm=1.8, seed=2, n_faint_stars=0)
+    plain, plain_truth = camera.science(fwhm=1.8, seed=2, n_faint_stars=0, n_galaxies=0)
     assert len(plain_truth["faint_stars"]) == 0
     # (Moffat wings reach far: "no light" is under a millionth of an ADU.)
     same = np.abs(truth["expected"] - plain_truth["expected"]) < 1e-6
@@ -377,3 +378,29 @@ def test_faint_stars_continue_the_bright_ones_and_leave_the_rest_alone():
     assert np.array_equal(ccd.data[same], plain.data[same])
     for key in ("transient_hot", "transient_cold", "defect"):
         assert np.array_equal(truth[key], plain_truth[key])
+
+
+def test_galaxies_are_broader_than_the_stars_and_leave_the_rest_alone():
+    camera = SimulatedCamera((256, 256), seed=4)
+    _, truth = camera.science(fwhm=1.8, seed=2, n_galaxies=40)
+    galaxies = truth["galaxies"]
+    assert len(galaxies) == 40
+    assert np.all((galaxies["flux"] >= 300) & (galaxies["flux"] <= 3e4))
+    assert np.all((galaxies["radius"] >= 0.3) & (galaxies["radius"] <= 2.5))
+    # Each galaxy's light, second moment about its centre, is broader than
+    # the PSF's: measured on the noise-free light of a frame of one.
+    one, one_truth = camera.science(
+        fwhm=1.8, seed=2, n_galaxies=1, n_stars=0, nebulosity=False, sky=0.0
+    )
+    plain, plain_truth = camera.science(
+        fwhm=1.8, seed=2, n_galaxies=0, n_stars=0, nebulosity=False, sky=0.0
+    )
+    light = one_truth["expected"] - plain_truth["expected"]
+    (galaxy,) = one_truth["galaxies"]
+    rows, cols = np.indices(light.shape)
+    r2 = (rows - galaxy["y"]) ** 2 + (cols - galaxy["x"]) ** 2
+    near = r2 < 100
+    width = np.sqrt(np.sum(light[near] * r2[near]) / np.sum(light[near]) / 2)
+    assert width > 1.8 / 2.3548
+    same = np.abs(one_truth["expected"] - plain_truth["expected"]) < 1e-6
+    assert np.array_equal(one.data[same], plain.data[same])

@@ -60,6 +60,24 @@ def test_faint_stars_are_not_taken_for_hits(camera, bpm, fwhm):
     assert score["faint_stars_hit"] <= 0.01
 
 
+@pytest.mark.parametrize("fwhm", [1.8, 2.6, 4.0])
+def test_galaxies_are_not_taken_for_hits(camera, bpm, fwhm):
+    """Compact galaxies (exponential discs of 0.3-2.5 px through the PSF)
+    are broader than the stars, the most compact nearly as sharp: one in a
+    hundred at most may carry a flag."""
+    frame, truth = camera.science(
+        fwhm=fwhm,
+        n_galaxies=300,
+        n_cosmic_rays=0,
+        n_transient_hot=0,
+        n_transient_cold=0,
+        seed=32,
+    )
+    score = score_frame(frame, flag_transients(flag_bad_pixels(frame, bpm)), truth)
+    assert len(truth["galaxies"]) == 300
+    assert score["galaxies_hit"] <= 0.01
+
+
 def test_every_strong_hit_is_flagged_with_its_track(scene):
     _, truth, flagged = scene
     strong = truth["transient_hot"] & (

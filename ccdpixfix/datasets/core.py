@@ -32,6 +32,7 @@ from ._simulate_header import _celestial_wcs, _frame_header
 from ._simulate_sky import (
     _FAINT_PER_STAR,
     _faint_stars,
+    _galaxies,
     _nebulosity,
     _spectrum_light,
     _stars,
@@ -57,6 +58,8 @@ _KIND_CODES = {
     "science": 3,
     "spectrum": 4,
     "faint_stars": 5,
+    "galaxies": 6,
+    "faint_photons": 7,
     "auto": 99,
 }
 
@@ -313,6 +316,7 @@ class SimulatedCamera:
         sky: float = 300.0,
         n_stars: int | None = None,
         n_faint_stars: int | None = None,
+        n_galaxies: int | None = None,
         nebulosity: bool = True,
         n_cosmic_rays: int | None = None,
         n_transient_hot: int | None = None,
@@ -342,6 +346,11 @@ class SimulatedCamera:
             continues: by default about three per bright star. They draw
             from a stream of their own, so the rest of the frame is the
             same with or without them.
+        n_galaxies : int, optional
+            Number of compact galaxies (exponential discs of 0.3-2.5 px
+            half-light radius through the PSF, 300-3e4 e-): sources broader
+            than the stars. Default ``npix // 2000``; from a stream of their
+            own too.
         nebulosity : bool, optional
             Whether to add a smooth nebula.
         n_cosmic_rays : int, optional
@@ -360,7 +369,7 @@ class SimulatedCamera:
         truth : dict
             ``expected``, ``clean``, ``sigma``, ``transient_hot``,
             ``transient_amplitude``, ``transient_cold``, ``saturated``,
-            ``stars``, ``faint_stars``, ``nebulosity``, ``sky``,
+            ``stars``, ``faint_stars``, ``galaxies``, ``nebulosity``, ``sky``,
             ``on_stars`` (pixels with over 500 e- of star light) and the
             camera's ``truth``.
 
@@ -387,6 +396,7 @@ class SimulatedCamera:
         n_faint = _count(
             "n_faint_stars", n_faint_stars, round(counts["n_stars"] * _FAINT_PER_STAR)
         )
+        n_galaxies = _count("n_galaxies", n_galaxies, npix // 2000)
         seed, generator = self._frame_generator("science", seed)
         nebula = np.zeros(self.shape)
         if nebulosity:
@@ -394,13 +404,8 @@ class SimulatedCamera:
         stars, star_light = _stars(
             self.shape, counts["n_stars"], fwhm, generator, psf_beta
         )
-        # The faint stars draw from a stream of their own: the rest of the
-        # frame (its noise, hits and defects) is the same without them.
-        faint_generator = np.random.default_rng(
-            (self.seed, _KIND_CODES["faint_stars"], seed)
-        )
-        faint_stars, faint_light = self._faint_stars(
-            n_faint, fwhm, psf_beta, faint_generator
+        faint_stars, galaxies, faint_light = self._faint_sources(
+            n_faint, n_galaxies, fwhm, psf_beta, seed
         )
         if self.colours is not None:
             star_light = coloured_star_light(
@@ -411,22 +416,31 @@ class SimulatedCamera:
         else:
             sky_light = sky
         light = (sky_light + nebula + star_light) * self.illumination
-        faint_light = faint_light * self.illumination
+        faint_star_light, galaxy_light = (
+            part * self.illumination for part in faint_light
+        )
         # Star light > 500 e- is where a defect spoils photometry.
-        on_stars = star_light * self.illumination + faint_light > _BRIGHT_STAR_ELECTRONS
+        on_stars = (
+            star_light * self.illumination + faint_star_light > _BRIGHT_STAR_ELECTRONS
+        )
+        photons = self._stream("faint_photons", seed)
         data, truth, mean_clean = self._expose(
             light,
             exptime,
             counts,
             generator,
             on_stars=on_stars,
-            faint=(faint_light, faint_generator),
+            faint=(faint_star_light + galaxy_light, photons),
         )
         truth["on_stars"] = on_stars
         self._finish_star_table(stars, mean_clean)
         self._finish_star_table(faint_stars, mean_clean)
         truth.update(
-            stars=stars, faint_stars=faint_stars, nebulosity=nebula, sky=float(sky)
+            stars=stars,
+            faint_stars=faint_stars,
+            galaxies=galaxies,
+            nebulosity=nebula,
+            sky=float(sky),
         )
         if self.colours is not None:
             truth["colour"] = self.colours.copy()
@@ -488,14 +502,29 @@ class SimulatedCamera:
         truth["layout"] = layout
         return self._frame(data, "spectrum", exptime, seed), truth
 
-    def _faint_stars(self, count, fwhm, beta, generator):
-        """The faint stars' table and light (electrons, before vignetting)."""
-        stars, light = _faint_stars(self.shape, count, fwhm, generator, beta)
+    def _faint_sources(self, n_faint, n_galaxies, fwhm, beta, seed):
+        """The faint stars and the galaxies: tables, and their light
+        (electrons, before vignetting) as a pair.
+
+        Each draws from a stream of its own (and their photons from a
+        third, in `_expose`): the rest of a frame (its noise, hits and
+        defects) is the same without them. Galaxies are grey in a colour
+        camera.
+        """
+        generator = self._stream("faint_stars", seed)
+        stars, star_light = _faint_stars(self.shape, n_faint, fwhm, generator, beta)
         if self.colours is not None:
-            light = coloured_star_light(
+            star_light = coloured_star_light(
                 self.shape, stars, fwhm, self.colours, generator, beta
             )
-        return stars, light
+        generator = self._stream("galaxies", seed)
+        galaxies, galaxy_light = _galaxies(
+            self.shape, n_galaxies, fwhm, generator, beta
+        )
+        return stars, galaxies, (star_light, galaxy_light)
+
+    def _stream(self, kind, seed):
+        return np.random.default_rng((self.seed, _KIND_CODES[kind], seed))
 
     def _cosmic_ray_renderer(self):
         """What draws the cosmic rays of the realistic models; None if sharp."""

@@ -55,13 +55,13 @@ def _bright_stars_hit(false_flags, stars, noise):
     return _stars_hit(false_flags, stars[stars["peak_adu"] > BRIGHT_STAR_SNR * noise])
 
 
-def _faint_stars_hit(false_flags, truth):
-    """Fraction of the faint stars with a false flag within 1.5 FWHM (NaN
-    without any)."""
-    faint = truth.get("faint_stars")
-    if faint is None or not len(faint):
+def _share_hit(false_flags, truth, key):
+    """Fraction of the sources ``truth[key]`` (faint stars, galaxies) with
+    a false flag within 1.5 FWHM of their centre (NaN without any)."""
+    sources = truth.get(key)
+    if sources is None or not len(sources):
         return float("nan")
-    hit, count = _stars_hit(false_flags, faint)
+    hit, count = _stars_hit(false_flags, sources)
     return hit / count
 
 
@@ -133,8 +133,8 @@ def score_frame(raw, fixed, truth):
         pixels with over 500 e- of star light; NaN if none),
         ``false_per_mpx`` (flags on pixels that are neither defect,
         transient nor saturated), ``bright_stars_hit`` (fraction),
-        ``faint_stars_hit`` (the same, for the stars of 200-2000 e-; NaN
-        if none),
+        ``faint_stars_hit`` and ``galaxies_hit`` (the same, for the stars
+        of 200-2000 e- and the galaxies; NaN if none),
         ``replaced_within_3sigma`` (fraction of replaced pixels within 3 sigma
         of the noise-free signal), ``unflagged_changed`` (count) and the mean
         squared error against the defect-free image, in units of the
@@ -157,7 +157,8 @@ def score_frame(raw, fixed, truth):
         "false_per_mpx": false.sum() / flags.size * 1e6,
         "bright_stars": n_bright,
         "bright_stars_hit": hit / n_bright if n_bright else 0.0,
-        "faint_stars_hit": _faint_stars_hit(false, truth),
+        "faint_stars_hit": _share_hit(false, truth, "faint_stars"),
+        "galaxies_hit": _share_hit(false, truth, "galaxies"),
         "replaced_within_3sigma": float((error[replaced] < _REPLACED_SIGMA).mean())
         if replaced.any()
         else 1.0,
