@@ -39,17 +39,27 @@ def _nebulosity(shape, sky: float, generator) -> np.ndarray:
     return field + generator.uniform(0.5, 1.5) * sky * np.exp(-exponent)
 
 
+# Sources' fluxes follow a truncated power law N(>F) ~ F**-_SLOPE.
+_SLOPE = 0.6
+
+
+def _placed_sources(shape, count, low, high, generator):
+    """Positions anywhere on the frame, and fluxes by the power law between
+    ``low`` and ``high`` (inverse CDF)."""
+    ny, nx = shape
+    x = generator.uniform(-0.5, nx - 0.5, count)
+    y = generator.uniform(-0.5, ny - 0.5, count)
+    tail = generator.uniform(0.0, 1.0 - (high / low) ** -_SLOPE, count)
+    return x, y, low * (1.0 - tail) ** (-1.0 / _SLOPE)
+
+
 def _stars(
     shape, count: int, fwhm: float, generator, beta: float = MOFFAT_BETA
 ) -> tuple[Table, np.ndarray]:
     """Draw positions and power-law fluxes, and render the stars in electrons."""
     ny, nx = shape
-    x = generator.uniform(-0.5, nx - 0.5, count)
-    y = generator.uniform(-0.5, ny - 0.5, count)
-    # Truncated power law N(>F) ~ F^-0.6 between 2e3 and 3e6 e- (inverse CDF).
-    low, high, slope = 2e3, 3e6, 0.6
-    tail = generator.uniform(0.0, 1.0 - (high / low) ** -slope, count)
-    flux = low * (1.0 - tail) ** (-1.0 / slope)
+    low, high = 2e3, 3e6
+    x, y, flux = _placed_sources(shape, count, low, high, generator)
     if count:
         # Pin the brightest star at the top of the range, in the well-lit
         # central half, so that any seeing up to FWHM ~4.4 px saturates it.
@@ -74,12 +84,7 @@ def _faint_stars(
     shape, count: int, fwhm: float, generator, beta: float = MOFFAT_BETA
 ) -> tuple[Table, np.ndarray]:
     """Stars a decade fainter than `_stars` draws, by the same power law."""
-    ny, nx = shape
-    x = generator.uniform(-0.5, nx - 0.5, count)
-    y = generator.uniform(-0.5, ny - 0.5, count)
-    low, high, slope = _FAINT_LOW, 10 * _FAINT_LOW, 0.6
-    tail = generator.uniform(0.0, 1.0 - (high / low) ** -slope, count)
-    flux = low * (1.0 - tail) ** (-1.0 / slope)
+    x, y, flux = _placed_sources(shape, count, _FAINT_LOW, 10 * _FAINT_LOW, generator)
     image, peak = _moffat_stars(shape, x, y, flux, fwhm, beta=beta)
     columns = {"x": x, "y": y, "flux": flux, "fwhm": np.full(count, float(fwhm))}
     return Table({**columns, "peak_electrons": peak}), image
@@ -105,16 +110,14 @@ def _galaxies(shape, count: int, fwhm: float, generator, beta: float = MOFFAT_BE
     pixel's width of extra blur, small beside the PSF's).
     """
     ny, nx = shape
-    x = generator.uniform(-0.5, nx - 0.5, count)
-    y = generator.uniform(-0.5, ny - 0.5, count)
-    (low, high), slope = _GALAXY_FLUX, 0.6
-    tail = generator.uniform(0.0, 1.0 - (high / low) ** -slope, count)
-    flux = low * (1.0 - tail) ** (-1.0 / slope)
+    x, y, flux = _placed_sources(shape, count, *_GALAXY_FLUX, generator)
     radius = np.exp(generator.uniform(*np.log(_GALAXY_RADIUS), count))
     axis_ratio = generator.uniform(*_GALAXY_AXES, count)
     angle = generator.uniform(0.0, np.pi, count)
-    image = np.zeros(ny * nx)
-    offsets = np.arange(-_GALAXY_REACH, _GALAXY_REACH + 1)
+    # Room for a disc's whole window at the edges, cut off at the end.
+    reach = _GALAXY_REACH
+    image = np.zeros((ny + 2 * reach, nx + 2 * reach))
+    offsets = np.arange(-reach, reach + 1)
     fine = (offsets[:, None] + (np.arange(5) + 0.5) / 5 - 0.5).ravel()
     for index in range(count):
         row, col = round(y[index]), round(x[index])
@@ -127,11 +130,9 @@ def _galaxies(shape, count: int, fwhm: float, generator, beta: float = MOFFAT_BE
         disc = np.exp(-np.hypot(major, minor) / scale)
         disc = disc.reshape(offsets.size, 5, offsets.size, 5).mean(axis=(1, 3))
         disc *= flux[index] / disc.sum()
-        rows, cols = np.meshgrid(row + offsets, col + offsets, indexing="ij")
-        inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
-        image += np.bincount(
-            (rows * nx + cols)[inside], weights=disc[inside], minlength=ny * nx
-        )
+        # (row, col) of the frame is (row + reach, col + reach) here.
+        image[row : row + 2 * reach + 1, col : col + 2 * reach + 1] += disc
+    image = image[reach:-reach, reach:-reach]
     reach = math.ceil(max(10.0, 6.0 * fwhm))
     psf, _ = _moffat_stars(
         (2 * reach + 1,) * 2,
@@ -141,7 +142,7 @@ def _galaxies(shape, count: int, fwhm: float, generator, beta: float = MOFFAT_BE
         fwhm,
         beta=beta,
     )
-    image = fftconvolve(image.reshape(shape), psf / psf.sum(), mode="same")
+    image = fftconvolve(image, psf / psf.sum(), mode="same")
     table = Table(
         {
             "x": x,
