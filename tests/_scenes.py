@@ -17,6 +17,19 @@ def defect_free_camera(shape=(256, 256), seed=2):
     )
 
 
+def sources_only(camera, fwhm, seed, **sources):
+    """A frame of ``camera`` with the sky's sources only (``sources``: the
+    counts of `SimulatedCamera.science`; no hits), and its truth."""
+    return camera.science(
+        fwhm=fwhm,
+        seed=seed,
+        n_cosmic_rays=0,
+        n_transient_hot=0,
+        n_transient_cold=0,
+        **sources,
+    )
+
+
 def stars_only(camera, fwhm, seed=3, n_stars=150, n_faint_stars=0):
     """A frame of ``camera`` with stars and sky only, and its truth.
 
@@ -26,13 +39,6 @@ def stars_only(camera, fwhm, seed=3, n_stars=150, n_faint_stars=0):
     flagged (``test_faint_stars_are_not_taken_for_hits`` measures that
     share, and ``test_galaxies_are_not_taken_for_hits`` the galaxies').
     """
-    return camera.science(
-        fwhm=fwhm,
-        seed=seed,
-        n_stars=n_stars,
-        n_faint_stars=n_faint_stars,
-        n_galaxies=0,
-        n_cosmic_rays=0,
-        n_transient_hot=0,
-        n_transient_cold=0,
+    return sources_only(
+        camera, fwhm, seed, n_stars=n_stars, n_faint_stars=n_faint_stars, n_galaxies=0
     )

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _scenes import defect_free_camera, stars_only
+from _scenes import defect_free_camera, sources_only, stars_only
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
@@ -42,19 +42,18 @@ def test_quality_targets(scene):
     assert score["persistent_recall"] >= 0.99
 
 
+def _scored_sources(camera, bpm, fwhm, seed, **sources):
+    """Truth and score of a frame of sky sources only, its transients flagged."""
+    frame, truth = sources_only(camera, fwhm, seed, **sources)
+    flagged = flag_transients(flag_bad_pixels(frame, bpm))
+    return truth, score_frame(frame, flagged, truth)
+
+
 @pytest.mark.parametrize("fwhm", [1.8, 2.6])
 def test_faint_stars_are_not_taken_for_hits(camera, bpm, fwhm):
     """Stars of 200-2000 e- (peaks of a few to a few tens of sigma) look most
     like faint compact hits; one in a hundred at most may carry a flag."""
-    frame, truth = camera.science(
-        fwhm=fwhm,
-        n_faint_stars=1500,
-        n_cosmic_rays=0,
-        n_transient_hot=0,
-        n_transient_cold=0,
-        seed=31,
-    )
-    score = score_frame(frame, flag_transients(flag_bad_pixels(frame, bpm)), truth)
+    truth, score = _scored_sources(camera, bpm, fwhm, 31, n_faint_stars=1500)
     peaks = truth["faint_stars"]["peak_adu"] / np.median(truth["sigma"])
     assert np.sum(peaks > 5) >= 100
     assert score["faint_stars_hit"] <= 0.01
@@ -65,15 +64,7 @@ def test_galaxies_are_not_taken_for_hits(camera, bpm, fwhm):
     """Compact galaxies (exponential discs of 0.3-2.5 px through the PSF)
     are broader than the stars, the most compact nearly as sharp: one in a
     hundred at most may carry a flag."""
-    frame, truth = camera.science(
-        fwhm=fwhm,
-        n_galaxies=300,
-        n_cosmic_rays=0,
-        n_transient_hot=0,
-        n_transient_cold=0,
-        seed=32,
-    )
-    score = score_frame(frame, flag_transients(flag_bad_pixels(frame, bpm)), truth)
+    truth, score = _scored_sources(camera, bpm, fwhm, 32, n_galaxies=300)
     assert len(truth["galaxies"]) == 300
     assert score["galaxies_hit"] <= 0.01
 
