@@ -347,6 +347,11 @@ def test_make_night():
         (lambda: SimulatedCamera(SHAPE).science(fwhm=0), "fwhm must be positive"),
         (lambda: SimulatedCamera(SHAPE).science(psf_beta=1), "psf_beta must be"),
         (lambda: SimulatedCamera(SHAPE).science(n_stars=-1), "n_stars must be"),
+        (
+            lambda: SimulatedCamera(SHAPE).science(n_faint_stars=-1),
+            "n_faint_stars must be",
+        ),
+        (lambda: SimulatedCamera(SHAPE).science(n_galaxies=2.5), "n_galaxies must be"),
         (lambda: SimulatedCamera(SHAPE).flat(-10.0), "level must be"),
     ],
 )
