@@ -98,6 +98,28 @@ ALLOWED_WARNING = AstropyUserWarning
 # A step that takes longer than this on a 24x24 frame hangs.
 MAX_SECONDS = 20.0
 
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled_for_every_dtype():
+    """The compiled kernels, compiled for every dtype before a step is timed.
+
+    numba compiles a kernel for each new type of input on its first call,
+    and caches it on disk; in a fresh checkout there is no cache yet. On a
+    slow 2-core machine the first ``fix_pixels`` of an int16 frame took 34 s
+    so (of a float32 frame 52 s), over `MAX_SECONDS`, which is for the
+    steps' own time.
+    """
+    rng = np.random.default_rng(0)
+    empty = BadPixelMap(np.zeros((32, 32), np.uint16))
+    for dtype in ALL_DTYPES:
+        values = rng.normal(60.0, 3.0, (32, 32))
+        values[16, 16] += 60.0
+        ccd = CCDData(values.astype(dtype), unit="adu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fix_pixels(ccd, empty)
+
+
 SETTINGS = {
     "deadline": None,
     "database": None,
